@@ -1,0 +1,3 @@
+from coflows.cli import main
+
+main()

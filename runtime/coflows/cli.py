@@ -1,0 +1,217 @@
+"""`coflows`: the command line (typer + rich). `bin/*.sh` are thin wrappers that keep CoFlows' argument order.
+
+Bad config or manifest input exits with status 2 and a message naming the
+file, field and reason, never a Python traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from coflows.config import Config, load_config
+from coflows.errors import CoflowsError, ConfigError, ManifestError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="coflows: a polyglot workflow runtime (Python, C#, Java, JavaScript in one process).")
+console = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="config file (default: $config_file or coflows_config.json)")]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def _config(name: str | None) -> Config:
+    try:
+        return load_config(name)
+    except ConfigError as e:
+        raise _fail(str(e), 2) from None
+
+
+def _setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
+
+
+@app.command()
+def server(
+    config_file: Annotated[Optional[str], typer.Argument(help="config file")] = None,
+    host: Annotated[Optional[str], typer.Option(help="override Server.Host")] = None,
+    port: Annotated[Optional[int], typer.Option(help="override Server.Port")] = None,
+    access_log: Annotated[bool, typer.Option(help="log every request")] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+) -> None:
+    """Load the workspace(s) and serve them over HTTP."""
+    import uvicorn
+
+    from coflows.runtime import Runtime
+    from coflows.server import create_app
+
+    _setup_logging(log_level)
+    config = _config(config_file)
+    log = logging.getLogger("coflows")
+    try:
+        runtime = Runtime(config)
+        problems = runtime.load()
+    except (ConfigError, ManifestError) as e:
+        raise _fail(str(e), 2) from None
+    except CoflowsError as e:
+        raise _fail(str(e), 1) from None
+    for wf in runtime.registry.workflows():
+        n = sum(len(q.functions) for q in wf.queries.values())
+        log.info("workflow %s (%s): %d queries, %d functions, %d problems",
+                 wf.name, wf.id, len(wf.queries), n, len(problems.get(wf.id, [])))
+    if not config.server.secret_key:
+        log.info("admin API key: see %s (or set Server.SecretKey)", config.state_dir() / "secret_key")
+    app_ = create_app(runtime)
+    h = host or config.server.host
+    p = port if port is not None else config.server.port
+    log.info("serving on http://%s:%d  (API docs: /docs)", h, p)
+    uvicorn.run(app_, host=h, port=p, log_level=log_level, access_log=access_log, lifespan="on")
+
+
+build_app = typer.Typer(help="Update package.json and compile everything.", no_args_is_help=True)
+app.add_typer(build_app, name="build")
+
+
+@build_app.command("local")
+def build_local(config_file: Annotated[Optional[str], typer.Argument(help="config file")] = None,
+                config: ConfigOpt = None) -> None:
+    """Scan the workspace folders into package.json, then load everything and report every error."""
+    from coflows.runtime import Runtime
+    from coflows.workspace.build import build_workspaces
+
+    _setup_logging("WARNING")
+    cfg = _config(config or config_file)
+    try:
+        for path, scan in build_workspaces(cfg):
+            if scan.generated_id:
+                out.print(f"{path}: generated ID")
+            for added in scan.added:
+                out.print(f"{path}: added {added}")
+        runtime = Runtime(cfg)
+        problems = runtime.load()
+    except (ConfigError, ManifestError) as e:
+        raise _fail(str(e), 2) from None
+    table = Table(title="build")
+    for col in ("workflow", "query", "language", "functions", "status"):
+        table.add_column(col)
+    errors = 0
+    for wf in runtime.registry.workflows():
+        for q in wf.queries.values():
+            status = "[green]ok[/]" if q.error is None else "[red]error[/]"
+            table.add_row(wf.name, q.id, q.language or "?", str(len(q.functions)), status)
+    out.print(table)
+    for wf_id, items in problems.items():
+        for item in items:
+            if item.startswith("warning: "):
+                console.print(f"[yellow]{item}[/]", highlight=False)
+            else:
+                errors += 1
+                console.print(item, highlight=False, markup=False)
+    runtime.close()
+    if errors:
+        raise _fail(f"{errors} error(s)", 1)
+    out.print("[bold green]Success!!![/]")
+
+
+query_app = typer.Typer(help="Call a query function.", no_args_is_help=True)
+app.add_typer(query_app, name="query")
+
+
+@query_app.command("local")
+def query_local(
+    qid: Annotated[str, typer.Argument(help="query ID, e.g. Calc.py")],
+    function: Annotated[str, typer.Argument(help="function name")],
+    params: Annotated[Optional[list[str]], typer.Argument(help="positional arguments p[0] …")] = None,
+    config: ConfigOpt = None,
+    workflow: Annotated[Optional[str], typer.Option("--workflow", "-w", help="workflow ID or Name")] = None,
+) -> None:
+    """Run a function in-process and print its JSON result."""
+    from coflows.runtime import Runtime
+    from coflows.serialize import to_json_bytes
+    from coflows.server.responses import error_body
+
+    _setup_logging("WARNING")
+    cfg = _config(config)
+    try:
+        runtime = Runtime(cfg)
+        runtime.load()
+        wf = runtime.registry.workflow(workflow) if workflow else runtime.registry.default_workflow()
+        result = runtime.call(f"{qid}/{function}", *(params or []), workflow=wf.id)
+    except (ConfigError, ManifestError) as e:
+        raise _fail(str(e), 2) from None
+    except Exception as e:  # noqa: BLE001
+        _, body = error_body(e)
+        print(json.dumps(body, indent=2), file=sys.stderr)
+        raise typer.Exit(1) from None
+    print(json.dumps(json.loads(to_json_bytes(result)), indent=2))
+    runtime.close()
+
+
+@query_app.command("cloud")
+def query_cloud(
+    qid: Annotated[str, typer.Argument(help="query ID")],
+    function: Annotated[str, typer.Argument(help="function name")],
+    params: Annotated[Optional[list[str]], typer.Argument(help="positional arguments p[0] …")] = None,
+    config: ConfigOpt = None,
+    workflow: Annotated[Optional[str], typer.Option("--workflow", "-w", help="workflow ID or Name")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds")] = 60.0,
+) -> None:
+    """Call the function on the server named in `Cloud` (with its SecretKey) and print the result."""
+    import httpx
+
+    from coflows.workspace.manifest import load_manifest
+
+    cfg = _config(config)
+    try:
+        wid = workflow or load_manifest(cfg.workflow_paths[0]).ID
+    except ManifestError as e:
+        raise _fail(str(e), 2) from None
+    scheme = "https" if cfg.cloud.ssl else "http"
+    host = cfg.cloud.host if "://" not in cfg.cloud.host else cfg.cloud.host.split("://", 1)[1]
+    key = cfg.cloud.secret_key or (cfg.admin_key() if host.split(":")[0] in ("localhost", "127.0.0.1") else "")
+    url = f"{scheme}://{host}/flow/query/{wid}/{qid}/{function}"
+    query = [(f"p[{i}]", v) for i, v in enumerate(params or [])]
+    try:
+        r = httpx.get(url, params=query, headers={"x-api-key": key} if key else {}, timeout=timeout)
+    except httpx.HTTPError as e:
+        raise _fail(f"{url}: {e}", 1) from None
+    if r.status_code != 200:
+        print(r.text, file=sys.stderr)
+        raise typer.Exit(1)
+    try:
+        print(json.dumps(r.json(), indent=2))
+    except ValueError:
+        print(r.text)
+
+
+@app.command()
+def version() -> None:
+    """Print the coflows version."""
+    from coflows import __version__
+
+    out.print(__version__)
+
+
+def main() -> None:
+    try:
+        app()
+    except CoflowsError as e:  # any user-caused error that escaped a command
+        console.print(f"[bold red]error:[/] {e}", highlight=False)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""`coflows_config.json`: the server's settings, in CoFlows' schema, as typed models.
+
+Where the config comes from, in CoFlows' order of precedence:
+1. the `coflows_config` environment variable holding the whole JSON (used by containers);
+2. the file named by the `config_file` environment variable, or given on the command line;
+3. `coflows_config.json` in the current directory (or under `mnt/`, where CoFlows kept it).
+
+Every validation error names the file, the JSON path and the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from coflows.errors import ConfigError
+
+
+def _pascal(name: str) -> str:
+    special = {"ssl": "SSL", "sku": "SKU", "executor_type": "Type"}
+    if name in special:
+        return special[name]
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+class _Model(BaseModel):
+    """CoFlows keys are PascalCase; attributes are snake_case. Unknown keys are kept."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=_pascal, serialization_alias=_pascal),
+        populate_by_name=True,
+        extra="allow",
+    )
+
+
+class DatabaseConfig(_Model):
+    connection: str = "mnt/database.db"
+    type: Literal["sqlite", "postgres", "postgresql", "mssql"] = "sqlite"
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.lower() if isinstance(v, str) else v
+
+
+class LetsEncryptConfig(_Model):
+    email: str = ""
+    staging: bool = True
+
+
+class ServerConfig(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    secret_key: str = ""
+    lets_encrypt: LetsEncryptConfig = LetsEncryptConfig()
+    threads: int = Field(32, ge=1, le=1024, description="worker threads for user code")
+
+
+class CloudConfig(_Model):
+    host: str = "localhost:8080"
+    secret_key: str = ""
+    ssl: bool = False
+
+
+class GpuConfig(_Model):
+    sku: str = ""
+    cores: int = 1
+
+
+class AzureContainerInstanceConfig(_Model):
+    auth_file: str = ""
+    dns: str = ""
+    region: str = ""
+    cores: float = 1
+    mem: float = 2
+    gpu: GpuConfig = GpuConfig()
+
+
+class ExecutorConfig(_Model):
+    executor_type: Literal["local", "dask"] = "local"
+    scheduler: str = ""
+    max_workers: int = Field(8, ge=1)
+
+
+class EnginesConfig(_Model):
+    js_timeout_seconds: float = Field(30.0, gt=0)
+    js_memory_limit_mb: int = Field(256, ge=16)
+
+
+class Config(_Model):
+    """The whole of `coflows_config.json`."""
+
+    database: DatabaseConfig = DatabaseConfig()
+    workflow: str | list[str] = "mnt/package.json"
+    jupyter: bool = False
+    server: ServerConfig = ServerConfig()
+    cloud: CloudConfig = CloudConfig()
+    azure_container_instance: AzureContainerInstanceConfig = AzureContainerInstanceConfig()
+    executor: ExecutorConfig = ExecutorConfig()
+    engines: EnginesConfig = EnginesConfig()
+
+    # Where the config was read from; relative paths in it resolve against `base_dir`.
+    source: str = Field("<defaults>", exclude=True)
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+
+    @property
+    def workflow_paths(self) -> list[Path]:
+        items = [self.workflow] if isinstance(self.workflow, str) else list(self.workflow)
+        return [self.resolve(p) for p in items]
+
+    def resolve(self, path: str | Path) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def state_dir(self) -> Path:
+        """Runtime state that is not user data (generated secret key, ...): `<first workspace>/.coflows`."""
+        return self.workflow_paths[0].parent / ".coflows"
+
+    def admin_key(self) -> str:
+        """The admin secret: `Server.SecretKey`, else `COFLOWS_SECRET_KEY`, else one generated once and kept.
+
+        The sample config ships no secret; a generated key is stored (mode 600) so it
+        survives restarts, and printed by the server at start-up.
+        """
+        if self.server.secret_key:
+            return self.server.secret_key
+        env = os.environ.get("COFLOWS_SECRET_KEY")
+        if env:
+            return env
+        path = self.state_dir() / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(16)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        return key
+
+
+def _json_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (("." if out else "") + str(part))
+    return out or "<root>"
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    """One line per problem: `file: JSON.path: reason`."""
+    lines = []
+    for e in err.errors():
+        lines.append(f"{source}: {_json_path(e['loc'])}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str, base_dir: Path) -> Config:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: <root>: expected a JSON object, got {type(data).__name__}")
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(source, e)) from None
+    config.source = source
+    config.base_dir = base_dir
+    return config
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+
+
+def find_config_file(name: str | None = None) -> Path:
+    """Locate the config file: an explicit name, `config_file`, or the default, here or under `mnt/`."""
+    name = name or os.environ.get("config_file") or "coflows_config.json"
+    candidate = Path(name)
+    if candidate.is_absolute() or candidate.exists():
+        return candidate.resolve() if candidate.exists() else candidate
+    under_mnt = Path("mnt") / name
+    if under_mnt.exists():
+        return under_mnt.resolve()
+    return candidate
+
+
+def load_config(name: str | None = None) -> Config:
+    """Read the config from the environment or a file (see the module docstring)."""
+    env_json = os.environ.get("coflows_config")
+    if env_json:
+        try:
+            data = json.loads(env_json)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"$coflows_config:{e.lineno}:{e.colno}: invalid JSON: {e.msg}") from None
+        return parse_config(data, "$coflows_config", Path.cwd())
+    path = find_config_file(name)
+    data = _read_json(path)
+    base_dir = path.parent
+    # CoFlows keeps the config in mnt/ with "Workflow" relative to the app root.
+    if base_dir.name == "mnt" and not (base_dir / str(data.get("Workflow", ""))).exists():
+        base_dir = base_dir.parent
+    return parse_config(data, str(path), base_dir)

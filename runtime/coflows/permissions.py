@@ -1,0 +1,78 @@
+"""Who may do what: principals, access levels and the checks every route uses.
+
+Levels are CoFlows' AccessType: -1 denied, 0 view, 1 read (call), 2 write.
+A workflow's fixed permissions (package.json `Permissions`) grant levels to
+users and groups; everyone is in the `Public` group, anonymous callers too.
+A function's `<permissions>` block narrows who may call it; unlike CoFlows, a
+function without one still needs Read on its workflow (never silently public).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from coflows.functions import Function
+    from coflows.workflow import Workflow
+
+DENIED, VIEW, READ, WRITE = -1, 0, 1, 2
+NONE = -2  # no grant at all
+PUBLIC = "Public"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: the admin (server secret key), a user, or anonymous."""
+
+    id: str
+    is_admin: bool = False
+    groups: Mapping[str, int] = field(default_factory=dict)  # group id → level (users issue)
+    name: str = ""
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.id == "anonymous"
+
+
+ANONYMOUS = Principal("anonymous")
+ADMIN = Principal("root", is_admin=True, name="admin")
+
+
+def workflow_level(workflow: Workflow, principal: Principal) -> int:
+    """The principal's level on a workflow: a grant to the user wins over group grants."""
+    if principal.is_admin:
+        return WRITE
+    perms = workflow.permissions
+    if principal.id in perms:
+        return perms[principal.id]
+    levels = [perms[g] for g in (PUBLIC, *principal.groups) if g in perms]
+    if workflow.id in principal.groups:
+        levels.append(principal.groups[workflow.id])
+    if not levels:
+        return NONE
+    return DENIED if DENIED in levels else max(levels)
+
+
+def group_level(workflow: Workflow, principal: Principal, group: str) -> int:
+    if principal.is_admin:
+        return WRITE
+    if group in (workflow.id, "$WID$"):
+        return workflow_level(workflow, principal)
+    if group == PUBLIC:
+        return READ
+    return principal.groups.get(group, NONE)
+
+
+def can_call(workflow: Workflow, function: Function, principal: Principal) -> bool:
+    if principal.is_admin:
+        return True
+    required = function.docs.permissions
+    if required is None:
+        return workflow_level(workflow, principal) >= READ
+    return any(group_level(workflow, principal, g.group) >= max(g.level, READ) for g in required)
+
+
+def can_view(workflow: Workflow, principal: Principal) -> bool:
+    return principal.is_admin or workflow_level(workflow, principal) >= VIEW

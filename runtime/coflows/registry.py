@@ -1,0 +1,96 @@
+"""The registry: (workflow, query, function) → Function, for every caller.
+
+The server, the CLI, agents, flows and other languages (`coflows.call`) all
+look functions up here, so hot reload and permissions behave the same for all.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from coflows.errors import NotFoundError
+from coflows.functions import Function
+from coflows.workflow import Query, Workflow
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._by_id: dict[str, Workflow] = {}
+        self._by_name: dict[str, Workflow] = {}
+        self._lock = threading.Lock()
+
+    def add(self, workflow: Workflow) -> None:
+        with self._lock:
+            self._by_id[workflow.id] = workflow
+            self._by_name[workflow.name.lower()] = workflow
+
+    def remove(self, workflow_id: str) -> None:
+        with self._lock:
+            wf = self._by_id.pop(workflow_id, None)
+            if wf is not None:
+                self._by_name.pop(wf.name.lower(), None)
+
+    def workflows(self) -> list[Workflow]:
+        return list(self._by_id.values())
+
+    def workflow(self, key: str) -> Workflow:
+        """By ID, or by Name (case-insensitive)."""
+        wf = self._by_id.get(key) or self._by_name.get(key.lower())
+        if wf is None:
+            raise NotFoundError(f"unknown workflow '{key}'")
+        return wf
+
+    def default_workflow(self) -> Workflow:
+        if not self._by_id:
+            raise NotFoundError("no workflow is loaded")
+        return next(iter(self._by_id.values()))
+
+    def query(self, workflow: Workflow, query_id: str, refresh: bool = True) -> Query:
+        q = workflow.queries.get(query_id)
+        if q is None:
+            raise NotFoundError(f"unknown query '{query_id}' in workflow '{workflow.name}'")
+        if refresh:
+            workflow.refresh(q)
+        return q
+
+    def function(self, workflow_key: str, query_id: str, name: str) -> tuple[Workflow, Function]:
+        """Find a function, reloading its source first if it changed on disk."""
+        wf = self.workflow(workflow_key)
+        q = self.query(wf, query_id)
+        fn = q.functions.get(name)
+        if fn is None:
+            if q.loaded is None and q.error is not None:
+                raise NotFoundError(f"query '{query_id}' failed to load: {q.error}")
+            raise NotFoundError(f"unknown function '{name}' in query '{query_id}'")
+        return wf, fn
+
+    def resolve_ref(self, ref: str, workflow: str | None = None) -> tuple[Workflow, Function]:
+        """`Query/fn` (in `workflow`, or the only/first workflow) or `Workflow/Query/fn`.
+
+        Query IDs may contain `/` (`sub/util.py`), so the function is the last
+        segment and the workflow the first only when three or more remain and
+        the first names a workflow.
+        """
+        head, _, fn = ref.rpartition("/")
+        if not head:
+            raise NotFoundError(f"function reference '{ref}' must be 'Query/function' or 'Workflow/Query/function'")
+        if workflow is None:
+            first, _, rest = head.partition("/")
+            if rest and (first in self._by_id or first.lower() in self._by_name):
+                return self.function(first, rest, fn)
+            wf = self.default_workflow()
+            return self.function(wf.id, head, fn)
+        return self.function(workflow, head, fn)
+
+    def call(self, ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
+        """Call a Function by reference from any language, converting arguments as declared."""
+        from coflows.context import CallContext, call_context, current
+
+        wf, fn = self.resolve_ref(ref, workflow)
+        fn = fn.for_arity(len(args) + len(kwargs))
+        a, k = fn.bind(args, kwargs)
+        parent = current()
+        ctx = CallContext(wf.id, fn.query_id, fn.name, parent.principal if parent else None)
+        with call_context(ctx):
+            return fn.invoke(a, k)

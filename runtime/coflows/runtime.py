@@ -1,0 +1,107 @@
+"""The Runtime: one object that owns the engines, the registry, the store and the workflows.
+
+It is passed explicitly to the server, the CLI, agents and flows. The only
+process-wide state is the engines themselves (a process has one CLR, one JVM)
+and `coflows.call`'s pointer to the runtime that user code runs in.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from collections.abc import Callable
+from typing import Any
+
+from coflows.config import Config
+from coflows.engines import EngineManager
+from coflows.errors import CoflowsError
+from coflows.permissions import Principal
+from coflows.registry import Registry
+from coflows.store import Database, database_url
+from coflows.workflow import Workflow, open_workflow
+
+log = logging.getLogger("coflows.runtime")
+
+_current: Runtime | None = None
+
+
+def current_runtime() -> Runtime:
+    if _current is None:
+        raise CoflowsError("no coflows runtime is running in this process")
+    return _current
+
+
+class Runtime:
+    def __init__(self, config: Config, *, with_database: bool = True) -> None:
+        self.config = config
+        self.engines = EngineManager(self)
+        self.registry = Registry()
+        self.executor = ThreadPoolExecutor(max_workers=config.server.threads, thread_name_prefix="coflows-call")
+        self.database: Database | None = None
+        if with_database:
+            url = database_url(config.database.type, config.database.connection, config.base_dir)
+            self.database = Database(url)
+        self.problems: dict[str, list[str]] = {}
+        self._closers: list[Callable[[], None]] = []
+        # Components (agents, M, flows, users) hook in here rather than the server knowing them.
+        self.startups: list[Callable[[], None]] = []
+        self.lookup_principal: Callable[[str], Principal | None] | None = None
+
+    # -- workflows ----------------------------------------------------------------------------
+    def load(self) -> dict[str, list[str]]:
+        """Open every configured workflow and load its sources; return diagnostics per workflow."""
+        global _current
+        _current = self
+        workflows: list[Workflow] = []
+        for path in self.config.workflow_paths:
+            wf = open_workflow(path, self.engines)
+            workflows.append(wf)
+        for wf in workflows:
+            wf.collect_sources()
+            self.engines.plan(wf.languages())
+        for wf in workflows:
+            self.problems[wf.id] = self.load_workflow(wf)
+        return self.problems
+
+    def load_workflow(self, wf: Workflow) -> list[str]:
+        self.install_packages(wf)
+        problems = wf.load()
+        self.registry.add(wf)
+        for p in problems:
+            log.warning("%s: %s", wf.name, p)
+        return problems
+
+    def install_packages(self, wf: Workflow) -> None:
+        """Make the workflow's pips/jars/NuGets visible to its engines (installed by `coflows build`)."""
+        pip_dir = wf.root / "pip"
+        if pip_dir.is_dir():
+            wf.ctx.pip_path = pip_dir
+
+    def call(self, ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
+        return self.registry.call(ref, *args, workflow=workflow, **kwargs)
+
+    def on_close(self, fn: Callable[[], None]) -> None:
+        self._closers.append(fn)
+
+    def close(self) -> None:
+        global _current
+        for fn in reversed(self._closers):
+            try:
+                fn()
+            except Exception:  # noqa: BLE001
+                log.exception("error while closing")
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        if self.database is not None:
+            self.database.dispose()
+        if _current is self:
+            _current = None
+
+
+def call(ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
+    """Call any registered Function from user code: `coflows.call("Calc.py/Add", 1, 2)`."""
+    return current_runtime().call(ref, *args, workflow=workflow, **kwargs)
+
+
+def workspace_root() -> Path:
+    return current_runtime().registry.default_workflow().root

@@ -1,0 +1,129 @@
+"""The Starlette application: routes, the auth layer and the runtime's lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import json
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from coflows import __version__
+from coflows.errors import NotFoundError, Unauthenticated
+from coflows.permissions import can_view
+from coflows.runtime import Runtime
+from coflows.server.auth import AuthMiddleware, Authenticator, principal_of
+from coflows.server.openapi import build_openapi
+from coflows.server.queries import QueryEndpoint
+from coflows.server.responses import error_response, json_response
+
+log = logging.getLogger("coflows.server")
+
+
+def _swagger_static() -> Path | None:
+    try:
+        import swagger_ui
+    except ImportError:
+        return None
+    path = Path(swagger_ui.__file__).parent / "static"
+    return path if (path / "swagger-ui-bundle.js").exists() else None
+
+
+_DOCS_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>{title}</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>
+window.ui = SwaggerUIBundle({{url: {url}, dom_id: "#swagger-ui", deepLinking: true,
+  requestInterceptor: (req) => {{ const k = new URLSearchParams(location.search).get("_cokey");
+    if (k) req.headers["x-api-key"] = k; return req; }} }});
+</script></body></html>"""
+
+
+class Api:
+    """Route handlers that need the runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__,
+                             "workflows": len(self.runtime.registry.workflows()),
+                             "engines": sorted(self.runtime.engines.started())})
+
+    async def workflows(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        visible = [wf.status() for wf in self.runtime.registry.workflows() if can_view(wf, principal)]
+        return json_response(visible)
+
+    async def openapi_all(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        items = [(wf, q) for wf in self.runtime.registry.workflows() if can_view(wf, principal)
+                 for q in wf.queries.values()]
+        return json_response(build_openapi(items, principal, "coflows"))
+
+    async def openapi_query(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            wf = self.runtime.registry.workflow(request.path_params["wid"])
+            if not can_view(wf, principal):
+                raise (Unauthenticated("an API key is required") if principal.is_anonymous
+                       else NotFoundError(f"unknown workflow '{request.path_params['wid']}'"))
+            q = self.runtime.registry.query(wf, request.path_params["qid"])
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        info = q.loaded.info if q.loaded else {}
+        doc = build_openapi([(wf, q)], principal, f"{wf.name} / {q.id}", info)
+        if request.query_params.get("format") == "yaml":
+            import yaml
+
+            return Response(yaml.safe_dump(doc, sort_keys=False), media_type="application/yaml")
+        return json_response(doc)
+
+    async def docs(self, request: Request) -> Response:
+        url = request.query_params.get("url", "/openapi.json")
+        return HTMLResponse(_DOCS_PAGE.format(title="coflows API", url=json.dumps(html.escape(url))))
+
+
+def build_routes(runtime: Runtime) -> list[BaseRoute]:
+    api = Api(runtime)
+    query = QueryEndpoint(runtime)
+    routes: list[BaseRoute] = [
+        Route("/health", api.health),
+        Route("/flow/workflows", api.workflows),
+        Route("/flow/query/{wid}/{qid:path}/{fn}", query.handle, methods=["GET", "POST"]),
+        Route("/flow/openapi/{wid}/{qid:path}", api.openapi_query),
+        Route("/openapi.json", api.openapi_all),
+        Route("/docs", api.docs),
+    ]
+    static = _swagger_static()
+    if static is not None:
+        routes.append(Mount("/docs/static", StaticFiles(directory=static), name="swagger"))
+    return routes
+
+
+def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) -> Starlette:
+    """The ASGI app for a loaded runtime. Components (agents, M, flows) add their routes."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        for start in runtime.startups:
+            start()
+        try:
+            yield
+        finally:
+            runtime.close()
+
+    authenticator = Authenticator(runtime.config.admin_key(), runtime.lookup_principal)
+    routes = build_routes(runtime) + list(extra_routes or [])
+    return Starlette(routes=routes, middleware=[Middleware(AuthMiddleware, authenticator=authenticator)],
+                     lifespan=lifespan)

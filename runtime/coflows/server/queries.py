@@ -1,0 +1,139 @@
+"""`/flow/query/{wid}/{qid}/{fn}`: every function of every query file as a URL.
+
+Arguments, in CoFlows' order: `p[0]`, `p[1]`, … are positional; beyond
+CoFlows, other keys are parameter names. A POST body that is a JSON object
+gives named arguments (a function with exactly one string parameter gets the
+raw JSON text instead, as in CoFlows); a JSON array gives positional ones.
+The whole call (lookup with hot-reload check, permission, conversion, user
+code, serialization) runs in one hop to a worker thread: user code never runs
+on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from coflows.context import CallContext, call_context
+from coflows.errors import ArgumentError, PermissionDenied, Unauthenticated
+from coflows.permissions import Principal, can_call
+from coflows.runtime import Runtime
+from coflows.serialize import to_csv, to_json_bytes, to_text
+from coflows.server.auth import principal_of
+from coflows.server.responses import error_body
+
+_POSITIONAL = re.compile(r"^p(?:\[(\d*)\])?$")
+_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "txt": "text/plain; charset=utf-8"}
+
+
+def parse_arguments(query_string: bytes) -> tuple[list[Any], dict[str, Any]]:
+    """`p[0]=1&p[1]=2&x=3` → ([1, 2], {x: 3}) as strings; `_cokey` is not an argument."""
+    if not query_string:
+        return [], {}
+    indexed: dict[int, str] = {}
+    appended: list[str] = []
+    named: dict[str, Any] = {}
+    for key, value in parse_qsl(query_string.decode("utf-8", "replace"), keep_blank_values=True):
+        if key == "_cokey":
+            continue
+        m = _POSITIONAL.match(key)
+        if m:
+            if m.group(1):
+                index = int(m.group(1))
+                if index in indexed:
+                    raise ArgumentError(f"argument p[{index}] given twice", f"p[{index}]")
+                indexed[index] = value
+            else:
+                appended.append(value)
+        elif key in named:
+            prev = named[key]
+            named[key] = (prev if isinstance(prev, list) else [prev]) + [value]
+        else:
+            named[key] = value
+    positional: list[Any] = []
+    if indexed:
+        expected = list(range(len(indexed)))
+        if sorted(indexed) != expected:
+            missing = next(i for i in expected if i not in indexed)
+            raise ArgumentError(f"argument p[{missing}] is missing (positional arguments must be p[0], p[1], …)",
+                                f"p[{missing}]")
+        positional = [indexed[i] for i in expected]
+    return positional + appended, named
+
+
+def _split_format(name: str) -> tuple[str, str]:
+    for suffix in ("csv", "txt"):
+        if name.endswith("." + suffix):
+            return name[: -len(suffix) - 1], suffix
+    return name, "json"
+
+
+def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: str, fmt: str,
+            positional: list[Any], named: dict[str, Any], body: bytes | None) -> tuple[int, bytes, str]:
+    """The whole call, in a worker thread. Returns (status, body, media type)."""
+    try:
+        workflow, fn = runtime.registry.function(wid, qid, name)
+        if not can_call(workflow, fn, principal):
+            if principal.is_anonymous:
+                raise Unauthenticated(f"{wid}/{qid}/{name}: an API key is required")
+            raise PermissionDenied(f"{wid}/{qid}/{name}: permission denied for '{principal.id}'")
+        if body:
+            if fn.raw_body and not positional and not named:
+                positional = [body.decode("utf-8")]
+            else:
+                try:
+                    data = json.loads(body)
+                except json.JSONDecodeError as e:
+                    raise ArgumentError(f"request body: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+                if isinstance(data, dict):
+                    overlap = set(data) & set(named)
+                    if overlap:
+                        raise ArgumentError(f"parameter '{sorted(overlap)[0]}' given twice", sorted(overlap)[0])
+                    named = {**named, **data}
+                elif isinstance(data, list):
+                    positional = positional + data
+                else:
+                    raise ArgumentError("request body: expected a JSON object (by parameter name) or array")
+        fn = fn.for_arity(len(positional) + len(named))
+        args, kwargs = fn.bind(positional, named)
+        with call_context(CallContext(workflow.id, fn.query_id, fn.name, principal)):
+            result = fn.invoke(args, kwargs)
+        if fmt == "json":
+            return 200, to_json_bytes(result), _MEDIA["json"]
+        text = to_csv(result) if fmt == "csv" else to_text(result)
+        return 200, text.encode("utf-8"), _MEDIA[fmt]
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every failure (SystemExit in user code too) is a response
+        status, err = error_body(exc, principal)
+        return status, to_json_bytes(err), _MEDIA["json"]
+
+
+class QueryEndpoint:
+    """ASGI-level handler bound to the runtime (no per-request closures)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    async def handle(self, request: Request) -> Response:
+        params = request.path_params
+        name, fmt = _split_format(params["fn"])
+        principal = principal_of(request.scope)
+        try:
+            positional, named = parse_arguments(request.scope["query_string"])
+        except ArgumentError as exc:
+            status, err = error_body(exc, principal)
+            return Response(to_json_bytes(err), status_code=status, media_type=_MEDIA["json"])
+        body = await request.body() if request.method == "POST" else None
+        loop = asyncio.get_running_loop()
+        status, content, media = await loop.run_in_executor(
+            self.runtime.executor, execute, self.runtime, principal, params["wid"], params["qid"],
+            name, fmt, positional, named, body,
+        )
+        return Response(content, status_code=status, media_type=media)

@@ -1,0 +1,213 @@
+"""A loaded workflow: its manifest, Base, queries and agents, kept fresh by hot reload.
+
+Loading never raises for a broken user file: the error is recorded on the
+query (and logged), the other files load, and a reload that fails keeps the
+previous good version serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from coflows.engines import EngineManager, EngineUnavailable, LoadedSource, SourceFile, WorkflowContext, language_of
+from coflows.errors import CompileError, CoflowsError, ManifestError, SourceError
+from coflows.functions import Function
+from coflows.workspace.manifest import Manifest, load_manifest
+
+log = logging.getLogger("coflows.workflow")
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+@dataclass
+class Query:
+    """One query source and the Functions it currently serves."""
+
+    id: str
+    source: SourceFile
+    language: str | None
+    loaded: LoadedSource | None = None
+    error: CompileError | None = None
+    mtime_ns: int = -1
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def functions(self) -> dict[str, Function]:
+        return self.loaded.functions if self.loaded else {}
+
+    def status(self) -> dict:
+        return {
+            "id": self.id,
+            "file": self.source.path.name,
+            "language": self.language,
+            "functions": sorted(self.functions),
+            "errors": [str(e) for e in self.error.errors] if self.error else [],
+        }
+
+
+class Workflow:
+    """A workspace loaded into the engines."""
+
+    def __init__(self, manifest_path: Path, manifest: Manifest, engines: EngineManager) -> None:
+        self.manifest_path = manifest_path
+        self.manifest = manifest
+        self.root = manifest_path.parent
+        self.engines = engines
+        self.ctx = WorkflowContext(id=manifest.ID, name=manifest.Name or manifest.ID, root=self.root)
+        self.base_sources: list[SourceFile] = []
+        self.base_errors: list[SourceError] = []
+        self._base_mtimes: dict[Path, int] = {}
+        self.queries: dict[str, Query] = {}
+        self.agent_sources: list[SourceFile] = []
+        self._base_lock = threading.Lock()
+        self.permissions: dict[str, int] = {p.ID: p.Permission for p in manifest.Permissions}
+
+    @property
+    def id(self) -> str:
+        return self.ctx.id
+
+    @property
+    def name(self) -> str:
+        return self.ctx.name
+
+    # -- sources ------------------------------------------------------------------------------
+    def _source(self, name: str, content: str, kind: str, query_id: str = "") -> SourceFile:
+        path = (self.root / content).resolve()
+        if not path.is_file():
+            raise ManifestError(f"{self.manifest_path}: {kind} '{name}': file '{content}' not found")
+        return SourceFile(name=name, path=path, kind=kind, query_id=query_id)
+
+    def collect_sources(self) -> list[str]:
+        """Resolve every manifest entry to a file; return the errors for missing ones."""
+        problems: list[str] = []
+        self.base_sources = []
+        for e in self.manifest.Base:
+            try:
+                self.base_sources.append(self._source(e.Name, e.Content, "base"))
+            except ManifestError as err:
+                problems.append(str(err))
+        for q in self.manifest.Queries:
+            qid = q.ID or q.Name
+            try:
+                src = self._source(q.Name, q.Content, "query", qid)
+            except ManifestError as err:
+                problems.append(str(err))
+                continue
+            self.queries[qid] = Query(qid, src, language_of(src.path))
+        self.agent_sources = []
+        for a in self.manifest.Agents:
+            try:
+                src = self._source(a.Name, a.Content, "agent", a.Name)
+            except ManifestError as err:
+                problems.append(str(err))
+                continue
+            self.agent_sources.append(src)
+        return problems
+
+    def languages(self) -> set[str]:
+        paths = [s.path for s in self.base_sources] + [q.source.path for q in self.queries.values()]
+        paths += [s.path for s in self.agent_sources]
+        return {lang for p in paths if (lang := language_of(p))}
+
+    # -- loading ------------------------------------------------------------------------------
+    def load(self) -> list[str]:
+        """Load Base, then every query. Returns every diagnostic as `file:line: message`."""
+        problems = self.collect_sources()
+        problems += [str(e) for e in self.load_base()]
+        for q in self.queries.values():
+            self.load_query(q)
+            if q.error:
+                problems += [str(e) for e in q.error.errors]
+            elif q.loaded:
+                problems += [f"warning: {w}" for w in q.loaded.warnings]
+        return problems
+
+    def load_base(self) -> list[SourceError]:
+        by_language: dict[str, list[SourceFile]] = {}
+        for src in self.base_sources:
+            lang = language_of(src.path)
+            if lang:
+                by_language.setdefault(lang, []).append(src)
+        errors: list[SourceError] = []
+        for lang, sources in by_language.items():
+            try:
+                engine = self.engines.get(lang)
+            except CoflowsError as e:
+                errors += [SourceError(self.ctx.relpath(s.path), None, str(e)) for s in sources]
+                continue
+            errors += engine.load_base(self.ctx, sources)
+        self._base_mtimes = {s.path: _mtime(s.path) for s in self.base_sources}
+        self.base_errors = errors
+        for e in errors:
+            log.error("%s: %s", self.name, e)
+        return errors
+
+    def load_query(self, q: Query) -> None:
+        """(Re)load one query; on failure keep the previous version and record the error."""
+        q.mtime_ns = _mtime(q.source.path)
+        try:
+            if q.language is None:
+                raise EngineUnavailable(f"no engine for files of type {q.source.path.suffix or '(none)'}")
+            engine = self.engines.get(q.language)
+            loaded = engine.load(self.ctx, q.source)
+        except CompileError as e:
+            q.error = e
+            log.error("%s: %s", self.name, e)
+            return
+        except CoflowsError as e:
+            q.error = CompileError(SourceError(self.ctx.relpath(q.source.path), None, str(e)))
+            log.error("%s: %s", self.name, q.error)
+            return
+        previous = q.loaded
+        q.loaded, q.error = loaded, None
+        if previous is not None and previous.handle is not loaded.handle:
+            try:
+                engine.unload(self.ctx, q.source, previous)
+            except Exception:  # noqa: BLE001
+                log.exception("unloading the previous version of %s", q.id)
+        for w in loaded.warnings:
+            log.warning("%s: %s", self.name, w)
+
+    # -- hot reload ---------------------------------------------------------------------------
+    def refresh(self, q: Query) -> None:
+        """Reload what changed on disk since it was loaded (cheap: a few stat calls)."""
+        base_changed = any(_mtime(p) != m for p, m in self._base_mtimes.items())
+        if base_changed:
+            with self._base_lock:
+                if any(_mtime(p) != m for p, m in self._base_mtimes.items()):
+                    log.info("%s: Base changed, reloading Base and queries", self.name)
+                    self.load_base()
+                    for other in self.queries.values():
+                        with other.lock:
+                            self.load_query(other)
+            return
+        if _mtime(q.source.path) != q.mtime_ns:
+            with q.lock:
+                if _mtime(q.source.path) != q.mtime_ns:
+                    log.info("%s: %s changed, reloading", self.name, q.id)
+                    self.load_query(q)
+
+    def status(self) -> dict:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "queries": [q.status() for q in self.queries.values()],
+            "base_errors": [str(e) for e in self.base_errors],
+            "agents": [s.name for s in self.agent_sources],
+        }
+
+
+def open_workflow(manifest_path: Path, engines: EngineManager) -> Workflow:
+    manifest = load_manifest(manifest_path)
+    if not manifest.ID:
+        raise ManifestError(f"{manifest_path}: ID: empty (run `coflows build local` to generate one)")
+    return Workflow(manifest_path.resolve(), manifest, engines)
