@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_serializer
 
 from coflows.errors import ManifestError
 
@@ -52,6 +52,10 @@ class JarEntry(_Item):
     Url: str | None = None
     ID: str | None = None
     Version: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _drop_unset(self, handler):  # noqa: ANN001, ANN202 - write back only the keys the entry uses
+        return {k: v for k, v in handler(self).items() if v is not None}
 
 
 class NuGetEntry(_Item):

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Set up everything coflows needs on a fresh Debian/Ubuntu machine, idempotently:
+# system packages (Mono, a JDK, PostgreSQL for tests), the Python venv with the
+# coflows package, and the npm packages of the web UI. Quiet when nothing to do.
+#
+#   bin/setup.sh            # runtime needs (server, build, query)
+#   bin/setup.sh --test     # plus what the tests need (PostgreSQL server, Chromium)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+
+missing=()
+have() { command -v "$1" >/dev/null 2>&1; }
+pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+# Mono with its full class libraries (mono-runtime alone lacks netstandard.dll: ENGINES.md)
+[[ -f /usr/lib/mono/4.5/Facades/netstandard.dll ]] && have mcs || missing+=(mono-devel)
+# A JDK, not a JRE: the Java engine compiles with javax.tools
+have javac || missing+=(default-jdk-headless)
+python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
+have curl || missing+=(curl)
+if [[ $want_test -eq 1 ]]; then
+  { [[ -x /usr/lib/postgresql/15/bin/initdb ]] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=(postgresql)
+  have wrk || missing+=(wrk)
+fi
+
+if [[ ${#missing[@]} -gt 0 ]]; then
+  if ! have apt-get; then
+    echo "coflows setup: please install: ${missing[*]} (no apt-get here)" >&2
+    exit 1
+  fi
+  echo "coflows setup: installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python venv with coflows installed (editable), reinstalled when pyproject.toml changes.
+PY=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  echo "coflows setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.coflows-installed
+extras="dask,test"
+sig="$(sha1sum pyproject.toml | cut -d' ' -f1)-$extras"
+if [[ ! -f $stamp || "$(cat $stamp)" != "$sig" ]]; then
+  echo "coflows setup: installing the coflows package and its dependencies into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".[$extras]"
+  echo "$sig" > $stamp
+fi
+
+# npm packages of the web UI and browser tests (pinned by package-lock.json)
+if [[ -f package.json ]] && have npm; then
+  lock_sig="$(cat package.json package-lock.json 2>/dev/null | sha1sum | cut -d' ' -f1)"
+  if [[ ! -d node_modules || "$(cat node_modules/.coflows-installed 2>/dev/null)" != "$lock_sig" ]]; then
+    echo "coflows setup: installing npm packages"
+    if [[ -f package-lock.json ]]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
+    echo "$lock_sig" > node_modules/.coflows-installed
+  fi
+fi
