@@ -59,6 +59,7 @@ class ServerConfig(_Model):
     secret_key: str = ""
     lets_encrypt: LetsEncryptConfig = LetsEncryptConfig()
     threads: int = Field(32, ge=1, le=1024, description="worker threads for user code")
+    inline_calls: bool = Field(True, description="run calls proven fast on the event loop (server/inline.py)")
 
 
 class CloudConfig(_Model):

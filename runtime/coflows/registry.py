@@ -54,16 +54,26 @@ class Registry:
             workflow.refresh(q)
         return q
 
-    def function(self, workflow_key: str, query_id: str, name: str) -> tuple[Workflow, Function]:
-        """Find a function, reloading its source first if it changed on disk."""
+    def function(self, workflow_key: str, query_id: str, name: str,
+                 refresh: bool = True) -> tuple[Workflow, Function]:
+        """Find a function, reloading its source first if it changed on disk.
+
+        With `refresh=False` nothing is loaded; the caller must have checked `is_fresh`.
+        """
         wf = self.workflow(workflow_key)
-        q = self.query(wf, query_id)
+        q = self.query(wf, query_id, refresh)
         fn = q.functions.get(name)
         if fn is None:
             if q.loaded is None and q.error is not None:
                 raise NotFoundError(f"query '{query_id}' failed to load: {q.error}")
             raise NotFoundError(f"unknown function '{name}' in query '{query_id}'")
         return wf, fn
+
+    def is_fresh(self, workflow_key: str, query_id: str) -> bool:
+        """False when a call would have to reload something first (or the names are unknown)."""
+        wf = self._by_id.get(workflow_key) or self._by_name.get(workflow_key.lower())
+        q = wf.queries.get(query_id) if wf is not None else None
+        return q is not None and wf.is_fresh(q)
 
     def resolve_ref(self, ref: str, workflow: str | None = None) -> tuple[Workflow, Function]:
         """`Query/fn` (in `workflow`, or the only/first workflow) or `Workflow/Query/fn`.

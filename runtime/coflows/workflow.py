@@ -178,6 +178,15 @@ class Workflow:
             log.warning("%s: %s", self.name, w)
 
     # -- hot reload ---------------------------------------------------------------------------
+    def is_fresh(self, q: Query) -> bool:
+        """True when nothing the query depends on changed on disk (a few stat calls, no loading)."""
+        if _mtime(q.source.path) != q.mtime_ns:
+            return False
+        for p, m in self._base_mtimes.items():
+            if _mtime(p) != m:
+                return False
+        return True
+
     def refresh(self, q: Query) -> None:
         """Reload what changed on disk since it was loaded (cheap: a few stat calls)."""
         base_changed = any(_mtime(p) != m for p, m in self._base_mtimes.items())
