@@ -21,7 +21,7 @@ from coflows.errors import CoflowsError, ConfigError, ManifestError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="coflows: a polyglot workflow runtime (Python, C#, Java, JavaScript in one process).")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)  # never split a file:line message
 out = Console()
 
 ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c", help="config file (default: $config_file or coflows_config.json)")]
