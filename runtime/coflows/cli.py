@@ -197,6 +197,69 @@ def query_cloud(
         print(r.text)
 
 
+add_app = typer.Typer(help="Add a package or a source to package.json (CoFlows' add.sh).", no_args_is_help=True)
+app.add_typer(add_app, name="add")
+
+
+def _edit_manifest(config: str | None, change) -> None:  # noqa: ANN001 - change(manifest, root) -> message
+    from coflows.workspace.manifest import load_manifest, save_manifest
+
+    cfg = _config(config)
+    path = cfg.workflow_paths[0]
+    try:
+        manifest = load_manifest(path)
+        message = change(manifest, path.parent)
+    except (ManifestError, CoflowsError) as e:
+        raise _fail(str(e), 2) from None
+    save_manifest(path, manifest)
+    out.print(f"{path}: {message}")
+
+
+@add_app.command("pip")
+def add_pip_cmd(spec: Annotated[str, typer.Argument(help="a pip requirement, e.g. requests==2.32.3")],
+                config: ConfigOpt = None) -> None:
+    """Add a pip requirement (installed by `coflows build local`)."""
+    from coflows.workspace.add import add_pip
+
+    _edit_manifest(config, lambda m, root: add_pip(m, spec))
+
+
+@add_app.command("nuget")
+def add_nuget_cmd(package_id: Annotated[str, typer.Argument(help="NuGet package ID")],
+                  version: Annotated[str, typer.Argument(help="version")], config: ConfigOpt = None) -> None:
+    """Add a NuGet package."""
+    from coflows.workspace.add import add_nuget
+
+    _edit_manifest(config, lambda m, root: add_nuget(m, package_id, version))
+
+
+@add_app.command("jar")
+def add_jar_cmd(what: Annotated[str, typer.Argument(help="a jar URL or Maven group:artifact:version")],
+                config: ConfigOpt = None) -> None:
+    """Add a jar by URL or Maven coordinates."""
+    from coflows.workspace.add import add_jar
+
+    _edit_manifest(config, lambda m, root: add_jar(m, what))
+
+
+@add_app.command("query")
+def add_query_cmd(language: Annotated[str, typer.Argument(help="py, cs, java or js")],
+                  name: Annotated[str, typer.Argument(help="query name (file name without extension)")],
+                  config: ConfigOpt = None) -> None:
+    """Create a query from a template and list it."""
+    from coflows.workspace.add import add_query
+
+    _edit_manifest(config, lambda m, root: add_query(m, root, language, name))
+
+
+@add_app.command("agent")
+def add_agent_cmd(name: Annotated[str, typer.Argument(help="agent name")], config: ConfigOpt = None) -> None:
+    """Create a Python agent from a template and list it."""
+    from coflows.workspace.add import add_agent
+
+    _edit_manifest(config, lambda m, root: add_agent(m, root, name))
+
+
 @app.command()
 def version() -> None:
     """Print the coflows version."""

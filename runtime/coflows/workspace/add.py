@@ -1,0 +1,133 @@
+"""`coflows add …`: edit package.json as CoFlows' `add.sh` did (pip, jar, nuget, query, agent)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from coflows.errors import ManifestError
+from coflows.workspace.manifest import AgentEntry, JarEntry, Manifest, NuGetEntry, PipEntry, QueryEntry
+
+_PIP_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+_MAVEN = re.compile(r"^([\w.\-]+):([\w.\-]+):([\w.\-]+)$")
+
+
+def _pip_name(spec: str) -> str:
+    m = _PIP_NAME.match(spec)
+    if not m:
+        raise ManifestError(f"Pips: {spec!r} is not a pip requirement")
+    return re.sub(r"[-_.]+", "-", m.group(1)).lower()
+
+
+def add_pip(manifest: Manifest, spec: str) -> str:
+    """Add or replace (same project name) a pip requirement."""
+    name = _pip_name(spec)
+    for entry in manifest.Pips:
+        if _pip_name(entry.ID) == name:
+            entry.ID = spec
+            return f"Pips: replaced {name} with {spec}"
+    manifest.Pips.append(PipEntry(ID=spec))
+    return f"Pips: added {spec}"
+
+
+def add_nuget(manifest: Manifest, package_id: str, version: str) -> str:
+    for entry in manifest.NuGets:
+        if entry.ID.lower() == package_id.lower():
+            entry.Version = version
+            return f"NuGets: {package_id} set to {version}"
+    manifest.NuGets.append(NuGetEntry(ID=package_id, Version=version))
+    return f"NuGets: added {package_id} {version}"
+
+
+def add_jar(manifest: Manifest, what: str) -> str:
+    """A URL (CoFlows) or Maven coordinates `group:artifact:version`."""
+    m = _MAVEN.match(what)
+    if m:
+        group_artifact, version = f"{m.group(1)}:{m.group(2)}", m.group(3)
+        for entry in manifest.Jars:
+            if entry.ID == group_artifact:
+                entry.Version = version
+                return f"Jars: {group_artifact} set to {version}"
+        manifest.Jars.append(JarEntry(ID=group_artifact, Version=version))
+        return f"Jars: added {group_artifact}:{version}"
+    if not re.match(r"^(https?|file)://", what):
+        raise ManifestError(f"Jars: {what!r} is neither a URL nor group:artifact:version")
+    if any(entry.Url == what for entry in manifest.Jars):
+        return f"Jars: {what} already listed"
+    manifest.Jars.append(JarEntry(Url=what))
+    return f"Jars: added {what}"
+
+
+TEMPLATES = {
+    "py": ('### <api name="Hello">\n###   <description>Says hello.</description>\n'
+           '###   <param name="name" type="string">who</param>\n### </api>\n'
+           'def Hello(name: str = "world") -> str:\n    return f"Hello, {name}!"\n'),
+    "cs": ('using System;\n\npublic class XXX\n{\n    /// <api name="Hello">\n    ///   <description>Says hello.</description>\n'
+           '    /// </api>\n    public static string Hello(string name)\n    {\n        return "Hello, " + name + "!";\n    }\n}\n'),
+    "java": ('public class XXX {\n    /// <api name="Hello">\n    ///   <description>Says hello.</description>\n    /// </api>\n'
+             '    public static String Hello(String name) {\n        return "Hello, " + name + "!";\n    }\n}\n'),
+    "js": ('/// <api name="Hello">\n///   <description>Says hello.</description>\n/// </api>\n'
+           '/** @param {string} name */\nfunction Hello(name) {\n    return "Hello, " + name + "!";\n}\n'),
+}
+AGENT_TEMPLATE = '''"""Agent XXX: reacts to changes of an M topic and runs on a schedule."""
+
+
+def Load(entries):
+    pass
+
+
+def Add(id, value):
+    print("added", id, value)
+
+
+def Exchange(id, value):
+    pass
+
+
+def Remove(id, value):
+    pass
+
+
+def Body(data):
+    return data
+
+
+def Job(timestamp, execution_type):
+    print("job", timestamp, execution_type)
+
+
+def pkg():
+    return {
+        "ID": "$WID$-XXX",
+        "Name": "XXX",
+        "Description": "XXX agent",
+        "MID": None,
+        "Schedule": "0 * * ? * *",
+        "Load": Load, "Add": Add, "Exchange": Exchange, "Remove": Remove, "Body": Body, "Job": Job,
+    }
+'''
+
+
+def add_query(manifest: Manifest, root: Path, language: str, name: str) -> str:
+    """Create `Queries/<name>.<lang>` from a template (class name XXX → name) and list it."""
+    lang = {"python": "py", "csharp": "cs", "c#": "cs", "javascript": "js"}.get(language.lower(), language.lower())
+    if lang not in TEMPLATES:
+        raise ManifestError(f"add query: unknown language {language!r} (py, cs, java, js)")
+    file_name = f"{name}.{lang}"
+    path = root / "Queries" / file_name
+    if path.exists():
+        raise ManifestError(f"add query: {path} already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(TEMPLATES[lang].replace("XXX", name))
+    manifest.Queries.append(QueryEntry(Name=file_name, Content=f"Queries/{file_name}", ID=file_name))
+    return f"Queries: added {file_name}"
+
+
+def add_agent(manifest: Manifest, root: Path, name: str) -> str:
+    path = root / "Agents" / f"{name}.py"
+    if path.exists():
+        raise ManifestError(f"add agent: {path} already exists")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(AGENT_TEMPLATE.replace("XXX", name))
+    manifest.Agents.append(AgentEntry(Name=f"{name}.py", Content=f"Agents/{name}.py", Exe="pkg"))
+    return f"Agents: added {name}.py"
