@@ -100,10 +100,15 @@ def build_local(config_file: Annotated[Optional[str], typer.Argument(help="confi
                 out.print(f"{path}: generated ID")
             for added in scan.added:
                 out.print(f"{path}: added {added}")
+        from coflows.packages import RichProgress
+
         runtime = Runtime(cfg)
-        problems = runtime.load()
+        with RichProgress(console=console) as progress:
+            runtime.package_progress = progress
+            problems = runtime.load()
     except (ConfigError, ManifestError) as e:
         raise _fail(str(e), 2) from None
+    _print_packages(runtime)
     table = Table(title="build")
     for col in ("workflow", "query", "language", "functions", "status"):
         table.add_column(col)
@@ -124,6 +129,21 @@ def build_local(config_file: Annotated[Optional[str], typer.Argument(help="confi
     if errors:
         raise _fail(f"{errors} error(s)", 1)
     out.print("[bold green]Success!!![/]")
+
+
+def _print_packages(runtime) -> None:  # noqa: ANN001
+    rows = [row for report in runtime.package_reports.values() for row in report.rows]
+    if not rows:
+        return
+    table = Table(title="packages")
+    for col in ("kind", "name", "version", "status", "detail"):
+        table.add_column(col)
+    colour = {"installed": "green", "cached": "cyan", "failed": "red"}
+    for kind, name, version, status, detail in rows:
+        table.add_row(kind, name, version, f"[{colour.get(status, 'white')}]{status}[/]", detail)
+    out.print(table)
+    counts = {s: sum(1 for r in rows if r[3] == s) for s in ("installed", "cached", "failed")}
+    out.print(f"{counts['installed']} installed, {counts['cached']} from the cache, {counts['failed']} failed")
 
 
 query_app = typer.Typer(help="Call a query function.", no_args_is_help=True)

@@ -93,6 +93,19 @@ class EnginesConfig(_Model):
     js_memory_limit_mb: int = Field(256, ge=16)
 
 
+class PackagesConfig(_Model):
+    """Where Pips, Jars and NuGets come from (defaults: PyPI, Maven Central, nuget.org)."""
+
+    nu_get_feeds: list[str] = Field(default_factory=lambda: ["https://api.nuget.org/v3/index.json"])
+    maven_repositories: list[str] = Field(default_factory=lambda: ["https://repo1.maven.org/maven2"])
+    pip_index_url: str = ""
+    install_on_start: bool = Field(True, description="install missing packages when the server starts")
+
+    @property
+    def nuget_feeds(self) -> list[str]:
+        return self.nu_get_feeds
+
+
 class Config(_Model):
     """The whole of `coflows_config.json`."""
 
@@ -104,6 +117,7 @@ class Config(_Model):
     azure_container_instance: AzureContainerInstanceConfig = AzureContainerInstanceConfig()
     executor: ExecutorConfig = ExecutorConfig()
     engines: EnginesConfig = EnginesConfig()
+    packages: PackagesConfig = PackagesConfig()
 
     # Where the config was read from; relative paths in it resolve against `base_dir`.
     source: str = Field("<defaults>", exclude=True)

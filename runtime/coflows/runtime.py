@@ -43,6 +43,8 @@ class Runtime:
             url = database_url(config.database.type, config.database.connection, config.base_dir)
             self.database = Database(url)
         self.problems: dict[str, list[str]] = {}
+        self.package_reports: dict[str, Any] = {}
+        self.package_progress: Any = None  # a coflows.packages.Progress (the CLI sets rich bars)
         self._closers: list[Callable[[], None]] = []
         # Components (agents, M, flows, users) hook in here rather than the server knowing them.
         self.startups: list[Callable[[], None]] = []
@@ -65,18 +67,25 @@ class Runtime:
         return self.problems
 
     def load_workflow(self, wf: Workflow) -> list[str]:
-        self.install_packages(wf)
-        problems = wf.load()
+        problems = self.install_packages(wf)
+        problems += wf.load()
         self.registry.add(wf)
         for p in problems:
             log.warning("%s: %s", wf.name, p)
         return problems
 
-    def install_packages(self, wf: Workflow) -> None:
-        """Make the workflow's pips/jars/NuGets visible to its engines (installed by `coflows build`)."""
-        pip_dir = wf.root / "pip"
-        if pip_dir.is_dir():
-            wf.ctx.pip_path = pip_dir
+    def install_packages(self, wf: Workflow) -> list[str]:
+        """Install the workflow's Pips, Jars and NuGets (a no-op when their locks are current).
+
+        Errors name the package.json entry; the previous good set stays in use.
+        """
+        from coflows.workspace.packages import install_packages
+
+        if not self.config.packages.install_on_start and not self.package_progress:
+            return []
+        report = install_packages(wf.ctx, wf.manifest, self.config.packages, self.package_progress)
+        self.package_reports[wf.id] = report
+        return list(report.errors)
 
     def call(self, ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
         return self.registry.call(ref, *args, workflow=workflow, **kwargs)

@@ -166,6 +166,13 @@ def user_code_error(exc: BaseException) -> UserCodeError:
     return UserCodeError(type(exc).__qualname__, str(exc), stack, language="python")
 
 
+def _add_pip_path(workflow: WorkflowContext) -> None:
+    """The workspace's pips, first on the path: the installer skips what coflows' own
+    environment already provides, so what is there is only what the workspace adds."""
+    if workflow.pip_path and str(workflow.pip_path) not in sys.path:
+        sys.path.insert(0, str(workflow.pip_path))
+
+
 class PythonEngine(Engine):
     language = "python"
     extensions = (".py",)
@@ -178,8 +185,7 @@ class PythonEngine(Engine):
     def load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
         imports = _BaseImports()
         errors: list[SourceError] = []
-        if workflow.pip_path and str(workflow.pip_path) not in sys.path:
-            sys.path.append(str(workflow.pip_path))
+        _add_pip_path(workflow)
         for src in sources:
             rel = workflow.relpath(src.path)
             under_base = src.path.relative_to(workflow.root / "Base").as_posix() if (
@@ -233,6 +239,7 @@ class PythonEngine(Engine):
         return module
 
     def load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
+        _add_pip_path(workflow)
         rel = workflow.relpath(source.path)
         module = self._exec_module(workflow, source, source.kind, rel, self._imports(workflow))
         text = source.read().replace("$WID$", workflow.id)
