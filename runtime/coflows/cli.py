@@ -280,6 +280,167 @@ def add_agent_cmd(name: Annotated[str, typer.Argument(help="agent name")], confi
     _edit_manifest(config, lambda m, root: add_agent(m, root, name))
 
 
+flow_app = typer.Typer(help="DAG flows: submit, follow and inspect runs.", no_args_is_help=True)
+app.add_typer(flow_app, name="flow")
+
+
+def _server(cfg: Config) -> tuple[str, dict[str, str]]:
+    """Base URL and auth header of the server named in `Cloud` (the local one by default)."""
+    scheme = "https" if cfg.cloud.ssl else "http"
+    host = cfg.cloud.host.split("://", 1)[-1] or f"{cfg.server.host}:{cfg.server.port}"
+    key = cfg.cloud.secret_key or (cfg.admin_key() if host.split(":")[0] in ("localhost", "127.0.0.1") else "")
+    return f"{scheme}://{host}", ({"x-api-key": key} if key else {})
+
+
+def _read_spec(spec: str) -> tuple[object, str | None]:
+    path = Path(spec)
+    if path.is_file():
+        fmt = {".yaml": "yaml", ".yml": "yaml", ".json": "json"}.get(path.suffix.lower(), "graph")
+        text = path.read_text(encoding="utf-8")
+        return (json.loads(text) if fmt == "json" else text), fmt
+    return spec, None  # an inline graph string
+
+
+_STATE_COLOUR = {"pending": "white", "running": "yellow", "finished": "green", "failed": "red",
+                 "cancelled": "magenta", "skipped": "dim", "interrupted": "cyan"}
+
+
+def _print_run(run: dict) -> None:
+    out.print(f"run [bold]{run['id']}[/]  {run.get('name') or ''}  state "
+              f"[{_STATE_COLOUR.get(run['state'], 'white')}]{run['state']}[/]")
+    table = Table()
+    for col in ("node", "function", "state", "attempts", "started", "ended", "output / error"):
+        table.add_column(col, overflow="fold")
+    for t in run.get("tasks", []):
+        shown = t.get("error") or json.dumps(t.get("output"))
+        table.add_row(t["node"], t["ref"], f"[{_STATE_COLOUR.get(t['state'], 'white')}]{t['state']}[/]",
+                      str(t.get("attempts", 0)), str(t.get("started_at") or ""), str(t.get("finished_at") or ""),
+                      shown if len(shown) < 80 else shown[:77] + "...")
+    out.print(table)
+
+
+def _http(method: str, url: str, headers: dict, **kw):  # noqa: ANN202
+    import httpx
+
+    try:
+        r = httpx.request(method, url, headers=headers, timeout=kw.pop("timeout", 60), **kw)
+    except httpx.HTTPError as e:
+        raise _fail(f"{url}: {e} (is the server running? bin/server.sh)", 1) from None
+    if r.status_code >= 400:
+        try:
+            message = r.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = r.text
+        raise _fail(f"{r.status_code}: {message}", 1)
+    return r.json()
+
+
+@flow_app.command("submit")
+def flow_submit(
+    spec: Annotated[str, typer.Option("--spec", "-s", help="a file (.yaml, .json, graph string) or an inline graph string")],
+    wait: Annotated[bool, typer.Option("--wait", help="wait for the run to end and print it")] = False,
+    inputs: Annotated[Optional[str], typer.Option(help="flow inputs as a JSON object")] = None,
+    workflow: Annotated[Optional[str], typer.Option("--workflow", "-w", help="workflow ID or Name")] = None,
+    timeout: Annotated[float, typer.Option(help="seconds to wait")] = 3600,
+    config: ConfigOpt = None,
+) -> None:
+    """Submit a flow to the server; print the run ID (or the finished run with --wait)."""
+    import time
+
+    from coflows.workspace.manifest import load_manifest
+
+    cfg = _config(config)
+    base, headers = _server(cfg)
+    wid = workflow or load_manifest(cfg.workflow_paths[0]).ID
+    source, fmt = _read_spec(spec)
+    body = {"spec": source, "format": fmt, "inputs": json.loads(inputs) if inputs else None}
+    run_id = _http("POST", f"{base}/flows/{wid}/runs", headers, json=body)["run_id"]
+    if not wait:
+        print(run_id)
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        run = _http("GET", f"{base}/flows/runs/{run_id}", headers)
+        if run["state"] in ("finished", "failed", "cancelled", "interrupted") or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    _print_run(run)
+    if run["state"] != "finished":
+        raise typer.Exit(1)
+
+
+@flow_app.command("get")
+def flow_get(run_id: Annotated[str, typer.Argument(help="run ID")],
+             out_node: Annotated[Optional[str], typer.Option("--out", help="print only this node's output (JSON)")] = None,
+             as_json: Annotated[bool, typer.Option("--json", help="print the run as JSON")] = False,
+             config: ConfigOpt = None) -> None:
+    """Show a run: every task's state, times, attempts and output."""
+    cfg = _config(config)
+    base, headers = _server(cfg)
+    run = _http("GET", f"{base}/flows/runs/{run_id}", headers)
+    if out_node is not None:
+        task = next((t for t in run["tasks"] if t["node"] == out_node), None)
+        if task is None:
+            raise _fail(f"run {run_id} has no node '{out_node}'", 1)
+        print(json.dumps(task.get("output"), indent=2))
+    elif as_json:
+        print(json.dumps(run, indent=2))
+    else:
+        _print_run(run)
+
+
+@flow_app.command("list")
+def flow_list(limit: Annotated[int, typer.Option(help="how many")] = 20,
+              state: Annotated[Optional[str], typer.Option(help="only runs in this state")] = None,
+              config: ConfigOpt = None) -> None:
+    """List recent runs."""
+    cfg = _config(config)
+    base, headers = _server(cfg)
+    params = {"limit": limit} | ({"state": state} if state else {})
+    runs = _http("GET", f"{base}/flows/runs", headers, params=params)
+    table = Table()
+    table.add_column("run", no_wrap=True, min_width=32)  # an ID is never cut
+    for col in ("name", "state", "created", "tasks"):
+        table.add_column(col)
+    for r in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in (r.get("counts") or {}).items())
+        table.add_row(r["id"], r.get("name") or "", f"[{_STATE_COLOUR.get(r['state'], 'white')}]{r['state']}[/]",
+                      str(r.get("created_at") or ""), counts)
+    out.print(table)
+
+
+@flow_app.command("run")
+def flow_run(spec: Annotated[str, typer.Option("--spec", "-s", help="a file or an inline graph string")],
+             inputs: Annotated[Optional[str], typer.Option(help="flow inputs as a JSON object")] = None,
+             timeout: Annotated[float, typer.Option(help="seconds")] = 3600,
+             config: ConfigOpt = None) -> None:
+    """Run a flow in this process (no server needed) and print the run."""
+    from coflows.flows import FlowEngine
+    from coflows.flows.registry_resolver import RegistryResolver
+    from coflows.runtime import Runtime
+
+    _setup_logging("WARNING")
+    cfg = _config(config)
+    try:
+        runtime = Runtime(cfg)
+        runtime.load()
+        wf = runtime.registry.default_workflow()
+        resolver = RegistryResolver(runtime.registry, wf.id)
+        engine = FlowEngine(runtime.database, resolver, max_workers=cfg.executor.max_workers).start()
+        source, fmt = _read_spec(spec)
+        run_id = engine.submit(source, json.loads(inputs) if inputs else None, workflow=wf.id, format=fmt)
+        run = engine.wait(run_id, timeout).to_dict()
+        engine.shutdown(grace=5)
+    except (ConfigError, ManifestError) as e:
+        raise _fail(str(e), 2) from None
+    except CoflowsError as e:
+        raise _fail(str(e), 1) from None
+    _print_run(run)
+    runtime.close()
+    if run["state"] != "finished":
+        raise typer.Exit(1)
+
+
 @app.command()
 def version() -> None:
     """Print the coflows version."""

@@ -49,6 +49,7 @@ class Runtime:
         # Components (agents, M, flows, users) hook in here rather than the server knowing them.
         self.startups: list[Callable[[], None]] = []
         self.lookup_principal: Callable[[str], Principal | None] | None = None
+        self.flows: Any = None  # the FlowEngine, when the server runs one (components.py)
 
     # -- workflows ----------------------------------------------------------------------------
     def load(self) -> dict[str, list[str]]:

@@ -129,7 +129,9 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
         finally:
             runtime.close()
 
+    from coflows.components import install_all
+
+    routes = build_routes(runtime) + install_all(runtime) + list(extra_routes or [])
     authenticator = Authenticator(runtime.config.admin_key(), runtime.lookup_principal)
-    routes = build_routes(runtime) + list(extra_routes or [])
     return Starlette(routes=routes, middleware=[Middleware(AuthMiddleware, authenticator=authenticator)],
                      lifespan=lifespan)

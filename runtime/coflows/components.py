@@ -1,0 +1,41 @@
+"""The server's components beyond queries (flows, M, agents), installed on a runtime.
+
+Each component registers what it starts and stops on the runtime and returns
+its routes, so the server does not need to know their insides.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+from coflows.runtime import Runtime
+
+
+def install_flows(runtime: Runtime) -> list[BaseRoute]:
+    from coflows.flows import FlowEngine, set_default_engine
+    from coflows.flows.registry_resolver import RegistryResolver
+    from coflows.server.flow_routes import flow_routes
+
+    if runtime.database is None:
+        return []
+    resolver = RegistryResolver(runtime.registry)
+    engine = FlowEngine(runtime.database, resolver, max_workers=runtime.config.executor.max_workers)
+    runtime.flows = engine
+
+    def start() -> None:
+        engine.start()
+        set_default_engine(engine)
+
+    def stop() -> None:
+        set_default_engine(None)
+        engine.shutdown(grace=10.0)
+
+    runtime.startups.append(start)
+    runtime.on_close(stop)
+    return flow_routes(runtime, engine, resolver)
+
+
+def install_all(runtime: Runtime) -> list[BaseRoute]:
+    routes: list[BaseRoute] = []
+    routes += install_flows(runtime)
+    return routes

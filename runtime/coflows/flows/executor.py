@@ -1,0 +1,142 @@
+"""Executors run task callables and report back; the scheduler (engine.py) never runs user code itself.
+
+Why the split (as in APScheduler 3, where executors and job stores are apart):
+the scheduler decides *what* runs (readiness, priority, leases, state), an
+executor decides *where* (threads here; a Dask cluster later). An executor gets
+`Job`s, runs `job.fn()` and calls the `report` function it was started with,
+exactly once per job, from any thread.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(eq=False)
+class Job:
+    """One attempt of one task. `fn` runs it (argument binding, the call, output encoding)."""
+
+    run_id: str
+    node: str
+    attempt: int
+    ref: str
+    fn: Callable[[], Any]
+    abandoned: bool = field(default=False, repr=False)
+
+
+@dataclass
+class Outcome:
+    """What an attempt produced: `ok` and the `value` (fn's return), or the exception and its trace."""
+
+    ok: bool
+    value: Any = None
+    error: BaseException | None = None
+    trace: str = ""
+    seconds: float = 0.0
+
+
+Report = Callable[[Job, Outcome], None]
+
+
+class Executor(Protocol):
+    """Runs jobs; the engine counts concurrency itself and never submits more than it allows."""
+
+    def start(self, report: Report) -> None: ...
+
+    def submit(self, job: Job) -> None: ...
+
+    def abandon(self, job: Job) -> None:
+        """The engine stopped waiting for `job` (timeout, cancel); its late outcome will be ignored."""
+
+    def shutdown(self, wait: float = 0.0) -> None: ...
+
+
+class LocalExecutor:
+    """A thread pool that replaces a thread stuck in an abandoned job, so timeouts do not shrink it.
+
+    Python threads cannot be killed: a job that overran its timeout keeps its
+    thread until the function returns. The pool lets one extra thread live per
+    abandoned job, and retires a thread whenever the pool is above its size.
+    """
+
+    def __init__(self, max_workers: int = 8, name: str = "coflows-flow"):
+        self.max_workers = max_workers
+        self.name = name
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads = 0
+        self._idle = threading.Semaphore(0)  # released by a thread each time it waits for work
+        self._limit = max_workers
+        self._report: Report | None = None
+        self._stopped = False
+        self._serial = 0
+
+    def start(self, report: Report) -> None:
+        self._report = report
+        self._stopped = False
+
+    def submit(self, job: Job) -> None:
+        if self._stopped:
+            raise RuntimeError("executor is shut down")
+        self._queue.put(job)
+        if self._idle.acquire(blocking=False):
+            return  # an idle thread will take it
+        with self._lock:
+            if self._threads >= self._limit:
+                return  # queued; the engine keeps within max_workers, so this is brief
+            self._threads += 1
+            self._serial += 1
+            serial = self._serial
+        threading.Thread(target=self._work, name=f"{self.name}-{serial}", daemon=True).start()
+
+    def abandon(self, job: Job) -> None:
+        with self._lock:
+            if not job.abandoned:
+                job.abandoned = True
+                self._limit += 1  # the stuck thread no longer counts against the pool
+
+    def shutdown(self, wait: float = 0.0) -> None:
+        self._stopped = True
+        with self._lock:
+            n = self._threads
+        for _ in range(n):
+            self._queue.put(None)
+        deadline = time.monotonic() + wait
+        while wait > 0 and time.monotonic() < deadline:
+            with self._lock:
+                if self._threads == 0:
+                    break
+            time.sleep(0.01)
+
+    def _work(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                with self._lock:
+                    self._threads -= 1
+                return
+            started = time.perf_counter()
+            try:
+                outcome = Outcome(True, job.fn())
+            except BaseException as exc:  # noqa: BLE001 - user code may raise anything; report it
+                outcome = Outcome(False, error=exc, trace=traceback.format_exc())
+            outcome.seconds = time.perf_counter() - started
+            report = self._report
+            if report is not None:
+                try:
+                    report(job, outcome)
+                except Exception:  # noqa: BLE001 - the engine logs its own errors; keep the thread
+                    traceback.print_exc()
+            with self._lock:
+                if job.abandoned:
+                    self._limit -= 1
+                if self._threads > self._limit:
+                    self._threads -= 1
+                    return
+            self._idle.release()

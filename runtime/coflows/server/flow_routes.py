@@ -1,0 +1,220 @@
+"""REST and live events for DAG runs: `/flows/...`.
+
+- `POST /flows/{wid}/runs` `{"spec": …, "format"?, "inputs"?, "aliases"?, "name"?}` or `{"flow": "<name in package.json Flows>", "inputs"?}` → 201 `{"run_id"}`
+- `GET /flows/runs?limit=&state=` · `GET /flows/runs/{id}` (every task's state, times, attempts, output)
+- `POST /flows/runs/{id}/cancel` · `POST /flows/runs/{id}/rerun`
+- `GET /flows/runs/{id}/events` and `GET /flows/events`: Server-Sent Events of state changes
+- `GET /flows/{wid}/flows`: the flows a workflow declares
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Route
+
+from coflows.errors import ArgumentError, NotFoundError, PermissionDenied, Unauthenticated
+from coflows.flows import FlowEngine, parse_spec
+from coflows.flows.registry_resolver import RegistryResolver
+from coflows.permissions import Principal, can_call, can_view
+from coflows.runtime import Runtime
+from coflows.server.auth import principal_of
+from coflows.server.responses import error_response, json_response
+
+TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
+
+
+def _deny(principal: Principal, what: str) -> Exception:
+    return Unauthenticated(f"{what}: an API key is required") if principal.is_anonymous else PermissionDenied(
+        f"{what}: permission denied for '{principal.id}'")
+
+
+class FlowRoutes:
+    def __init__(self, runtime: Runtime, engine: FlowEngine, resolver: RegistryResolver) -> None:
+        self.runtime = runtime
+        self.engine = engine
+        self.resolver = resolver
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _visible(self, principal: Principal, workflow_id: str | None) -> bool:
+        if principal.is_admin:
+            return True
+        if workflow_id is None:
+            return False
+        try:
+            return can_view(self.runtime.registry.workflow(workflow_id), principal)
+        except NotFoundError:
+            return False
+
+    def _run(self, request: Request) -> Any:
+        principal = principal_of(request.scope)
+        run = self.engine.get(request.path_params["run_id"])
+        if not self._visible(principal, run.workflow):
+            raise NotFoundError(f"unknown run '{request.path_params['run_id']}'")
+        return run
+
+    def build_spec(self, wid: str, body: dict[str, Any], principal: Principal) -> tuple[Any, str]:
+        """Parse and validate the spec against the workflow, qualify every ref, check permissions."""
+        wf = self.runtime.registry.workflow(wid)
+        if not can_view(wf, principal):
+            raise _deny(principal, f"workflow '{wid}'")
+        bound = self.resolver.bound(wf.id)
+        aliases = body.get("aliases")
+        source = body.get("spec")
+        fmt = body.get("format")
+        if "flow" in body:
+            entry = next((f for f in wf.manifest.Flows if f.Name == body["flow"]), None)
+            if entry is None:
+                raise NotFoundError(f"workflow '{wf.name}' has no flow named '{body['flow']}'")
+            source = entry.Spec
+            if source is None and entry.Content:
+                path = (wf.root / entry.Content)
+                source = path.read_text(encoding="utf-8")
+                fmt = fmt or {".yaml": "yaml", ".yml": "yaml", ".json": "json"}.get(Path(entry.Content).suffix)
+            aliases = {**entry.Aliases, **(aliases or {})}
+        if source is None:
+            raise ArgumentError("request body: give 'spec' (graph string, YAML, JSON) or 'flow' (a name)", "spec")
+        spec = parse_spec(source, format=fmt, aliases=aliases, resolver=bound, name=body.get("name"))
+        nodes = []
+        for node in spec.nodes:
+            w, fn = bound.resolve(node.ref)
+            if not can_call(w, fn, principal):
+                raise _deny(principal, f"node '{node.name}' ({node.ref})")
+            nodes.append(node.model_copy(update={"ref": bound.qualify(node.ref)}))
+        return spec.model_copy(update={"nodes": nodes}), wf.id
+
+    # -- endpoints --------------------------------------------------------------------------
+    async def submit(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except json.JSONDecodeError as e:
+                raise ArgumentError(f"request body: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+            if not isinstance(body, dict):
+                raise ArgumentError("request body: expected a JSON object")
+            spec, wid = await asyncio.to_thread(self.build_spec, request.path_params["wid"], body, principal)
+            run_id = await asyncio.to_thread(self.engine.submit, spec, body.get("inputs"), wid)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response({"run_id": run_id, "url": f"/flows/runs/{run_id}"}, status=201)
+
+    async def get(self, request: Request) -> Response:
+        try:
+            run = await asyncio.to_thread(self._run, request)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal_of(request.scope))
+        return json_response(run.to_dict())
+
+    async def list(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            limit = int(request.query_params.get("limit", "50"))
+        except ValueError:
+            return error_response(ArgumentError("parameter 'limit': expected int", "limit"), principal)
+        runs = await asyncio.to_thread(self.engine.list_runs, limit, request.query_params.get("state"))
+        return json_response([r.to_dict(tasks=False) for r in runs if self._visible(principal, r.workflow)])
+
+    async def cancel(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            run = await asyncio.to_thread(self._run, request)
+            cancelled = await asyncio.to_thread(self.engine.cancel, run.id)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response({"run_id": run.id, "cancelled": cancelled})
+
+    async def rerun(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            run = await asyncio.to_thread(self._run, request)
+            run_id = await asyncio.to_thread(self.engine.rerun, run.id)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response({"run_id": run_id})
+
+    async def flows(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            wf = self.runtime.registry.workflow(request.path_params["wid"])
+            if not can_view(wf, principal):
+                raise _deny(principal, f"workflow '{wf.name}'")
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response([f.model_dump(mode="json") for f in wf.manifest.Flows])
+
+    async def events(self, request: Request) -> Response:
+        """SSE: a snapshot event, then every state change (of one run, or all visible runs)."""
+        principal = principal_of(request.scope)
+        run_id = request.path_params.get("run_id")
+        snapshot = None
+        if run_id is not None:
+            try:
+                snapshot = await asyncio.to_thread(self._run, request)
+            except Exception as exc:  # noqa: BLE001
+                return error_response(exc, principal)
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict] = asyncio.Queue(maxsize=10_000)
+
+        def on_event(event: dict) -> None:
+            if run_id is not None and event.get("run_id") != run_id:
+                return
+            if run_id is None and not self._visible(principal, event.get("workflow")):
+                return
+            loop.call_soon_threadsafe(_offer, queue, event)
+
+        unsubscribe = self.engine.subscribe(on_event)
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                if snapshot is not None:
+                    yield _sse("snapshot", snapshot.to_dict())
+                    if snapshot.state in TERMINAL:
+                        return
+                while True:
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=15)
+                    except TimeoutError:
+                        yield b": keep-alive\n\n"
+                        continue
+                    yield _sse(event.get("type", "event"), event)
+                    if run_id is not None and event.get("type") == "run" and event.get("state") in TERMINAL:
+                        return
+            finally:
+                unsubscribe()
+
+        return StreamingResponse(stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+def _offer(queue: asyncio.Queue, event: dict) -> None:
+    try:
+        queue.put_nowait(event)
+    except asyncio.QueueFull:
+        pass  # a client that does not read loses events, never the server
+
+
+def _sse(kind: str, data: Any) -> bytes:
+    from coflows.serialize import to_json_bytes
+
+    return b"event: " + kind.encode() + b"\ndata: " + to_json_bytes(data) + b"\n\n"
+
+
+def flow_routes(runtime: Runtime, engine: FlowEngine, resolver: RegistryResolver) -> list[BaseRoute]:
+    r = FlowRoutes(runtime, engine, resolver)
+    return [
+        Route("/flows/runs", r.list),
+        Route("/flows/events", r.events),
+        Route("/flows/runs/{run_id}", r.get),
+        Route("/flows/runs/{run_id}/events", r.events),
+        Route("/flows/runs/{run_id}/cancel", r.cancel, methods=["POST"]),
+        Route("/flows/runs/{run_id}/rerun", r.rerun, methods=["POST"]),
+        Route("/flows/{wid}/runs", r.submit, methods=["POST"]),
+        Route("/flows/{wid}/flows", r.flows),
+    ]
