@@ -57,3 +57,22 @@ def Echo(payload: str):
 
 def Now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+# --- functions used by the example flow "prices-report" (see package.json "Flows") ---
+
+def Summary(input) -> dict:
+    """Receives its parent's output (a list of price rows) as `input[0]`."""
+    rows = input[0]
+    prices = [float(r["price"]) for r in rows]
+    return {"days": len(rows), "average": sum(prices) / len(prices) if prices else None}
+
+
+def Report(Summary: dict, MovingAverage: list[float]) -> dict:
+    """Parameters named after parent nodes receive those parents' outputs.
+
+    The result carries cloudmesh display hints (color, label) for the live DAG view;
+    only `value` is the output passed on.
+    """
+    return {"value": {"summary": Summary, "trend": MovingAverage},
+            "color": "green", "label": f"average {Summary['average']:.2f}"}

@@ -68,6 +68,18 @@ def to_jsonable(obj: Any) -> Any:
     return str(obj)
 
 
+def to_jsonable_strict(obj: Any) -> Any:
+    """Like `to_jsonable`, but an object with no data to show is an error, not its `str()`.
+
+    For stored values (flow outputs), where `"<object at 0x…>"` passed on would be worse than failing.
+    """
+    value = to_jsonable(obj)
+    if isinstance(value, str) and not isinstance(obj, (str, dt.date, dt.time, uuid.UUID, enum.Enum,
+                                                      bytes, bytearray, memoryview)):
+        raise TypeError(f"a {type(obj).__name__} is not JSON-serialisable")
+    return value
+
+
 def _clean_floats(obj: Any) -> Any:
     if isinstance(obj, float):
         return None if math.isnan(obj) or math.isinf(obj) else obj

@@ -22,8 +22,9 @@ before a restart.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+
+from coflows.serialize import to_jsonable_strict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -60,23 +61,9 @@ def split_hints(result: Any) -> tuple[Any, dict[str, Any] | None]:
     return result, None
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return dataclasses.asdict(value)
-    for attr in ("model_dump", "to_dict", "tolist"):
-        method = getattr(value, attr, None)
-        if callable(method):
-            return method()
-    if isinstance(value, (bytes, bytearray)):
-        return value.decode("utf-8", errors="replace")
-    raise TypeError(f"a {type(value).__name__} is not JSON-serialisable")
-
-
 def encode_output(value: Any) -> tuple[str, Any]:
     """JSON text of an output and the decoded value children will receive."""
-    text = json.dumps(value, default=_default, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, default=to_jsonable_strict, separators=(",", ":"), ensure_ascii=False)
     if value is None or type(value) in _SCALARS:
         return text, value
     return text, json.loads(text)
