@@ -6,6 +6,7 @@ import datetime as dt
 from decimal import Decimal
 
 import pybase
+from coflows.m import M
 
 
 ### <api name="Add">
@@ -57,6 +58,16 @@ def Echo(payload: str):
 
 def Now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+### <api name="PlaceOrder">
+###   <description>Places an order in the M topic "orders", which Agents/PythonAgent.py acknowledges in "order-status".</description>
+###   <returns>the order's entry id</returns>
+###   <param name="item" type="string">what</param>
+###   <param name="qty" type="integer">how many</param>
+### </api>
+def PlaceOrder(item: str, qty: int) -> str:
+    return M.Base("orders").Add({"item": item, "qty": qty})
 
 
 # --- functions used by the example flow "prices-report" (see package.json "Flows") ---

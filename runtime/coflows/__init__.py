@@ -13,3 +13,16 @@ import os as _os
 _os.environ.setdefault("MONO_THREADS_SUSPEND", "preemptive")
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy, so `import coflows` stays light
+    """`coflows.M` (CoFlows' `M.Base(topic)`), `coflows.m(topic)` and `coflows.call(ref, …)`."""
+    if name in ("M", "m"):
+        import coflows.m as _m  # the package itself is callable: coflows.m("orders")
+
+        return _m.M if name == "M" else _m
+    if name == "call":
+        from coflows.runtime import call
+
+        return call
+    raise AttributeError(f"module 'coflows' has no attribute {name!r}")

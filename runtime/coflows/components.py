@@ -36,6 +36,12 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
 
 
 def install_all(runtime: Runtime) -> list[BaseRoute]:
+    """Flows, then M, then agents (closers run in reverse: agents stop first)."""
+    from coflows.agents.component import install as install_agents
+    from coflows.m.component import install as install_m
+
     routes: list[BaseRoute] = []
     routes += install_flows(runtime)
+    routes += install_m(runtime)
+    routes += install_agents(runtime)
     return routes

@@ -1,0 +1,114 @@
+"""HTTP routes of agents.
+
+    GET  /flow/agents                    every agent the caller may view, with state and errors
+    GET  /flow/agent/{id}/runs?limit=50  its latest runs (running first, then newest first); Read
+    POST /flow/agent/{id}                call its Body with the JSON body; the result is the response; Write
+    POST /flow/agent/{id}/start|stop     start or stop it (schedule and M hooks); Write
+    GET  /flow/ActiveAgentToggle?id=     CoFlows' toggle (start if stopped, stop if running); Write
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from coflows.errors import ArgumentError, PermissionDenied, Unauthenticated
+from coflows.permissions import READ, WRITE, Principal, can_view, workflow_level
+from coflows.server.auth import principal_of
+from coflows.server.m_routes import parse_json_body
+from coflows.server.responses import error_response, json_response
+
+if TYPE_CHECKING:
+    from coflows.agents.manager import AgentManager
+    from coflows.agents.runner import AgentRunner
+
+_NAMES = {READ: "Read", WRITE: "Write"}
+
+
+class AgentRoutes:
+    def __init__(self, manager: AgentManager) -> None:
+        self.manager = manager
+
+    def _agent(self, agent_id: str, principal: Principal, level: int) -> AgentRunner:
+        runner = self.manager.get(agent_id)
+        if principal.is_admin:
+            return runner
+        wf = self.manager.workflow_of(agent_id)
+        if workflow_level(wf, principal) >= level:
+            return runner
+        if principal.is_anonymous:
+            raise Unauthenticated("an API key is required")
+        raise PermissionDenied(f"{_NAMES[level]} on workflow '{wf.name}' is needed for agent '{agent_id}'")
+
+    async def list(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        out = []
+        for agent_id, runner in list(self.manager.runners.items()):
+            try:
+                wf = self.manager.workflow_of(agent_id)
+            except Exception:  # noqa: BLE001
+                continue
+            if can_view(wf, principal):
+                out.append(runner.status())
+        return json_response(out)
+
+    async def runs(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            agent_id = request.path_params["id"]
+            self._agent(agent_id, principal, READ)
+            try:
+                limit = int(request.query_params.get("limit", "50"))
+            except ValueError:
+                raise ArgumentError("'limit' must be an integer", "limit") from None
+            runs = await run_in_threadpool(self.manager.runs, agent_id, limit)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response([r.to_json() for r in runs])
+
+    async def body(self, request: Request) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            agent_id = request.path_params["id"]
+            self._agent(agent_id, principal, WRITE)
+            data = parse_json_body(await request.body())
+            result = await asyncio.wrap_future(self.manager.body(agent_id, data, principal))
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response(result)
+
+    async def _switch(self, request: Request, agent_id: str | None, action: str) -> Response:
+        principal = principal_of(request.scope)
+        try:
+            if not agent_id:
+                raise ArgumentError("query parameter 'id' (the agent ID) is required", "id")
+            self._agent(agent_id, principal, WRITE)
+            fn = {"start": self.manager.start, "stop": self.manager.stop, "toggle": self.manager.toggle}[action]
+            runner = await run_in_threadpool(fn, agent_id)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response(runner.status())
+
+    async def start(self, request: Request) -> Response:
+        return await self._switch(request, request.path_params["id"], "start")
+
+    async def stop(self, request: Request) -> Response:
+        return await self._switch(request, request.path_params["id"], "stop")
+
+    async def toggle(self, request: Request) -> Response:
+        return await self._switch(request, request.query_params.get("id"), "toggle")
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/flow/agents", self.list),
+            Route("/flow/agent/{id}/runs", self.runs),
+            Route("/flow/agent/{id}/start", self.start, methods=["POST"]),
+            Route("/flow/agent/{id}/stop", self.stop, methods=["POST"]),
+            Route("/flow/agent/{id}", self.body, methods=["POST"]),
+            Route("/flow/ActiveAgentToggle", self.toggle, methods=["GET", "POST"]),
+        ]

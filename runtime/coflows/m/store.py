@@ -1,0 +1,640 @@
+"""M storage: one table of JSON entries per database, written in one transaction per call.
+
+Schema (component "m", migrated automatically):
+
+``m_entries(seq PK, topic, id, hash, value, version, created, updated)``
+
+* ``(topic, id)`` is unique: entries are addressed by id (a GUID, as in CoFlows).
+* ``(topic, hash)`` is unique: ``hash`` is a 128-bit BLAKE2b digest of the value's
+  canonical JSON (sorted keys, no whitespace), so "is this value already in the
+  set?" is an index lookup, never a scan, and two concurrent adds of an equal
+  value cannot both insert (the loser retries and finds the winner's id).
+* ``value`` is the canonical JSON text; ``version`` starts at 1 and grows by one
+  on every exchange, so a writer that read version *n* can exchange on the
+  condition that nobody wrote in between (compare-and-swap, `ConflictError`).
+* ``seq`` keeps insertion order for listings.
+
+Every write commits before the call returns; the changes are then published to
+the in-process feed (`subscribe`). On PostgreSQL each write transaction also
+issues ``NOTIFY coflows_m`` (delivered by Postgres only on commit) so the
+feeds of other processes on the same database see the change (`_PgListener`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from coflows.errors import ArgumentError, CoflowsError, NotFoundError
+from coflows.serialize import to_jsonable
+from coflows.store import Database, Migration, migrate, register_migrations
+
+log = logging.getLogger("coflows.m")
+
+ADD, EXCHANGE, REMOVE = 1, 3, 4  # CoFlows' CRUD types: Create, Update, Delete
+CHANGE_NAMES = {ADD: "add", EXCHANGE: "exchange", REMOVE: "remove"}
+MAX_TOPIC = 255
+CHANNEL = "coflows_m"
+_NOTIFY_BUDGET = 7000  # bytes per NOTIFY payload (Postgres allows < 8000)
+_IN_CHUNK = 500  # values per IN (...) list
+
+
+class ConflictError(CoflowsError):
+    """A write lost a race: the entry changed (or left) since the writer read it, or the new
+    value is already another entry of the topic. Re-read and retry."""
+
+    http_status = 409
+
+
+# --- schema -----------------------------------------------------------------------------------
+
+metadata = sa.MetaData()
+_BigInt = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+entries = sa.Table(
+    "m_entries",
+    metadata,
+    sa.Column("seq", _BigInt, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(MAX_TOPIC), nullable=False),
+    sa.Column("id", sa.String(36), nullable=False),
+    sa.Column("hash", sa.String(32), nullable=False),
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("created", sa.Float(), nullable=False),
+    sa.Column("updated", sa.Float(), nullable=False),
+    sa.UniqueConstraint("topic", "id", name="uq_m_entries_topic_id"),
+    sa.UniqueConstraint("topic", "hash", name="uq_m_entries_topic_hash"),
+)
+
+
+def _create_v1(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[entries], checkfirst=True)
+
+
+register_migrations("m", [Migration(1, "m_entries: JSON entries per topic, unique by id and by value hash",
+                                    _create_v1)])
+
+
+# --- values -----------------------------------------------------------------------------------
+
+
+_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False,
+                            default=to_jsonable)
+
+
+def new_ids(n: int) -> list[str]:
+    """`n` random GUIDs (version 4), made from one `os.urandom` call (uuid.uuid4() is slow in bulk)."""
+    h = os.urandom(16 * n).hex()
+    out = []
+    for i in range(0, 32 * n, 32):
+        out.append(f"{h[i:i + 8]}-{h[i + 8:i + 12]}-4{h[i + 13:i + 16]}-{_VARIANT[h[i + 16]]}{h[i + 17:i + 20]}-"
+                   f"{h[i + 20:i + 32]}")
+    return out
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+
+
+def canonical(value: Any) -> str:
+    """The canonical JSON text of a value: what is stored, hashed and compared.
+
+    Keys are sorted and there is no whitespace, so `{"a":1,"b":2}` and `{"b":2,"a":1}`
+    are the same entry. Dates, decimals, dataclasses, ... convert as query results do;
+    NaN and infinities are refused (they are not JSON).
+    """
+    try:
+        return _encoder.encode(value)
+    except ValueError as e:
+        raise ArgumentError(f"M values must be JSON: {e}", "value") from None
+    except TypeError as e:
+        raise ArgumentError(f"M values must be JSON: {e}", "value") from None
+
+
+def _json_kind(json_type: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """SQLite's json_type with 'integer' and 'real' merged: filters compare numbers by value (as
+    PostgreSQL's jsonb and Python do), while set membership compares canonical text (1 is not 1.0)."""
+    return sa.func.replace(sa.func.replace(json_type, "integer", "number"), "real", "number")
+
+
+def value_hash(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def check_topic(topic: Any) -> str:
+    if not isinstance(topic, str) or not topic:
+        raise ArgumentError("an M topic must be a non-empty string", "topic")
+    if len(topic) > MAX_TOPIC:
+        raise ArgumentError(f"M topic longer than {MAX_TOPIC} characters", "topic")
+    return topic
+
+
+@dataclass(slots=True)
+class Change:
+    """One committed change of a topic. `kind` is CoFlows' CRUD type: 1 add, 3 exchange, 4 remove.
+
+    `value_json` is the entry's JSON text (for a remove, the removed value; `null` when a
+    remote process removed a value too large to travel in the notification).
+    `value` parses it afresh on every access, so subscribers never share a mutable object.
+    """
+
+    topic: str
+    id: str
+    kind: int
+    value_json: str
+    version: int
+    local: bool = True  # False: made by another process (Postgres NOTIFY)
+    committed: float = 0.0  # time.perf_counter() right after the commit (in this process)
+    notified: bool = False  # the NOTIFY was already sent with the write itself
+
+    @property
+    def value(self) -> Any:
+        return json.loads(self.value_json)
+
+    @property
+    def name(self) -> str:
+        return CHANGE_NAMES[self.kind]
+
+
+Subscriber = Callable[[Change], None]
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+_stores: weakref.WeakKeyDictionary[sa.Engine, MStore] = weakref.WeakKeyDictionary()
+_stores_lock = threading.Lock()
+
+
+class MStore:
+    """M operations on one database, and its change feed. One per database engine per process."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self.engine = database.engine
+        self.dialect = self.engine.dialect.name
+        self.origin = uuid.uuid4().hex
+        self._subs: dict[str | None, list[Subscriber]] = {}
+        self._subs_lock = threading.Lock()
+        self._listener: _PgListener | None = None
+        self._closed = False
+        migrate(self.engine)  # our tables, even if this module was imported after the Database was made
+        self._returning = bool(getattr(self.engine.dialect, "update_returning", False)
+                               and getattr(self.engine.dialect, "delete_returning", False))
+
+    @classmethod
+    def for_database(cls, database: Database) -> MStore:
+        with _stores_lock:
+            store = _stores.get(database.engine)
+            if store is None:
+                store = _stores[database.engine] = cls(database)
+            return store
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.dialect == "postgresql"
+
+    # -- reads --------------------------------------------------------------------------------
+    def rows(self, topic: str, where: dict[str, Any] | None = None) -> list[sa.Row]:
+        """(id, value, version) of every entry of a topic, in insertion order."""
+        stmt = sa.select(entries.c.id, entries.c.value, entries.c.version).where(entries.c.topic == topic)
+        if where:
+            stmt = stmt.where(*self._filters(where))
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt.order_by(entries.c.seq)))
+
+    def _filters(self, where: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
+        """Equality on top-level fields, evaluated by the database (SQLite and PostgreSQL).
+
+        Numbers compare by value (`1` matches `1.0`), objects and arrays by content."""
+        out = []
+        for key, wanted in where.items():
+            if not isinstance(key, str):
+                raise ArgumentError("query filters are field names (strings)", "where")
+            wanted_json = canonical(wanted)
+            if self.dialect == "sqlite":
+                path = "$." + json.dumps(key)
+                # same JSON type, and json_extract gives the same SQL value for equal JSON values
+                # (objects and arrays as minified text: stored values are canonical, so are literals)
+                out.append(_json_kind(sa.func.json_type(entries.c.value, path))
+                           == _json_kind(sa.func.json_type(sa.literal(wanted_json))))
+                if wanted is not None:
+                    out.append(sa.func.json_extract(entries.c.value, path)
+                               == sa.func.json_extract(sa.literal(wanted_json), "$"))
+            elif self.is_postgres:
+                from sqlalchemy.dialects import postgresql
+
+                doc = sa.cast(entries.c.value, postgresql.JSONB)
+                out.append(doc[key] == sa.cast(sa.literal(wanted_json), postgresql.JSONB))
+            else:
+                raise ArgumentError(f"server-side filters are not supported on {self.dialect}; "
+                                    "use a predicate", "where")
+        return out
+
+    def supports_filters(self) -> bool:
+        return self.dialect in ("sqlite", "postgresql")
+
+    def get(self, topic: str, entry_id: str) -> sa.Row | None:
+        stmt = sa.select(entries.c.id, entries.c.value, entries.c.version).where(
+            entries.c.topic == topic, entries.c.id == entry_id)
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first()
+
+    def find(self, topic: str, value: Any) -> sa.Row | None:
+        h = value_hash(canonical(value))
+        stmt = sa.select(entries.c.id, entries.c.value, entries.c.version).where(
+            entries.c.topic == topic, entries.c.hash == h)
+        with self.engine.connect() as conn:
+            return conn.execute(stmt).first()
+
+    def count(self, topic: str) -> int:
+        stmt = sa.select(sa.func.count()).select_from(entries).where(entries.c.topic == topic)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def topics(self) -> list[tuple[str, int]]:
+        stmt = sa.select(entries.c.topic, sa.func.count()).group_by(entries.c.topic).order_by(entries.c.topic)
+        with self.engine.connect() as conn:
+            return [(t, int(n)) for t, n in conn.execute(stmt)]
+
+    # -- writes -------------------------------------------------------------------------------
+    def _write(self, work: Callable[[sa.Connection], tuple[Any, list[Change]]], retries: int = 3) -> Any:
+        """Run `work` in one transaction, NOTIFY (Postgres) inside it, publish after commit."""
+        for attempt in range(retries + 1):
+            try:
+                with self.engine.begin() as conn:
+                    result, changes = work(conn)
+                    if changes and self.is_postgres:
+                        self._notify(conn, [c for c in changes if not c.notified])
+                break
+            except sa.exc.IntegrityError:
+                # Another process inserted an equal value between our lookup and insert
+                # (SQLite's BEGIN IMMEDIATE rules this out); the retry finds it.
+                if attempt == retries:
+                    raise
+        if changes:
+            now = time.perf_counter()
+            for c in changes:
+                c.committed = now
+            self.publish(changes)
+        return result
+
+    def add(self, topic: str, value: Any) -> tuple[str, bool]:
+        """Add a value; returns (id, created). An equal value already present is not added again."""
+        text = canonical(value)
+        h = value_hash(text)
+        upsert = self._insert_if_new()
+
+        def work(conn: sa.Connection) -> tuple[tuple[str, bool], list[Change]]:
+            entry_id = new_ids(1)[0]
+            now = time.time()
+            row = dict(topic=topic, id=entry_id, hash=h, value=text, version=1, created=now, updated=now)
+            change = Change(topic, entry_id, ADD, text, 1)
+            if upsert is not None:
+                # one statement: insert unless the value is there; on Postgres the NOTIFY rides along
+                stmt = upsert(entries).values(**row).on_conflict_do_nothing(index_elements=["topic", "hash"])
+                extra = [sa.func.pg_notify(CHANNEL, self._payloads([change])[0])] if self.is_postgres else []
+                if conn.execute(stmt.returning(entries.c.id, *extra)).first() is not None:
+                    change.notified = True
+                    return (entry_id, True), [change]
+            found = conn.execute(sa.select(entries.c.id).where(entries.c.topic == topic, entries.c.hash == h)).first()
+            if found is not None:
+                return (found[0], False), []
+            conn.execute(entries.insert().values(**row))
+            return (entry_id, True), [change]
+
+        return self._write(work)
+
+    def _insert_if_new(self) -> Any:
+        if self.dialect == "sqlite":
+            from sqlalchemy.dialects.sqlite import insert
+        elif self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            return None
+        return insert
+
+    def add_many(self, topic: str, values: Iterable[Any]) -> list[str]:
+        """Add several values in one transaction; returns the id of each (existing ids for known values)."""
+        texts = [canonical(v) for v in values]
+        hashes = [value_hash(t) for t in texts]
+
+        def work(conn: sa.Connection) -> tuple[list[str], list[Change]]:
+            known: dict[str, str] = {}
+            unique = list(dict.fromkeys(hashes))
+            for i in range(0, len(unique), _IN_CHUNK):
+                chunk = unique[i:i + _IN_CHUNK]
+                for h, entry_id in conn.execute(sa.select(entries.c.hash, entries.c.id).where(
+                        entries.c.topic == topic, entries.c.hash.in_(chunk))):
+                    known[h] = entry_id
+            rows: list[tuple[Any, ...]] = []
+            changes: list[Change] = []
+            now = time.time()
+            ids: list[str] = []
+            fresh = iter(new_ids(len(unique) - len(known)))
+            for text, h in zip(texts, hashes):
+                entry_id = known.get(h)
+                if entry_id is None:
+                    entry_id = known[h] = next(fresh)
+                    rows.append((topic, entry_id, h, text, 1, now, now))
+                    changes.append(Change(topic, entry_id, ADD, text, 1))
+                ids.append(entry_id)
+            if rows:
+                self._insert_rows(conn, rows)
+            return ids, changes
+
+        return self._write(work)
+
+    _COLUMNS = ("topic", "id", "hash", "value", "version", "created", "updated")
+
+    def _insert_rows(self, conn: sa.Connection, rows: list[tuple[Any, ...]]) -> None:
+        """Bulk insert. Positional rows straight to the driver's executemany where its paramstyle
+        is positional: SQLAlchemy's per-row parameter processing would otherwise cost as much as
+        the insert itself (and these columns need no type processing)."""
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
+        if mark is None:
+            conn.execute(entries.insert(), [dict(zip(self._COLUMNS, r)) for r in rows])
+            return
+        sql = (f"INSERT INTO {entries.name} ({', '.join(self._COLUMNS)}) "
+               f"VALUES ({', '.join([mark] * len(self._COLUMNS))})")
+        conn.exec_driver_sql(sql, rows)
+
+    def _resolve(self, conn: sa.Connection, topic: str, target: Any, by: str) -> sa.Row | None:
+        """The row (id, version, value) a target names: an id, or a value (`by` = id | value | auto)."""
+        cols = (entries.c.id, entries.c.version, entries.c.value)
+        if by in ("id", "auto") and isinstance(target, str):
+            row = conn.execute(sa.select(*cols).where(entries.c.topic == topic, entries.c.id == target)).first()
+            if row is not None or by == "id":
+                return row
+        return conn.execute(sa.select(*cols).where(
+            entries.c.topic == topic, entries.c.hash == value_hash(canonical(target)))).first()
+
+    def exchange(self, topic: str, target: Any, new_value: Any, expected_version: int | None = None,
+                 by: str = "auto") -> dict[str, Any]:
+        """Replace an entry's value, keeping its id; returns {"id", "version", "value"}.
+
+        `target` is an id or the old value (`by="auto"`: a string that is the id of an entry
+        of the topic is an id, anything else a value). By value it is a compare-and-swap: if
+        the old value is no longer there, `ConflictError`. With `expected_version`, the entry
+        must still be at that version, else `ConflictError`.
+        """
+        text = canonical(new_value)
+        h = value_hash(text)
+
+        def work(conn: sa.Connection) -> tuple[dict[str, Any], list[Change]]:
+            row = self._resolve(conn, topic, target, by)
+            if row is None:
+                if by == "id" or (by == "auto" and isinstance(target, str) and expected_version is not None):
+                    raise NotFoundError(f"no entry '{target}' in M topic '{topic}'")
+                raise ConflictError(f"the old value is not in M topic '{topic}' (changed or removed by another "
+                                    "writer, or never added); re-read and retry")
+            entry_id, version = row[0], row[1]
+            if expected_version is not None and version != expected_version:
+                raise ConflictError(f"entry '{entry_id}' of M topic '{topic}' is at version {version}, "
+                                    f"not {expected_version}: it changed since it was read; re-read and retry")
+            other = conn.execute(sa.select(entries.c.id).where(
+                entries.c.topic == topic, entries.c.hash == h, entries.c.id != entry_id)).first()
+            if other is not None:
+                raise ConflictError(f"the new value is already entry '{other[0]}' of M topic '{topic}' "
+                                    "(an M set holds each value once)")
+            try:
+                n = conn.execute(sa.update(entries).where(
+                    entries.c.topic == topic, entries.c.id == entry_id, entries.c.version == version).values(
+                    value=text, hash=h, version=version + 1, updated=time.time())).rowcount
+            except sa.exc.IntegrityError:
+                raise ConflictError(f"the new value was just added to M topic '{topic}' by another writer") from None
+            if n != 1:
+                raise ConflictError(f"entry '{entry_id}' of M topic '{topic}' changed while being exchanged; "
+                                    "re-read and retry")
+            return ({"id": entry_id, "version": version + 1, "value": json.loads(text)},
+                    [Change(topic, entry_id, EXCHANGE, text, version + 1)])
+
+        try:
+            return self._write(work, retries=0)
+        except sa.exc.IntegrityError:
+            raise ConflictError(f"the new value was just added to M topic '{topic}' by another writer") from None
+
+    def remove(self, topic: str, target: Any, expected_version: int | None = None, by: str = "auto") -> bool:
+        """Remove an entry by id or by value; False when there is no such entry."""
+
+        def work(conn: sa.Connection) -> tuple[bool, list[Change]]:
+            row = self._resolve(conn, topic, target, by)
+            if row is None:
+                return False, []
+            entry_id, version = row[0], row[1]
+            if expected_version is not None and version != expected_version:
+                raise ConflictError(f"entry '{entry_id}' of M topic '{topic}' is at version {version}, "
+                                    f"not {expected_version}: it changed since it was read; re-read and retry")
+            stmt = sa.delete(entries).where(entries.c.topic == topic, entries.c.id == entry_id)
+            if self._returning:
+                gone = conn.execute(stmt.returning(entries.c.value, entries.c.version)).first()
+                if gone is None:
+                    return False, []
+                if expected_version is not None and gone[1] != expected_version:
+                    raise ConflictError(f"entry '{entry_id}' of M topic '{topic}' changed while being removed")
+                value, version = gone[0], gone[1]
+            else:
+                if conn.execute(stmt.where(entries.c.version == version)).rowcount != 1:
+                    raise ConflictError(f"entry '{entry_id}' of M topic '{topic}' changed while being removed")
+                value = row[2]
+            return True, [Change(topic, entry_id, REMOVE, value, version)]
+
+        return self._write(work, retries=0)
+
+    def clear(self, topic: str) -> int:
+        """Remove every entry of a topic (each removal is published); returns how many."""
+
+        def work(conn: sa.Connection) -> tuple[int, list[Change]]:
+            rows = list(conn.execute(sa.select(entries.c.id, entries.c.value, entries.c.version).where(
+                entries.c.topic == topic).order_by(entries.c.seq)))
+            conn.execute(sa.delete(entries).where(entries.c.topic == topic))
+            return len(rows), [Change(topic, r[0], REMOVE, r[1], r[2]) for r in rows]
+
+        return self._write(work, retries=0)
+
+    # -- change feed --------------------------------------------------------------------------
+    def subscribe(self, topic: str | None, callback: Subscriber) -> Callable[[], None]:
+        """Call `callback(change)` after every committed change of `topic` (None: every topic).
+
+        Callbacks run in the writer's thread (or the Postgres listener's) right after the
+        commit: they must only hand the change on (queue it, submit it to a pool), never block.
+        Returns a function that unsubscribes.
+        """
+        with self._subs_lock:
+            self._subs = {**self._subs, topic: [*self._subs.get(topic, []), callback]}
+        if self.is_postgres:
+            self.start_listener(wait=False)
+
+        def unsubscribe() -> None:
+            with self._subs_lock:
+                left = [c for c in self._subs.get(topic, []) if c is not callback]
+                subs = dict(self._subs)
+                if left:
+                    subs[topic] = left
+                else:
+                    subs.pop(topic, None)
+                self._subs = subs
+
+        return unsubscribe
+
+    def publish(self, changes: Sequence[Change]) -> None:
+        subs = self._subs  # copy-on-write: read without the lock
+        if not subs:
+            return
+        everyone = subs.get(None, ())
+        for change in changes:
+            for callback in (*subs.get(change.topic, ()), *everyone):
+                try:
+                    callback(change)
+                except Exception:  # noqa: BLE001 - a subscriber must not break the writer
+                    log.exception("M subscriber failed on %s of %s/%s", change.name, change.topic, change.id)
+
+    # -- Postgres NOTIFY ------------------------------------------------------------------------
+    def _notify(self, conn: sa.Connection, changes: list[Change]) -> None:
+        for payload in self._payloads(changes):
+            conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+
+    def _payloads(self, changes: list[Change]) -> list[str]:
+        """NOTIFY payloads (< 8000 bytes each): {"o": origin, "t": topic, "c": [[id, kind, version(, value)]]}."""
+        payloads: list[str] = []
+        by_topic: dict[str, list[Change]] = {}
+        for c in changes:
+            by_topic.setdefault(c.topic, []).append(c)
+        for topic, items in by_topic.items():
+            head = len(json.dumps(topic).encode()) + len(self.origin) + 40
+            chunk: list[list[Any]] = []
+            size = head
+            for c in items:
+                item: list[Any] = [c.id, c.kind, c.version]
+                cost = 60
+                if c.kind == REMOVE:
+                    vbytes = len(c.value_json.encode())
+                    if vbytes + head + 60 <= _NOTIFY_BUDGET:  # else the receiver gets null
+                        item.append(c.value_json)
+                        cost += vbytes + vbytes // 8 + 8  # JSON escaping of the embedded text
+                if chunk and size + cost > _NOTIFY_BUDGET:
+                    payloads.append(json.dumps({"o": self.origin, "t": topic, "c": chunk}))
+                    chunk, size = [], head
+                chunk.append(item)
+                size += cost
+            if chunk:
+                payloads.append(json.dumps({"o": self.origin, "t": topic, "c": chunk}))
+        out = []
+        for payload in payloads:
+            if len(payload.encode()) >= 8000:  # an escaping-heavy removed value: drop the value
+                data = json.loads(payload)
+                for item in data["c"]:
+                    del item[3:]
+                payload = json.dumps(data)
+            out.append(payload)
+        return out
+
+    def start_listener(self, wait: bool = True) -> None:
+        """Receive other processes' changes (Postgres only; idempotent). `wait`: until listening
+        (at most 10 s), so that nothing committed after this call is missed."""
+        if not self.is_postgres or self._closed:
+            return
+        with self._subs_lock:
+            listener = self._listener
+            if listener is None:
+                listener = self._listener = _PgListener(self)
+                listener.start()
+        if wait and not listener.ready.wait(10):
+            log.warning("M listener: not connected to PostgreSQL yet; other processes' changes arrive once it is")
+
+    def receive(self, payload: str) -> None:
+        """Publish the changes another process announced (reads the rows it names)."""
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            log.warning("ignoring a malformed %s notification", CHANNEL)
+            return
+        if data.get("o") == self.origin:
+            return
+        topic = data["t"]
+        items = data["c"]
+        need = [i[0] for i in items if i[1] != REMOVE]
+        current: dict[str, tuple[str, int]] = {}
+        if need:
+            with self.engine.connect() as conn:
+                for i in range(0, len(need), _IN_CHUNK):
+                    for entry_id, value, version in conn.execute(
+                            sa.select(entries.c.id, entries.c.value, entries.c.version).where(
+                                entries.c.topic == topic, entries.c.id.in_(need[i:i + _IN_CHUNK]))):
+                        current[entry_id] = (value, version)
+        changes: list[Change] = []
+        for item in items:
+            entry_id, kind, version = item[0], item[1], item[2]
+            if kind == REMOVE:
+                changes.append(Change(topic, entry_id, REMOVE, item[3] if len(item) > 3 else "null", version, False))
+                continue
+            row = current.get(entry_id)
+            if row is None:
+                continue  # removed since: its removal follows
+            if kind == EXCHANGE and row[1] > version:
+                continue  # exchanged again since: that notification delivers the newer value
+            changes.append(Change(topic, entry_id, kind, row[0], row[1], False))
+        if changes:
+            now = time.perf_counter()
+            for c in changes:
+                c.committed = now
+            self.publish(changes)
+
+    def close(self) -> None:
+        self._closed = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.stop()
+
+
+class _PgListener(threading.Thread):
+    """LISTEN coflows_m on a dedicated connection; reconnects after errors (changes made while
+    disconnected are not replayed)."""
+
+    def __init__(self, store: MStore) -> None:
+        super().__init__(name="coflows-m-listen", daemon=True)
+        self.store = store
+        self.ready = threading.Event()
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+    def run(self) -> None:
+        delay = 0.5
+        while not self._halt.is_set():
+            raw = None
+            try:
+                raw = self.store.engine.raw_connection()
+                conn = raw.driver_connection
+                raw.detach()  # ours for good: not returned to the pool
+                conn.autocommit = True
+                conn.execute(f"LISTEN {CHANNEL}")
+                self.ready.set()
+                delay = 0.5
+                while not self._halt.is_set():
+                    for note in conn.notifies(timeout=0.5):
+                        self.store.receive(note.payload)
+            except Exception:  # noqa: BLE001 - keep listening whatever happens
+                if self._halt.is_set():
+                    break
+                log.exception("M listener: lost the Postgres connection; reconnecting in %.1fs", delay)
+                self._halt.wait(delay)
+                delay = min(delay * 2, 10)
+            finally:
+                if raw is not None:
+                    try:
+                        raw.close()
+                    except Exception:  # noqa: BLE001
+                        pass
