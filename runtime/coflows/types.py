@@ -170,6 +170,8 @@ def _convert(value: Any, t: ParamType, from_text: bool) -> Any:
         return dt.date.fromisoformat(s) if len(s) <= 10 else _parse_datetime(s).date()
     if kind == "time":
         return dt.time.fromisoformat(str(value).strip())
+    if kind == "object" and t.enum is not None and isinstance(value, str) and value.strip() in t.enum:
+        return t.factory(value.strip()) if t.factory else value.strip()  # an enum by name: `?color=Red`
     if kind in ("list", "dict", "object") and isinstance(value, str):
         text = value.strip()
         try:

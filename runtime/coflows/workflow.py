@@ -22,10 +22,12 @@ log = logging.getLogger("coflows.workflow")
 
 
 def _mtime(path: Path) -> int:
+    """A change stamp: mtime and size, so a file read half-written is reloaded once complete."""
     try:
-        return os.stat(path).st_mtime_ns
+        st = os.stat(path)
     except OSError:
         return -1
+    return st.st_mtime_ns ^ (st.st_size << 1)
 
 
 @dataclass
@@ -116,6 +118,7 @@ class Workflow:
     def languages(self) -> set[str]:
         paths = [s.path for s in self.base_sources] + [q.source.path for q in self.queries.values()]
         paths += [s.path for s in self.agent_sources]
+        paths += [self.root / b.Content for b in self.manifest.Bins if b.Content.lower().endswith((".dll", ".jar"))]
         return {lang for p in paths if (lang := language_of(p))}
 
     # -- loading ------------------------------------------------------------------------------
@@ -137,8 +140,14 @@ class Workflow:
             lang = language_of(src.path)
             if lang:
                 by_language.setdefault(lang, []).append(src)
+        # Bins assemblies/jars are loaded with the Base of their language, even with no Base source
+        for b in self.ctx.bin_paths:
+            lang = language_of(b)
+            if lang in ("csharp", "java"):
+                by_language.setdefault(lang, [])
         errors: list[SourceError] = []
-        for lang, sources in by_language.items():
+        # Python last: its Base may import C# or Java namespaces at import time
+        for lang, sources in sorted(by_language.items(), key=lambda kv: kv[0] == "python"):
             try:
                 engine = self.engines.get(lang)
             except CoflowsError as e:

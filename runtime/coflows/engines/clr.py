@@ -1,0 +1,793 @@
+"""The C# engine: C# sources compiled in-process and called through pythonnet, on Mono.
+
+- Mono loads lazily with the first C# (or `.dll`) source, in this process
+  (`clr_mono`); `MONO_THREADS_SUSPEND=preemptive` is checked first.
+- A workflow's C# Base files compile, in manifest order, into ONE assembly; each
+  C# query (or agent) compiles into its own assembly referencing the Base, the
+  host API (`Coflows.Host`, from `coflows/clr_host/Host.cs`), the Bins and NuGet
+  assemblies, and the usual `System.*` libraries. Compilation runs Mono's C#
+  compiler inside the process (no `mcs` subprocess); assemblies are written to
+  `<workspace>/.coflows/clr/` and loaded with `clr.AddReference`, which makes
+  their namespaces importable from Python (`import CsBase`).
+- Functions: every public static method and static property (a zero-argument
+  function) of every public class. Methods of one name are overloads chosen by
+  argument count. When two classes define the same name, the first class in
+  the file owns `Name`; the others are reachable as `Class.Name` (a warning
+  says so). Parameter and result types come from reflection (`clr_convert`);
+  docs from `///` comments (CoFlows `<api>` blocks or standard `<summary>`).
+- A .NET exception in user code becomes a `UserCodeError` with the .NET type's
+  full name, its message and the C# stack trace (file:line of user code).
+- Hot reload compiles a new assembly; the old one cannot be unloaded from Mono
+  (see docs/engines/csharp.md): reloads are counted per query, logged past
+  every `COFLOWS_CLR_WARN_RELOADS` (50) and refused past `COFLOWS_CLR_MAX_RELOADS`
+  (400), which keeps the previous version serving and asks for a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import itertools
+import logging
+import os
+import re
+import shutil
+import sys
+import threading
+import traceback
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from coflows.engines import clr_mono
+from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
+from coflows.errors import ArgumentError, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
+from coflows.functions import Function, FunctionDocs, Param
+from coflows.types import convert_argument
+from coflows.xmldocs import parse_api, parse_module_docs
+
+log = logging.getLogger("coflows.engines.clr")
+
+_cv: Any = None  # coflows.engines.clr_convert, imported once Mono is loaded
+
+
+def _env_int(name: str, default: int) -> int:
+    try:
+        return int(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+@dataclass
+class LoadedAssembly:
+    """The engine's handle on a loaded source: its assembly and file."""
+
+    assembly: Any
+    path: Path
+    generation: int
+
+
+@dataclass
+class _State:
+    """What the engine keeps per workflow."""
+
+    out_dir: Path
+    prefix: str
+    base_path: Path | None = None
+    base_assembly: Any = None
+    bins: dict[str, Any] = field(default_factory=dict)  # user's path -> (Assembly, shadow copy) | None
+    bin_errors: list[SourceError] = field(default_factory=list)
+    framework: set[str] = field(default_factory=set)  # framework assemblies NuGets asked for
+    loads: dict[str, int] = field(default_factory=dict)  # query id / "Base" -> assemblies loaded
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_STALE = re.compile(r"_(\d+)_\d+\.(?:dll|dll\.mdb|cs)$")  # <name>_<pid>_<n>.dll, sources copied with $WID$
+_SHADOW = re.compile(r"^bins_(\d+)$")  # shadow copies of prebuilt dlls, per process
+
+
+def _clean_stale(out_dir: Path) -> None:
+    """Remove what processes that are gone left in `.coflows/clr` (names carry the process id)."""
+    if not out_dir.is_dir():
+        return
+
+    def stale(m: re.Match | None) -> bool:
+        return m is not None and int(m.group(1)) != os.getpid() and not _alive(int(m.group(1)))
+
+    src = out_dir / "src"
+    candidates = list(out_dir.iterdir()) + (list(src.rglob("*.cs")) if src.is_dir() else [])
+    for p in candidates:
+        try:
+            if p.is_dir():
+                if stale(_SHADOW.match(p.name)):
+                    shutil.rmtree(p, ignore_errors=True)
+            elif stale(_STALE.search(p.name)):
+                p.unlink()
+        except OSError:
+            pass
+
+
+def _bin_paths(workflow: WorkflowContext) -> list[Path]:
+    """`workflow.bin_paths`, or the manifest's `Bins` .dll entries when the runtime did not fill them."""
+    if workflow.bin_paths:
+        return [p for p in workflow.bin_paths if p.suffix.lower() == ".dll"]
+    manifest = workflow.root / "package.json"
+    if not manifest.is_file():
+        return []
+    try:
+        from coflows.workspace.manifest import load_manifest
+
+        bins = load_manifest(manifest).Bins
+    except Exception:  # noqa: BLE001 - the workflow loader reports manifest problems
+        return []
+    return [(workflow.root / b.Content).resolve() for b in bins if b.Content.lower().endswith(".dll")]
+
+
+# -- errors -----------------------------------------------------------------------------------------
+_NOISE = ("(wrapper managed-to-native)", "System.Reflection.", "Python.Runtime.", "at (wrapper ")
+_UNWRAP = {"System.Reflection.TargetInvocationException", "System.TypeInitializationException"}
+
+
+def clean_stack(stack: str | None, root: Path | None) -> str:
+    """A .NET stack trace with only user frames, paths relative to the workspace."""
+    if not stack:
+        return ""
+    lines = [ln for ln in str(stack).splitlines() if ln.strip() and not any(n in ln for n in _NOISE)]
+    text = "\n".join(lines)
+    if root is not None:
+        text = text.replace(str(root) + os.sep, "")
+    return text
+
+
+def net_user_error(exc: Any, root: Path | None = None) -> UserCodeError:
+    """A .NET exception (as pythonnet raises it) → UserCodeError(type full name, message, C# stack)."""
+    ex = exc
+    while True:
+        name = str(ex.GetType().FullName)
+        inner = ex.InnerException
+        if inner is not None and (name in _UNWRAP or (name == "System.AggregateException"
+                                                      and ex.InnerExceptions.Count == 1)):
+            ex = inner
+            continue
+        break
+    stack = clean_stack(ex.StackTrace, root)
+    if name == "Coflows.CallException":
+        # a function called through Coflows.Host.Call failed and C# did not catch it: report the cause
+        remote = str(ex.RemoteStackTrace or "")
+        full = stack + ("\n--- in the called function ---\n" + remote if remote else "")
+        return UserCodeError(str(ex.ErrorType), str(ex.ErrorMessage), full, language=str(ex.Language))
+    return UserCodeError(name, str(ex.Message), stack, language="csharp")
+
+
+# -- functions ----------------------------------------------------------------------------------------
+@dataclass
+class _Member:
+    type: Any  # System.Type
+    cls: Any  # pythonnet class
+    type_name: str
+    name: str
+    member: Any  # MethodInfo | PropertyInfo
+    is_property: bool
+
+    @property
+    def arity(self) -> int:
+        return 0 if self.is_property else int(self.member.GetParameters().Length)
+
+    def signature(self) -> str:
+        if self.is_property:
+            return f"{self.type_name}.{self.name}"
+        ps = ", ".join(f"{_cv.cs_name(p.ParameterType)} {p.Name}" for p in self.member.GetParameters())
+        return f"{self.type_name}.{self.name}({ps})"
+
+
+def _complete(args: list[Any], kwargs: dict[str, Any], names: tuple[str, ...],
+              defaults: tuple[Any, ...]) -> list[Any]:
+    """Positional arguments for all parameters: named ones in place, defaults for the missing."""
+    out = list(args)
+    for i in range(len(args), len(names)):
+        out.append(kwargs[names[i]] if names[i] in kwargs else defaults[i])
+    return out
+
+
+def _make_invoke(target: Callable[..., Any], names: tuple[str, ...], defaults: tuple[Any, ...],
+                 convs: tuple[Callable[[Any], Any] | None, ...], rconv: Callable[[Any], Any] | None,
+                 varargs: Callable[[list[Any]], Any] | None, root: Path) -> Callable[[list[Any], dict[str, Any]], Any]:
+    """The call path: as short as possible for functions that need no conversions."""
+    n = len(names)
+    NetException = _cv.NetException
+
+    def fail(e: Exception) -> Exception:
+        if isinstance(e, NetException):
+            return net_user_error(e, root)
+        if isinstance(e, CoflowsError):
+            return e
+        if isinstance(e, (TypeError, OverflowError)):  # pythonnet could not pass an argument
+            return ArgumentError(str(e))
+        return e
+
+    if not any(convs) and varargs is None:
+        if rconv is None:
+            def invoke(args: list[Any], kwargs: dict[str, Any]) -> Any:
+                if kwargs or len(args) != n:
+                    args = _complete(args, kwargs, names, defaults)
+                try:
+                    return target(*args)
+                except Exception as e:  # noqa: BLE001 - user code raises anything
+                    raise fail(e) from None
+        else:
+            def invoke(args: list[Any], kwargs: dict[str, Any]) -> Any:
+                if kwargs or len(args) != n:
+                    args = _complete(args, kwargs, names, defaults)
+                try:
+                    return rconv(target(*args))  # converting runs user code too (property getters)
+                except Exception as e:  # noqa: BLE001
+                    raise fail(e) from None
+        return invoke
+
+    def invoke_converting(args: list[Any], kwargs: dict[str, Any]) -> Any:
+        if varargs is not None:
+            extra, args = args[n:], args[:n]
+        else:
+            extra = ()
+        if kwargs or len(args) != n:
+            args = _complete(args, kwargs, names, defaults)
+        try:
+            call_args = [a if c is None or a is None else c(a) for a, c in zip(args, convs)]
+            if varargs is not None:
+                call_args.append(varargs(list(extra)))
+        except CoflowsError:
+            raise
+        except Exception as e:  # noqa: BLE001 - a value that does not convert is the caller's input
+            msg = str(e.Message) if isinstance(e, NetException) else str(e)
+            raise ArgumentError(f"cannot pass an argument: {msg}") from None
+        try:
+            r = target(*call_args)
+            return r if rconv is None else rconv(r)
+        except Exception as e:  # noqa: BLE001
+            raise fail(e) from None
+
+    return invoke_converting
+
+
+class ClrEngine(Engine):
+    language = "csharp"
+    extensions = (".cs", ".dll")
+    order = 10
+
+    def __init__(self, runtime: Any) -> None:
+        super().__init__(runtime)
+        self.mono: clr_mono.MonoRuntime | None = None
+        self.host_path: Path | None = None
+        self._counter = itertools.count(1)
+        self._lock = threading.RLock()
+        self._host_callback: Any = None
+        self.warn_reloads = _env_int("COFLOWS_CLR_WARN_RELOADS", 50)
+        self.max_reloads = _env_int("COFLOWS_CLR_MAX_RELOADS", 400)
+        self.assemblies_loaded = 0
+        self._seen_types: set[str] = set()
+
+    # -- start ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        global _cv
+        self.mono = clr_mono.mono()
+        from coflows.engines import clr_convert
+
+        _cv = clr_convert
+        import clr
+        from System import Array, Func, Object, String
+
+        self.host_path = self.mono.build_helper("Coflows.Host", "Host.cs")
+        clr.AddReference(str(self.host_path))
+        bridge = self.mono.build_helper("Coflows.Bridge", "Bridge.cs", [self.mono.python_runtime_dll()])
+        clr.AddReference(str(bridge))
+        clr_convert.init_bridge()
+        from Coflows import Host
+
+        self._host_callback = Func[String, String, Array[Object], Object](self._host_call)
+        Host.Connect(self._host_callback)
+        log.info("C# engine: Mono %s (%s=%s)", self.mono.version, clr_mono.SUSPEND_VAR, self.mono.suspend_mode)
+
+    def _host_call(self, query: str, function: str, args: Any) -> Any:
+        """`Coflows.Host.Call` from C#: call a registered function, hand back a .NET value or HostError."""
+        from Coflows import HostError
+
+        from coflows.context import current
+        from coflows.runtime import current_runtime
+
+        try:
+            py_args = [_cv.to_py(a) for a in args] if args is not None else []
+            registry = current_runtime().registry
+            ref = f"{query}/{function}"
+            ctx = current()
+            if ctx is not None:
+                try:
+                    result = registry.call(ref, *py_args, workflow=ctx.workflow)
+                except NotFoundError:
+                    if "/" not in str(query):
+                        raise
+                    result = registry.call(ref, *py_args)
+            else:
+                result = registry.call(ref, *py_args)
+            return _cv.to_net_any(result)
+        except UserCodeError as e:
+            return HostError(e.type_name, e.message, e.language, e.stack)
+        except CoflowsError as e:
+            return HostError(type(e).__name__, str(e), "coflows", "")
+        except Exception as e:  # noqa: BLE001 - report, never let a Python error cross as a crash
+            return HostError(type(e).__qualname__, str(e), "python", traceback.format_exc())
+
+    # -- per-workflow state -----------------------------------------------------------------------
+    def _state(self, workflow: WorkflowContext) -> _State:
+        st = workflow.state.get(self.language)
+        if st is None:
+            with self._lock:
+                st = workflow.state.get(self.language)
+                if st is None:
+                    out_dir = workflow.root / ".coflows" / "clr"
+                    _clean_stale(out_dir)
+                    prefix = "cf" + hashlib.sha1(workflow.id.encode()).hexdigest()[:8]
+                    st = workflow.state[self.language] = _State(out_dir, prefix)
+        return st
+
+    def _output(self, st: _State, kind: str, stem: str) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_]", "_", stem)[:60]
+        return st.out_dir / f"{st.prefix}_{kind}_{safe}_{os.getpid()}_{next(self._counter)}.dll"
+
+    def _load_assembly(self, path: Path, fresh: bool = False) -> Any:
+        import clr
+
+        if fresh:
+            from System.IO import File
+            from System.Reflection import Assembly
+
+            asm = Assembly.Load(File.ReadAllBytes(str(path)))
+        else:
+            asm = clr.AddReference(str(path))
+        self.assemblies_loaded += 1
+        self._publish(asm)
+        return asm
+
+    def _publish(self, asm: Any) -> None:
+        """Make Python imports of .NET namespaces see the newest version of reloaded types.
+
+        pythonnet resolves `import CsBase; CsBase.Text` to the first loaded assembly defining
+        the name, and caches it in the namespace module; after a reload, the namespace module's
+        entry is pointed at the new type.
+        """
+        try:
+            types = list(asm.GetExportedTypes())
+        except Exception:  # noqa: BLE001 - reported when its functions are read
+            return
+        for t in types:
+            if t.IsNested or t.IsGenericTypeDefinition:
+                continue
+            full = str(t.FullName)
+            if full not in self._seen_types:
+                self._seen_types.add(full)
+                continue
+            ns, name = str(t.Namespace or ""), str(t.Name)
+            try:
+                if ns:
+                    module = importlib.import_module(ns)
+                    if type(module).__name__ == "ModuleObject":  # a pythonnet namespace
+                        module.__dict__[name] = _cv.py_class(t)
+                elif isinstance(getattr(sys.modules["clr"], name, None), type):  # `from clr import Calc`
+                    setattr(sys.modules["clr"], name, _cv.py_class(t))
+            except Exception:  # noqa: BLE001 - best effort: the registry always calls the new version
+                log.debug("cannot rebind %s for Python imports", full, exc_info=True)
+
+    def _shadow_copy(self, st: _State, path: Path) -> Path:
+        """Copy a prebuilt dll (and its .xml/.pdb/.mdb) to this process's shadow folder.
+
+        Mono maps loaded assemblies from their files: overwriting a loaded dll in place (`cp new.dll
+        Bins/`) could crash the process. Loading a copy leaves the user's file free to change; the
+        copies of one workflow share a folder, so a dll finds the others it depends on.
+        """
+        shadow_dir = st.out_dir / f"bins_{os.getpid()}"
+        shadow_dir.mkdir(parents=True, exist_ok=True)
+        target = shadow_dir / path.name
+        if not target.exists():
+            shutil.copy2(path, target)
+            for ext in (".xml", ".pdb", ".dll.mdb"):
+                side = path.with_name(path.stem + ext) if ext != ".dll.mdb" else path.with_name(path.name + ".mdb")
+                if side.exists():
+                    shutil.copy2(side, shadow_dir / side.name)
+        return target
+
+    def _load_bin(self, workflow: WorkflowContext, st: _State, path: Path) -> Any:
+        """Load a prebuilt assembly once per workflow (through its shadow copy); CompileError if it cannot."""
+        key = str(path)
+        if key not in st.bins:
+            try:
+                shadow = self._shadow_copy(st, path)
+                st.bins[key] = (self._load_assembly(shadow), shadow)
+            except Exception as e:  # noqa: BLE001 - a broken dll is the user's: report it
+                msg = str(getattr(e, "Message", None) or e)
+                st.bins[key] = None
+                st.bin_errors.append(SourceError(workflow.relpath(path), None, f"cannot load assembly: {msg}"))
+                raise CompileError(st.bin_errors[-1]) from None
+        entry = st.bins[key]
+        if entry is None:
+            raise CompileError(next((e for e in st.bin_errors if e.file == workflow.relpath(path)),
+                                    SourceError(workflow.relpath(path), None, "cannot load assembly")))
+        return entry[0]
+
+    def _framework_references(self, workflow: WorkflowContext) -> list[Path]:
+        """Framework assemblies NuGet packages ask for (`System.Net.Http`, …), from Mono's library folder."""
+        out: list[Path] = []
+        for name in workflow.state.get("nuget_framework_assemblies") or []:
+            for candidate in (self.mono.lib_dir / f"{name}.dll", self.mono.lib_dir / "Facades" / f"{name}.dll"):
+                if candidate.is_file():
+                    out.append(candidate)
+                    break
+            else:
+                log.warning("%s: framework assembly %s (asked for by a NuGet package) is not in %s",
+                            workflow.name, name, self.mono.lib_dir)
+        return out
+
+    def _load_bins(self, workflow: WorkflowContext, st: _State) -> list[SourceError]:
+        """Load the Bins and NuGet assemblies (dependencies first, as listed) not loaded yet."""
+        import clr
+
+        for ref in self._framework_references(workflow):
+            if str(ref) not in st.framework:
+                try:
+                    clr.AddReference(str(ref))
+                except Exception as e:  # noqa: BLE001
+                    log.warning("%s: cannot load %s: %s", workflow.name, ref, getattr(e, "Message", e))
+                st.framework.add(str(ref))
+        errors: list[SourceError] = []
+        paths = [p for p in _bin_paths(workflow) if p.suffix.lower() == ".dll"]
+        paths += [p for p in workflow.nuget_assemblies if p.suffix.lower() == ".dll"]
+        for p in paths:
+            if str(p) in st.bins:
+                continue
+            try:
+                self._load_bin(workflow, st, p)
+            except CompileError as e:
+                errors += e.errors
+        return errors
+
+    def _references(self, workflow: WorkflowContext, st: _State, with_base: bool = True) -> list[Path]:
+        refs: list[Path] = [self.host_path] if self.host_path else []
+        if with_base and st.base_path is not None:
+            refs.append(st.base_path)
+        refs += [Path(p) for p in st.framework]
+        refs += [entry[1] for entry in st.bins.values() if entry is not None]
+        return refs
+
+    def _source_for_compiler(self, workflow: WorkflowContext, st: _State, src: SourceFile, text: str) -> Path:
+        """The file to compile: the user's own, or (when `$WID$` was replaced) a copy that maps back to it."""
+        if "$WID$" not in text:
+            return src.path
+        rel = workflow.relpath(src.path)
+        copy = st.out_dir / "src" / f"{rel.removesuffix('.cs')}_{os.getpid()}_{next(self._counter)}.cs"
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        # `#line` keeps diagnostics and debug symbols pointing at the user's file and lines
+        copy.write_text(f'#line 1 "{src.path}"\n' + text.replace("$WID$", workflow.id), encoding="utf-8")
+        return copy
+
+    def _diagnostics(self, workflow: WorkflowContext, result: clr_mono.CompileResult,
+                     default: str) -> tuple[list[SourceError], list[SourceError]]:
+        errors: list[SourceError] = []
+        warnings: list[SourceError] = []
+        for d in result.diagnostics:
+            where = workflow.relpath(Path(d.file).resolve()) if d.file else default
+            (errors if d.severity == "error" else warnings).append(SourceError(where, d.line, d.message, d.column))
+        if not result.ok and not errors:
+            errors.append(SourceError(default, None, "compilation failed"))
+        return errors, warnings
+
+    def _count_load(self, workflow: WorkflowContext, st: _State, key: str, rel: str) -> None:
+        """Refuse a reload past the limit (old assemblies stay in memory until the process ends)."""
+        count = st.loads.get(key, 0)
+        if count > self.max_reloads:
+            raise CompileError(SourceError(
+                rel, None,
+                f"reloaded {count - 1} times in this process: C# assemblies cannot be unloaded from Mono, so "
+                f"reloads stop at COFLOWS_CLR_MAX_RELOADS={self.max_reloads}; restart the server to load this "
+                f"version (the previous one keeps serving)"))
+
+    def _loaded(self, workflow: WorkflowContext, st: _State, key: str) -> None:
+        count = st.loads.get(key, 0) + 1
+        st.loads[key] = count
+        reloads = count - 1
+        if self.warn_reloads > 0 and reloads > 0 and reloads % self.warn_reloads == 0:
+            log.warning("%s: %s reloaded %d times in this process; each reload keeps its old assembly in memory "
+                        "(restart to reclaim it; limit COFLOWS_CLR_MAX_RELOADS=%d)", workflow.name, key, reloads,
+                        self.max_reloads)
+
+    # -- Base -------------------------------------------------------------------------------------
+    def load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
+        st = self._state(workflow)
+        with st.lock:
+            errors = self._load_bins(workflow, st)
+            if not sources:
+                st.base_path, st.base_assembly = None, None
+                return errors
+            first = workflow.relpath(sources[0].path)
+            try:
+                self._count_load(workflow, st, "(Base)", first)
+            except CompileError as e:
+                return errors + e.errors
+            files: list[Path] = []
+            for src in sources:
+                try:
+                    text = src.read()
+                except OSError as e:
+                    errors.append(SourceError(workflow.relpath(src.path), None, f"cannot read: {e.strerror}"))
+                    continue
+                files.append(self._source_for_compiler(workflow, st, src, text))
+            if not files:
+                return errors
+            out = self._output(st, "Base", workflow.name)
+            result = self.mono.compile(files, out, self._references(workflow, st, with_base=False))
+            errs, warns = self._diagnostics(workflow, result, first)
+            for w in warns:
+                log.warning("%s: %s", workflow.name, w)
+            if not result.ok:
+                # keep the previous Base (if any): queries still compile against it
+                return errors + errs
+            st.base_assembly = self._load_assembly(out)
+            st.base_path = out
+            self._loaded(workflow, st, "(Base)")
+            log.info("%s: C# Base compiled in %.2fs (%d files)", workflow.name, result.seconds, len(files))
+            return errors
+
+    # -- queries and agents -------------------------------------------------------------------------
+    def load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
+        st = self._state(workflow)
+        with st.lock:
+            bin_errors = self._load_bins(workflow, st)
+            for e in bin_errors:
+                log.error("%s: %s", workflow.name, e)
+            rel = workflow.relpath(source.path)
+            key = source.query_id or source.name or rel
+            self._count_load(workflow, st, key, rel)
+            if source.path.suffix.lower() == ".dll":
+                return self._load_prebuilt(workflow, st, source, key, rel)
+            try:
+                text = source.read()
+            except OSError as e:
+                raise CompileError(SourceError(rel, None, f"cannot read: {e.strerror}")) from None
+            file = self._source_for_compiler(workflow, st, source, text)
+            out = self._output(st, "Q", Path(rel).stem)
+            result = self.mono.compile([file], out, self._references(workflow, st))
+            errors, warnings = self._diagnostics(workflow, result, rel)
+            if not result.ok:
+                raise CompileError(errors)
+            asm = self._load_assembly(out)
+            self._loaded(workflow, st, key)
+        text = text.replace("$WID$", workflow.id)
+        mdocs = parse_module_docs(text, "///", workflow.id, rel)
+        warnings += [SourceError(rel, None, e) for e in mdocs.errors]
+        functions, found = self._functions(workflow, source, asm, mdocs.apis, rel)
+        warnings += found
+        log.info("%s: %s compiled in %.2fs", workflow.name, rel, result.seconds)
+        return LoadedSource(functions=functions, handle=LoadedAssembly(asm, out, st.loads[key]),
+                            warnings=warnings, info=mdocs.info)
+
+    def _load_prebuilt(self, workflow: WorkflowContext, st: _State, source: SourceFile, key: str,
+                       rel: str) -> LoadedSource:
+        """A query that is a prebuilt assembly: its public static methods become Functions."""
+        if not st.loads.get(key):
+            # the first load goes through clr.AddReference (importable from Python, referenced by C#)
+            asm = self._load_bin(workflow, st, source.path)
+        else:
+            # a changed file is loaded again from its bytes: an assembly of the same name cannot be
+            # loaded twice from a path
+            try:
+                asm = self._load_assembly(source.path, fresh=True)
+            except Exception as e:  # noqa: BLE001
+                raise CompileError(SourceError(rel, None, f"cannot load assembly: "
+                                                          f"{getattr(e, 'Message', None) or e}")) from None
+        self._loaded(workflow, st, key)
+        docs = _xml_doc_file(source.path, workflow.id)
+        functions, warnings = self._functions(workflow, source, asm, docs, rel)
+        return LoadedSource(functions=functions, handle=LoadedAssembly(asm, source.path, st.loads[key]),
+                            warnings=warnings)
+
+    def _functions(self, workflow: WorkflowContext, source: SourceFile, asm: Any, docs: dict[str, FunctionDocs],
+                   rel: str) -> tuple[dict[str, Function], list[SourceError]]:
+        """Every public static method and static property of every public class, grouped by name."""
+        from System import MulticastDelegate
+        from System.Reflection import BindingFlags
+
+        import clr
+
+        flags = BindingFlags.Public | BindingFlags.Static | BindingFlags.DeclaredOnly
+        delegate_t = clr.GetClrType(MulticastDelegate)
+        warnings: list[SourceError] = []
+        members: list[_Member] = []
+        try:
+            types = list(asm.GetExportedTypes())
+        except Exception as e:  # noqa: BLE001 - e.g. a Bins dll whose dependencies are missing
+            raise CompileError(SourceError(rel, None, f"cannot read the assembly's types: "
+                                                      f"{getattr(e, 'Message', e)}")) from None
+        for t in types:
+            if not t.IsClass or t.ContainsGenericParameters or delegate_t.IsAssignableFrom(t):
+                continue
+            if str(t.Name).startswith("<"):
+                continue
+            cls = None
+            type_name = str(t.Name)
+            for m in t.GetMethods(flags):
+                if m.IsSpecialName or m.IsGenericMethodDefinition or str(m.Name).startswith("<"):
+                    continue
+                if any(p.ParameterType.IsByRef or p.ParameterType.IsPointer for p in m.GetParameters()):
+                    warnings.append(SourceError(rel, None, f"{type_name}.{m.Name}: ref/out/pointer parameters "
+                                                           f"cannot be called from coflows; skipped"))
+                    continue
+                cls = cls or _cv.py_class(t)
+                members.append(_Member(t, cls, type_name, str(m.Name), m, False))
+            for p in t.GetProperties(flags):
+                getter = p.GetGetMethod()
+                if getter is None or p.GetIndexParameters().Length:
+                    continue
+                cls = cls or _cv.py_class(t)
+                members.append(_Member(t, cls, type_name, str(p.Name), p, True))
+
+        # names: the first class (in source order) owns `Name`; later classes get `Class.Name`
+        owner: dict[str, Any] = {}
+        groups: dict[str, list[_Member]] = {}
+        for m in members:
+            full = str(m.type.FullName)
+            first = owner.setdefault(m.name, full)
+            if first == full:
+                groups.setdefault(m.name, []).append(m)
+            else:
+                qualified = f"{m.type_name}.{m.name}"
+                if qualified not in groups:
+                    warnings.append(SourceError(rel, None, f"{m.signature()}: '{m.name}' is already a function of "
+                                                           f"{first}; call this one as '{qualified}'"))
+                groups.setdefault(qualified, []).append(m)
+
+        functions: dict[str, Function] = {}
+        for name, group in groups.items():
+            by_arity: dict[int, _Member] = {}
+            for m in group:
+                if m.arity in by_arity:
+                    warnings.append(SourceError(
+                        rel, None, f"{m.signature()}: another overload of '{name}' takes {m.arity} argument(s) "
+                                   f"({by_arity[m.arity].signature()}); coflows chooses overloads by argument "
+                                   f"count, so this one is not callable: rename it"))
+                    continue
+                by_arity[m.arity] = m
+            fdocs = docs.get(name) or docs.get(group[0].name) or FunctionDocs()
+            built = []
+            for m in by_arity.values():
+                try:
+                    built.append(self._function(workflow, source, name, m, fdocs))
+                except Exception as e:  # noqa: BLE001 - one odd signature must not fail the file
+                    warnings.append(SourceError(rel, None, f"{m.signature()}: cannot be exposed: {e}"))
+            if not built:
+                continue
+            primary, *others = built
+            primary.overloads = tuple(others)
+            functions[name] = primary
+        return functions, warnings
+
+    def _function(self, workflow: WorkflowContext, source: SourceFile, name: str, m: _Member,
+                  docs: FunctionDocs) -> Function:
+        query_id = source.query_id or source.name
+        if m.is_property:
+            prop_name = m.name
+            ret_t = m.member.PropertyType
+            rconv = None if _cv.is_plain_result(ret_t) else _cv.to_py
+            cls = m.cls
+
+            def getter(_cls: Any = cls, _n: str = prop_name) -> Any:
+                return getattr(_cls, _n)
+
+            invoke = _make_invoke(getter, (), (), (), rconv, None, workflow.root)
+            return Function(workflow.id, query_id, name, self.language, (), invoke, docs,
+                            _cv.param_type(ret_t), False)
+
+        import clr
+        from System import ParamArrayAttribute
+
+        mi = m.member
+        ps = list(mi.GetParameters())
+        varargs = None
+        if ps and ps[-1].IsDefined(clr.GetClrType(ParamArrayAttribute), False):
+            elem = ps[-1].ParameterType.GetElementType()
+            elem_pt = _cv.param_type(elem)
+            elem_conv = _cv.to_net_converter(elem)
+            array_cls = _cv.Array[_cv.py_class(elem)]
+            rest = str(ps[-1].Name)
+
+            def varargs(extra: list[Any], _t: Any = elem_pt, _c: Any = elem_conv, _a: Any = array_cls,
+                        _n: str = rest) -> Any:
+                values = [convert_argument(x, _t, f"{_n}[{i}]") for i, x in enumerate(extra)]
+                return _a([_c(x) if _c and x is not None else x for x in values])
+
+        params: list[Param] = []
+        convs: list[Any] = []
+        defaults: list[Any] = []
+        declared = ps[:-1] if varargs is not None else ps
+        for p in declared:
+            pt = _cv.param_type(p.ParameterType)
+            required = not p.IsOptional and not p.HasDefaultValue
+            raw_default = None
+            shown_default = None
+            if not required:
+                raw_default = p.DefaultValue
+                if raw_default is None and p.ParameterType.IsValueType:
+                    from System import Activator
+
+                    raw_default = Activator.CreateInstance(p.ParameterType)
+                try:
+                    shown_default = _cv.to_py(raw_default)
+                except Exception:  # noqa: BLE001
+                    shown_default = None
+            params.append(Param(str(p.Name), pt, required, shown_default, docs.params.get(str(p.Name), "")))
+            convs.append(_cv.to_net_converter(p.ParameterType))
+            defaults.append(raw_default)
+
+        binding = getattr(m.cls, m.name)
+        target = binding
+        if ps:
+            try:
+                target = binding.__overloads__[tuple(_cv.py_class(p.ParameterType) for p in ps)]
+            except Exception:  # noqa: BLE001 - let pythonnet choose at call time
+                log.debug("no exact overload for %s; resolving at call time", m.signature())
+        rconv = None if _cv.is_plain_result(mi.ReturnType) else _cv.to_py
+        invoke = _make_invoke(target, tuple(p.name for p in params), tuple(defaults), tuple(convs), rconv,
+                              varargs, workflow.root)
+        return Function(workflow.id, query_id, name, self.language, tuple(params), invoke, docs,
+                        _cv.param_type(mi.ReturnType), varargs is not None)
+
+    # -- unloading ----------------------------------------------------------------------------------
+    def unload(self, workflow: WorkflowContext, source: SourceFile, loaded: LoadedSource) -> None:
+        """Nothing to do: Mono cannot unload an assembly (see the module doc).
+
+        The old Functions stay intact: a call that looked them up just before the reload
+        finishes on the old version rather than failing.
+        """
+
+    def unload_workflow(self, workflow: WorkflowContext) -> None:
+        workflow.state.pop(self.language, None)
+
+    def describe(self) -> dict[str, Any]:
+        info: dict[str, Any] = {"language": self.language, **clr_mono.describe_runtime()}
+        info["assemblies_loaded"] = self.assemblies_loaded
+        info["max_reloads"] = self.max_reloads
+        return info
+
+
+def _xml_doc_file(dll: Path, workflow_id: str) -> dict[str, FunctionDocs]:
+    """Docs of a prebuilt assembly from the compiler's XML doc file next to it (`Name.xml`), if any."""
+    path = dll.with_suffix(".xml")
+    if not path.is_file():
+        return {}
+    try:
+        root = ET.parse(path).getroot()
+    except (ET.ParseError, OSError):
+        return {}
+    out: dict[str, FunctionDocs] = {}
+    for member in root.iter("member"):
+        name = member.get("name", "")
+        if not (name.startswith("M:") or name.startswith("P:")):
+            continue
+        bare = name[2:].split("(")[0]
+        parts = bare.split(".")
+        try:
+            docs = parse_api(member, workflow_id)
+        except ValueError:
+            continue
+        out.setdefault(parts[-1], docs)
+        if len(parts) >= 2:
+            out.setdefault(f"{parts[-2]}.{parts[-1]}", docs)
+    return out
