@@ -22,11 +22,15 @@ def _runtime(*workspaces) -> Runtime:
 
 
 def _touch_later(path: Path, text: str) -> None:
-    """Rewrite a file so its mtime surely differs (coarse filesystem clocks)."""
+    """Rewrite a file so its mtime surely differs (coarse filesystem clocks), then wait out
+    the interval in which calls from code may still see the previous version."""
+    from coflows.registry import CODE_CALL_REFRESH_SECONDS
+
     before = path.stat().st_mtime_ns
     path.write_text(text)
     if path.stat().st_mtime_ns == before:
         os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    time.sleep(CODE_CALL_REFRESH_SECONDS + 0.05)
 
 
 def test_public_functions_signatures_and_docs(tmp_path):

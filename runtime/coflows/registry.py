@@ -7,6 +7,7 @@ look functions up here, so hot reload and permissions behave the same for all.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from coflows.errors import NotFoundError
@@ -14,19 +15,27 @@ from coflows.functions import Function
 from coflows.workflow import Query, Workflow
 
 
+# Calls made from code (`coflows.call`, flows, agents) check their source for edits at
+# most this often, so a call between languages costs microseconds, not stat() calls.
+CODE_CALL_REFRESH_SECONDS = 0.25
+
+
 class Registry:
     def __init__(self) -> None:
         self._by_id: dict[str, Workflow] = {}
         self._by_name: dict[str, Workflow] = {}
         self._lock = threading.Lock()
+        self._refs: dict[tuple[str, str | None], tuple[Workflow, Query, str]] = {}
 
     def add(self, workflow: Workflow) -> None:
         with self._lock:
+            self._refs.clear()
             self._by_id[workflow.id] = workflow
             self._by_name[workflow.name.lower()] = workflow
 
     def remove(self, workflow_id: str) -> None:
         with self._lock:
+            self._refs.clear()
             wf = self._by_id.pop(workflow_id, None)
             if wf is not None:
                 self._by_name.pop(wf.name.lower(), None)
@@ -93,11 +102,29 @@ class Registry:
             return self.function(wf.id, head, fn)
         return self.function(workflow, head, fn)
 
+    def _cached(self, ref: str, workflow: str | None) -> tuple[Workflow, Function]:
+        """`resolve_ref` with the (workflow, query, name) cached; sources re-checked every 0.25 s."""
+        hit = self._refs.get((ref, workflow))
+        if hit is not None:
+            wf, q, name = hit
+            wf.refresh_due(q, CODE_CALL_REFRESH_SECONDS)
+            fn = q.functions.get(name)
+            if fn is not None:
+                return wf, fn
+        wf, fn = self.resolve_ref(ref, workflow)
+        q = wf.queries[fn.query_id]
+        q.checked_at = time.monotonic()
+        self._refs[(ref, workflow)] = (wf, q, fn.name)
+        return wf, fn
+
     def call(self, ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
-        """Call a Function by reference from any language, converting arguments as declared."""
+        """Call a Function by reference from any language, converting arguments as declared.
+
+        Edits to the source are picked up within `CODE_CALL_REFRESH_SECONDS`.
+        """
         from coflows.context import CallContext, call_context, current
 
-        wf, fn = self.resolve_ref(ref, workflow)
+        wf, fn = self._cached(ref, workflow)
         fn = fn.for_arity(len(args) + len(kwargs))
         a, k = fn.bind(args, kwargs)
         parent = current()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,7 @@ class Query:
     loaded: LoadedSource | None = None
     error: CompileError | None = None
     mtime_ns: int = -1
+    checked_at: float = 0.0  # monotonic time of the last freshness check (in-process calls)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -195,6 +197,13 @@ class Workflow:
             if _mtime(p) != m:
                 return False
         return True
+
+    def refresh_due(self, q: Query, interval: float) -> None:
+        """`refresh`, at most once per `interval` seconds per query (for calls made from code)."""
+        now = time.monotonic()
+        if now - q.checked_at >= interval:
+            q.checked_at = now
+            self.refresh(q)
 
     def refresh(self, q: Query) -> None:
         """Reload what changed on disk since it was loaded (cheap: a few stat calls)."""
