@@ -34,24 +34,24 @@ if [[ ${#missing[@]} -gt 0 ]]; then
     echo "coflows setup: please install: ${missing[*]} (no apt-get here)" >&2
     exit 1
   fi
-  echo "coflows setup: installing system packages: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  echo "coflows setup: installing system packages: ${missing[*]}" >&2
+  $SUDO apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 # Python venv with coflows installed (editable), reinstalled when pyproject.toml changes.
 PY=${PYTHON:-python3}
 if [[ ! -x .venv/bin/python ]]; then
-  echo "coflows setup: creating .venv"
+  echo "coflows setup: creating .venv" >&2
   "$PY" -m venv .venv
 fi
 stamp=.venv/.coflows-installed
 extras="dask,test"
 sig="$(sha1sum pyproject.toml | cut -d' ' -f1)-$extras"
 if [[ ! -f $stamp || "$(cat $stamp)" != "$sig" ]]; then
-  echo "coflows setup: installing the coflows package and its dependencies into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".[$extras]"
+  echo "coflows setup: installing the coflows package and its dependencies into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >&2
+  .venv/bin/python -m pip install -q -e ".[$extras]" >&2
   echo "$sig" > $stamp
 fi
 
@@ -59,8 +59,8 @@ fi
 if [[ -f package.json ]] && have npm; then
   lock_sig="$(cat package.json package-lock.json 2>/dev/null | sha1sum | cut -d' ' -f1)"
   if [[ ! -d node_modules || "$(cat node_modules/.coflows-installed 2>/dev/null)" != "$lock_sig" ]]; then
-    echo "coflows setup: installing npm packages"
-    if [[ -f package-lock.json ]]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
+    echo "coflows setup: installing npm packages" >&2
+    if [[ -f package-lock.json ]]; then npm ci --silent --no-audit --no-fund >&2; else npm install --silent --no-audit --no-fund >&2; fi
     echo "$lock_sig" > node_modules/.coflows-installed
   fi
 fi

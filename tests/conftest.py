@@ -164,3 +164,16 @@ def start_server() -> Iterator[Callable[..., Server]]:
     for s in servers:
         s.stop()
         s.client.close()
+
+
+def edit_source(path: Path, text: str) -> None:
+    """Rewrite a user source so a reload surely sees it: a new mtime even on coarse
+    filesystem clocks, then wait out the interval in which calls from code
+    (`runtime.call`) may still be served by the previous version."""
+    from coflows.registry import CODE_CALL_REFRESH_SECONDS
+
+    before = path.stat().st_mtime_ns
+    path.write_text(text)
+    if path.stat().st_mtime_ns == before:
+        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
+    time.sleep(CODE_CALL_REFRESH_SECONDS + 0.05)

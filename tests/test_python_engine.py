@@ -10,7 +10,7 @@ import pytest
 from coflows.config import parse_config
 from coflows.errors import ArgumentError, NotFoundError, UserCodeError
 from coflows.runtime import Runtime
-from conftest import new_workspace
+from conftest import new_workspace, edit_source
 
 
 def _runtime(*workspaces) -> Runtime:
@@ -21,16 +21,6 @@ def _runtime(*workspaces) -> Runtime:
     return rt
 
 
-def _touch_later(path: Path, text: str) -> None:
-    """Rewrite a file so its mtime surely differs (coarse filesystem clocks), then wait out
-    the interval in which calls from code may still see the previous version."""
-    from coflows.registry import CODE_CALL_REFRESH_SECONDS
-
-    before = path.stat().st_mtime_ns
-    path.write_text(text)
-    if path.stat().st_mtime_ns == before:
-        os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
-    time.sleep(CODE_CALL_REFRESH_SECONDS + 0.05)
 
 
 def test_public_functions_signatures_and_docs(tmp_path):
@@ -118,14 +108,14 @@ def test_hot_reload_and_broken_edit_keeps_old_version(tmp_path):
     ws.add_base("b.py", "N = 10\n")
     rt = _runtime(ws)
     assert rt.call("h.py/V") == 1
-    _touch_later(ws.mnt / "Queries/h.py", "import b\ndef V():\n    return 2 + b.N\n")
+    edit_source(ws.mnt / "Queries/h.py", "import b\ndef V():\n    return 2 + b.N\n")
     assert rt.call("h.py/V") == 12
-    _touch_later(ws.mnt / "Queries/h.py", "def V(:\n")
+    edit_source(ws.mnt / "Queries/h.py", "def V(:\n")
     assert rt.call("h.py/V") == 12  # the old version keeps serving
     q = rt.registry.workflow("Test").queries["h.py"]
     assert q.error is not None and "h.py:1" in str(q.error)
-    _touch_later(ws.mnt / "Base/b.py", "N = 100\n")
-    _touch_later(ws.mnt / "Queries/h.py", "import b\ndef V():\n    return 3 + b.N\n")
+    edit_source(ws.mnt / "Base/b.py", "N = 100\n")
+    edit_source(ws.mnt / "Queries/h.py", "import b\ndef V():\n    return 3 + b.N\n")
     assert rt.call("h.py/V") == 103
     assert q.error is None
 

@@ -69,8 +69,8 @@ class Runtime:
 
     def load_workflow(self, wf: Workflow) -> list[str]:
         problems = self.install_packages(wf)
+        self.registry.add(wf)  # before loading: a query's top-level code may call its own workflow
         problems += wf.load()
-        self.registry.add(wf)
         for p in problems:
             log.warning("%s: %s", wf.name, p)
         return problems

@@ -283,6 +283,8 @@ class PythonEngine(Engine):
         def invoke(args: list[Any], kwargs: dict[str, Any], _fn: Any = fn) -> Any:
             try:
                 return _fn(*args, **kwargs)
+            except UserCodeError:
+                raise  # from another language, through this function: keep its type and stack
             except Exception as e:  # noqa: BLE001 - user code may raise anything
                 raise user_code_error(e) from e
 

@@ -30,6 +30,7 @@ class _Stats:
     ewma: float = 0.0
     slow_until: float = 0.0
     backoff: float = 0.0
+    never: bool = False  # its engine forbids inline calls
 
 
 class InlinePolicy:
@@ -46,13 +47,14 @@ class InlinePolicy:
         if not self.enabled:
             return False
         s = self._stats.get(key)
-        return (s is not None and s.count >= self.warmup and s.ewma < self.fast_s
+        return (s is not None and not s.never and s.count >= self.warmup and s.ewma < self.fast_s
                 and s.slow_until <= time.monotonic())
 
-    def record(self, key: tuple[str, str, str], seconds: float, inline: bool) -> None:
+    def record(self, key: tuple[str, str, str], seconds: float, inline: bool, allowed: bool = True) -> None:
         s = self._stats.get(key)
         if s is None:
             s = self._stats[key] = _Stats()
+        s.never = not allowed
         s.count += 1
         s.ewma = seconds if s.count == 1 else s.ewma * 0.9 + seconds * 0.1
         if seconds > self.budget_s:

@@ -1,0 +1,221 @@
+"""The JavaScript every workflow context starts with: the `__coflows` protocol object, `coflows`, `console`.
+
+Python and V8 exchange only strings:
+
+- a call is one script, `__coflows.call(id, tag, query, fn, argsJson, fix)`, whose
+  completion value is `o<json>` (a result), `e<json>` (an error: name, message,
+  stack) or `p` (a promise: the result comes later as a host message
+  `d<id>\\n<o…|e…>`); any console output captured meanwhile is prepended as
+  `L<json>\\n`;
+- a query file is loaded by `__coflows.load(id, tag, query, factory)`, where
+  `factory` is the file's text wrapped in a function; it returns the file's
+  top-level bindings as `[[name, getter], …]` and `load` answers with their
+  description (`o[{n, k, s, l}]`: name, kind, source, length);
+- `coflows.call(query, fn, ...args)` posts `c<id>\\n[callerId, query, fn, args]`
+  to Python and returns a Promise that Python settles with
+  `__coflows.settle(id, ok, json)`.
+"""
+
+from __future__ import annotations
+
+# Formatted with WID (a JSON string literal) and HOST (the host function's global name).
+PRELUDE = r"""
+(function () {
+"use strict";
+const g = globalThis;
+const host = g[HOST];
+delete g[HOST];
+const WID = WIDLIT;
+// what the protocol relies on, kept from before user code runs (which may reassign globals)
+const {stringify, parse} = JSON;
+const {Map, Set, Error, Promise, ArrayBuffer, DataView, Number, Object, Array, String, ReferenceError} = g;
+const fnToString = Function.prototype.toString;
+const queries = Object.create(null);
+const pending = new Map();
+let logs = [];
+let seq = 0;
+let cur = null;  // the call that last entered JavaScript: {id, tag, q}
+
+function replacer(key, value) {
+  if (typeof value === "bigint") return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+  if (value !== null && typeof value === "object") {
+    if (value instanceof Map) return Object.fromEntries(value);
+    if (value instanceof Set) return Array.from(value);
+    if (ArrayBuffer.isView(value) && !(value instanceof DataView)) return Array.from(value);
+    if (value instanceof Error) return {name: value.name, message: value.message};
+  }
+  return value;
+}
+function encode(value) {
+  const s = stringify(value === undefined ? null : value, replacer);
+  return s === undefined ? "null" : s;
+}
+function withLogs(s) {
+  if (logs.length === 0) return s;
+  const l = stringify(logs);
+  logs = [];
+  return "L" + l + "\n" + s;
+}
+function errorInfo(e) {
+  if (e instanceof Error || (e !== null && typeof e === "object" && "message" in e && "name" in e)) {
+    return {name: String(e.name || "Error"), message: String(e.message),
+            stack: typeof e.stack === "string" ? e.stack : ""};
+  }
+  let m;
+  try { m = typeof e === "string" ? e : stringify(e, replacer); } catch (x) { m = String(e); }
+  return {name: "Error", message: String(m), stack: "", thrown: true};
+}
+function fail(e) {
+  let info;
+  try { info = stringify(errorInfo(e)); }
+  catch (x) { info = stringify({name: "Error", message: "(an error that cannot be shown)", stack: ""}); }
+  return withLogs("e" + info);
+}
+function ok(v) {
+  try { return withLogs("o" + encode(v)); } catch (e) { return fail(e); }
+}
+function thenable(r) {
+  return r !== null && (typeof r === "object" || typeof r === "function") && typeof r.then === "function";
+}
+function later(id, r, map) {
+  const post = s => { try { host("d" + id + "\n" + s); } catch (x) {} };
+  Promise.resolve(r).then(v => {
+    let s;
+    try { s = map ? map(v) : ok(v); } catch (e) { s = fail(e); }
+    post(s);
+  }, e => post(fail(e)));
+  return withLogs("p");
+}
+
+// console: buffered, returned to Python with the next answer (or posted when the buffer is large)
+function show(a) {
+  if (typeof a === "string") return a;
+  if (a instanceof Error) return a.stack || String(a);
+  if (a !== null && typeof a === "object") {
+    try { return stringify(a, replacer); } catch (x) { return String(a); }
+  }
+  return String(a);
+}
+function makeConsole(q) {
+  const tag = () => (cur !== null && (q === null || cur.q === q)) ? cur.tag
+                    : (q === null ? (cur !== null ? cur.tag : WID + "/Base") : WID + "/" + q);
+  const emit = level => function () {
+    let text = "";
+    for (let i = 0; i < arguments.length; i++) text += (i ? " " : "") + show(arguments[i]);
+    logs.push([level, tag(), text]);
+    if (logs.length >= 500) {
+      const l = stringify(logs);
+      logs = [];
+      try { host("l" + l); } catch (x) {}
+    }
+  };
+  return Object.freeze({log: emit("info"), info: emit("info"), debug: emit("debug"), trace: emit("debug"),
+                        warn: emit("warning"), error: emit("error")});
+}
+
+const coflows = Object.freeze({
+  workflow: WID,
+  call(query, fn, ...args) {
+    return new Promise((resolve, reject) => {
+      const id = ++seq;
+      pending.set(id, [resolve, reject, cur]);
+      host("c" + id + "\n" + stringify([cur !== null ? cur.id : 0, String(query), String(fn), args], replacer));
+    });
+  },
+});
+Object.defineProperty(g, "coflows", {value: coflows, writable: true, configurable: true, enumerable: false});
+Object.defineProperty(g, "console", {value: makeConsole(null), writable: true, configurable: true, enumerable: false});
+
+function describe(q) {
+  const out = [];
+  for (const [name, get] of queries[q]) {
+    let v;
+    try { v = get(); } catch (e) { continue; }
+    if (typeof v === "function") {
+      const src = fnToString.call(v);
+      const kind = /^class[\s{]/.test(src) ? "class" : "function";
+      out.push({n: name, k: kind, s: src.length > 4000 ? src.slice(0, 4000) : src, l: v.length});
+    } else {
+      out.push({n: name, k: "value"});
+    }
+  }
+  return out;
+}
+function define(q, pairs) {
+  queries[q] = new Map(pairs);
+  return ok(describe(q));
+}
+
+const api = {
+  call(id, tag, q, f, args, fix) {
+    cur = {id, tag, q};
+    let r;
+    try {
+      const scope = queries[q];
+      if (scope === undefined) throw new ReferenceError("query " + q + " is not loaded");
+      const get = scope.get(f);
+      if (get === undefined) throw new ReferenceError(f + " is not defined in " + q);
+      const v = get();
+      if (typeof v === "function") {
+        const a = args === "[]" ? [] : parse(args);
+        if (fix) for (const [i, c] of fix) a[i] = c === 0 ? undefined : (a[i] == null ? a[i] : new Date(a[i]));
+        r = v.apply(undefined, a);
+      } else {
+        r = v;
+      }
+    } catch (e) {
+      return fail(e);
+    }
+    return thenable(r) ? later(id, r) : ok(r);
+  },
+  load(id, tag, q, factory) {
+    cur = {id, tag, q};
+    let pairs;
+    try { pairs = factory.call(g, makeConsole(q), coflows); } catch (e) { return fail(e); }
+    if (thenable(pairs)) return later(id, pairs, p => define(q, p));
+    try { return define(q, pairs); } catch (e) { return fail(e); }
+  },
+  unload(q) { delete queries[q]; return "o null"; },
+  settle(id, isOk, payload) {
+    const p = pending.get(id);
+    if (p === undefined) return withLogs("o null");
+    pending.delete(id);
+    cur = p[2];
+    if (isOk) {
+      p[0](parse(payload));
+    } else {
+      const info = parse(payload);
+      const e = new Error(info.message);
+      e.name = info.name;
+      p[1](e);
+    }
+    return withLogs("o null");
+  },
+  flush() { return withLogs("o null"); },
+  pending() { return pending.size; },
+};
+Object.defineProperty(g, "__coflows", {value: Object.freeze(api), enumerable: false});
+
+// setTimeout/clearTimeout (web APIs, not part of V8), on Atomics.waitAsync as mini-racer does
+const timers = new Set();
+let nextTimer = 1;
+function setTimeout(fn, delay, ...args) {
+  const id = nextTimer++;
+  timers.add(id);
+  const view = new Int32Array(new SharedArrayBuffer(4));
+  Atomics.waitAsync(view, 0, 0, Math.max(0, Number(delay) || 0)).value.then(() => {
+    if (timers.delete(id)) fn(...args);
+  });
+  return id;
+}
+function clearTimeout(id) { timers.delete(id); }
+for (const [k, v] of [["setTimeout", setTimeout], ["clearTimeout", clearTimeout]]) {
+  Object.defineProperty(g, k, {value: v, writable: true, configurable: true, enumerable: false});
+}
+})();
+//# sourceURL=coflows-internal.js
+"""
+
+
+def prelude(workflow_id_literal: str, host_name: str) -> str:
+    return PRELUDE.replace("WIDLIT", workflow_id_literal).replace("HOST", f'"{host_name}"')

@@ -1,0 +1,353 @@
+"""A thin binding to libmini_racer's C API, for the JavaScript engine.
+
+mini-racer's Python layer sends every call through an asyncio event loop
+thread of its own (one per `MiniRacer`): a call is four thread hand-offs
+(caller → loop → V8 → loop → caller) and an `ctx.call()` a few more V8 hops
+to build the argument array. Worse, its promise helpers call into V8
+*synchronously on that loop*, so JavaScript that never yields after an
+`await` (`await x; while (true) {}`) wedges the loop for good.
+
+This module drives the same native library directly:
+
+- `V8Context.eval(code, timeout)` schedules the script on the context's V8
+  thread and blocks the caller on a lock that the V8 thread's completion
+  callback releases: two hand-offs per call, no event loop.
+- a timeout cancels the V8 task (`mr_cancel_task` → `TerminateExecution`):
+  the context stays usable;
+- `close()` frees the context, which terminates whatever JavaScript is still
+  running (also a runaway microtask, which no task cancel reaches);
+- a *host function* (`mr_make_js_callback`) lets JavaScript post string
+  messages to Python; they are read and handled on a per-context dispatcher
+  thread, never on V8's thread (V8 is blocked while a callback runs).
+
+Only strings and other primitives cross the boundary; the engine speaks JSON.
+Written against mini-racer 0.14 (the C API is internal to mini-racer, so the
+version is checked when the engine starts).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger("coflows.engines.js")
+
+# Value type tags of libmini_racer (mini_racer.cc / py_mini_racer._objects._MiniRacerTypes).
+_NULL, _BOOL, _INTEGER, _DOUBLE, _STR = 1, 2, 3, 4, 5
+_UNDEFINED = 11
+_EXECUTE_EXC, _PARSE_EXC, _OOM_EXC, _TIMEOUT_EXC, _TERMINATED_EXC, _VALUE_EXC, _KEY_EXC = range(200, 207)
+
+
+class V8Error(Exception):
+    """Base of the binding's errors."""
+
+
+class V8ExecuteError(V8Error):
+    """A JavaScript exception escaped the script (message formatted by V8: `file:line: Type: msg…`)."""
+
+
+class V8ParseError(V8ExecuteError):
+    """The script does not parse."""
+
+
+class V8OutOfMemory(V8Error):
+    """The context's hard memory limit was reached; the script was terminated."""
+
+
+class V8Terminated(V8Error):
+    """The script was terminated (cancelled, or its context closed)."""
+
+
+class V8Timeout(V8Error):
+    """The script did not finish in time; it was cancelled."""
+
+
+class V8Closed(V8Error):
+    """The context was closed (it may have been replaced by a fresh one)."""
+
+
+_ERRORS: dict[int, type[V8Error]] = {
+    _EXECUTE_EXC: V8ExecuteError,
+    _PARSE_EXC: V8ParseError,
+    _OOM_EXC: V8OutOfMemory,
+    _TIMEOUT_EXC: V8Timeout,
+    _TERMINATED_EXC: V8Terminated,
+    _VALUE_EXC: V8ExecuteError,
+    _KEY_EXC: V8ExecuteError,
+}
+
+
+class JSObjectRef:
+    """An opaque V8 object handle (arrays, objects, functions); free it with `V8Context.free`."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+
+
+_dll: Any = None
+_callback: Any = None  # the one ctypes callback for every context; kept alive here
+_handlers: dict[int, Any] = {}  # callback id → _Waiter | _Host
+_ids = itertools.count(1)
+_init_lock = threading.Lock()
+
+
+def _on_callback(callback_id: int, raw: Any) -> None:
+    # Runs on a V8 thread, with the isolate blocked until we return: hand off, never call V8.
+    handler = _handlers.get(callback_id)
+    if handler is None:
+        return  # a context that was closed; its values went with it
+    handler.deliver(callback_id, raw)
+
+
+def init() -> Any:
+    """Load libmini_racer (V8) into the process once; return the library handle."""
+    global _dll, _callback
+    with _init_lock:
+        if _dll is None:
+            from py_mini_racer import init_mini_racer
+            from py_mini_racer._dll import MR_CALLBACK  # the ctypes signature mr_init_context expects
+
+            dll = init_mini_racer(ignore_duplicate_init=True)
+            for symbol in ("mr_init_context", "mr_eval", "mr_cancel_task", "mr_make_js_callback",
+                           "mr_get_object_item", "mr_set_object_item", "mr_free_value", "mr_free_context",
+                           "mr_set_hard_memory_limit", "mr_hard_memory_limit_reached", "mr_heap_stats"):
+                if not hasattr(dll, symbol):
+                    raise V8Error(f"this mini-racer build lacks {symbol}; coflows needs mini-racer 0.14")
+            _callback = MR_CALLBACK(_on_callback)
+            _dll = dll
+        return _dll
+
+
+def v8_version() -> str:
+    return init().mr_v8_version().decode()
+
+
+def _read(raw: Any) -> Any:
+    """Convert a primitive raw value; errors raise; objects come back as `JSObjectRef` (not freed)."""
+    c = raw.contents
+    t = c.type
+    if t == _STR:
+        return c.value.bytes_val[0:c.len].decode("utf-8")
+    if t == _INTEGER:
+        return int(c.value.int_val)
+    if t == _DOUBLE:
+        return float(c.value.double_val)
+    if t == _BOOL:
+        return c.value.int_val == 1
+    if t in (_NULL, _UNDEFINED):
+        return None
+    exc = _ERRORS.get(t)
+    if exc is not None:
+        msg = c.value.bytes_val[0:c.len].decode("utf-8", "replace") if c.len else ""
+        raise exc(msg or exc.__doc__ or exc.__name__)
+    return JSObjectRef(raw)
+
+
+class _Waiter:
+    """One pending task: the V8 thread's callback releases the lock the caller waits on."""
+
+    __slots__ = ("ctx", "lock", "raw", "abandoned")
+
+    def __init__(self, ctx: V8Context) -> None:
+        self.ctx = ctx
+        self.lock = threading.Lock()
+        self.lock.acquire()
+        self.raw: Any = None
+        self.abandoned = False
+
+    def deliver(self, callback_id: int, raw: Any) -> None:
+        if _handlers.pop(callback_id, None) is None:
+            return  # the context was closed meanwhile (close() released the waiter)
+        self.ctx._ids.discard(callback_id)
+        self.raw = raw
+        if self.abandoned:  # the caller gave up: nobody will read (and free) the value
+            self.ctx._post(("free", raw))
+        self.lock.release()
+
+
+class _Host:
+    """The host function's callback: queue the message for the context's dispatcher thread."""
+
+    __slots__ = ("ctx",)
+
+    def __init__(self, ctx: V8Context) -> None:
+        self.ctx = ctx
+
+    def deliver(self, callback_id: int, raw: Any) -> None:
+        self.ctx._post(("host", raw))
+
+
+class V8Context:
+    """One V8 isolate and context, with its own V8 thread (contexts run in parallel).
+
+    Close it explicitly: there is no `__del__`, because garbage collection may run on a V8
+    thread (inside a callback), and freeing a context there would join that very thread.
+    """
+
+    def __init__(self, on_message: Callable[[str], None] | None = None, name: str = "") -> None:
+        self._dll = init()
+        self.name = name
+        self._ctx = self._dll.mr_init_context(_callback)
+        self._ids: set[int] = set()
+        self._on_message = on_message
+        self._queue: queue.SimpleQueue[tuple[str, Any]] | None = None
+        self._dispatcher: threading.Thread | None = None
+        self._qlock = threading.Lock()
+        self.closed = False
+
+    # -- evaluation ---------------------------------------------------------------------------
+    def _alloc_str(self, s: str) -> Any:
+        b = s.encode("utf-8")
+        return self._dll.mr_alloc_string_val(self._ctx, b, len(b), _STR)
+
+    def eval(self, code: str, timeout: float | None = None, keep_object: bool = False) -> Any:
+        """Run a script; return its completion value (a primitive, or a `JSObjectRef` if `keep_object`)."""
+        if self.closed:
+            raise V8Closed(f"JavaScript context {self.name} is closed")
+        w = _Waiter(self)
+        cid = next(_ids)
+        _handlers[cid] = w
+        self._ids.add(cid)
+        if self.closed:  # close() ran meanwhile and may not have seen this waiter
+            _handlers.pop(cid, None)
+            raise V8Closed(f"JavaScript context {self.name} is closed")
+        h = self._alloc_str(code)
+        try:
+            task = self._dll.mr_eval(self._ctx, h, cid)
+        finally:
+            self._dll.mr_free_value(self._ctx, h)
+        if not w.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
+            self._dll.mr_cancel_task(self._ctx, task)
+            # A running task stops at once; a queued one reports when V8 reaches it.
+            if not w.lock.acquire(timeout=0.1):
+                w.abandoned = True
+                raise V8Timeout(f"JavaScript did not finish in {timeout:g} s")
+            try:
+                value = self._take(w.raw, keep_object)
+            except V8Terminated:
+                raise V8Timeout(f"JavaScript did not finish in {timeout:g} s") from None
+            return value
+        return self._take(w.raw, keep_object)
+
+    def _take(self, raw: Any, keep_object: bool) -> Any:
+        if self.closed:
+            raise V8Closed(f"JavaScript context {self.name} was closed during the call")
+        try:
+            value = _read(raw)
+        except BaseException:
+            self._dll.mr_free_value(self._ctx, raw)
+            raise
+        if isinstance(value, JSObjectRef) and keep_object:
+            return value
+        self._dll.mr_free_value(self._ctx, raw)
+        return None if isinstance(value, JSObjectRef) else value
+
+    def free(self, obj: JSObjectRef) -> None:
+        if not self.closed:
+            self._dll.mr_free_value(self._ctx, obj.raw)
+
+    # -- host function ------------------------------------------------------------------------
+    def install_host_function(self, global_name: str) -> None:
+        """Define `globalThis[global_name](message: string)`, delivered to `on_message` in order."""
+        cid = next(_ids)
+        _handlers[cid] = _Host(self)
+        self._ids.add(cid)
+        fn = self._dll.mr_make_js_callback(self._ctx, cid)
+        g = self.eval("globalThis", keep_object=True)
+        key = self._alloc_str(global_name)
+        try:
+            r = self._dll.mr_set_object_item(self._ctx, g.raw, key, fn)
+            self._take(r, False)
+        finally:
+            for raw in (key, fn, g.raw):
+                self._dll.mr_free_value(self._ctx, raw)
+
+    def post_task(self, fn: Callable[[], None]) -> bool:
+        """Run `fn` on the dispatcher thread, after the host messages already queued; False if none runs."""
+        if self._queue is None:
+            return False
+        self._queue.put(("task", fn))
+        return True
+
+    def _post(self, item: tuple[str, Any]) -> None:
+        if self._queue is None:
+            with self._qlock:
+                if self._queue is None:
+                    self._queue = queue.SimpleQueue()
+                    self._dispatcher = threading.Thread(target=self._dispatch, daemon=True,
+                                                        name=f"coflows-js-{self.name}")
+                    self._dispatcher.start()
+        self._queue.put(item)  # type: ignore[union-attr]
+
+    def _dispatch(self) -> None:
+        q = self._queue
+        assert q is not None
+        key = None
+        while True:
+            kind, raw = q.get()
+            if kind == "stop":
+                return
+            if kind == "task":
+                try:
+                    raw()
+                except Exception:  # noqa: BLE001
+                    log.exception("JavaScript host task in %s", self.name)
+                continue
+            if self.closed:
+                continue
+            if kind == "free":
+                self._dll.mr_free_value(self._ctx, raw)
+                continue
+            try:
+                # `raw` is the array of the host function's arguments: read element 0 (a V8 hop,
+                # fine here: this thread is not V8's).
+                if key is None:
+                    key = self._dll.mr_alloc_int_val(self._ctx, 0, _INTEGER)
+                item = self._dll.mr_get_object_item(self._ctx, raw, key)
+                self._dll.mr_free_value(self._ctx, raw)
+                message = self._take(item, False)
+                if isinstance(message, str) and self._on_message is not None:
+                    self._on_message(message)
+            except V8Closed:
+                continue
+            except Exception:  # noqa: BLE001 - a bad message must not stop the dispatcher
+                log.exception("JavaScript host message in %s", self.name)
+
+    # -- memory -------------------------------------------------------------------------------
+    def set_memory_limit(self, hard_bytes: int, soft_bytes: int | None = None) -> None:
+        self._dll.mr_set_hard_memory_limit(self._ctx, hard_bytes)
+        if soft_bytes:
+            self._dll.mr_set_soft_memory_limit(self._ctx, soft_bytes)
+
+    def memory_limit_reached(self) -> bool:
+        return (not self.closed) and bool(self._dll.mr_hard_memory_limit_reached(self._ctx))
+
+    def heap_stats(self) -> dict[str, Any]:
+        if self.closed:
+            return {}
+        return json.loads(self._take(self._dll.mr_heap_stats(self._ctx), False))
+
+    # -- teardown -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Free the context; terminates any JavaScript still running in it. Blocks until V8 stops."""
+        if self.closed:
+            return
+        self.closed = True
+        for cid in list(self._ids):
+            h = _handlers.pop(cid, None)
+            if isinstance(h, _Waiter):  # wake the caller: it raises V8Closed
+                h.raw = None
+                h.lock.release()
+        self._dll.mr_free_context(self._ctx)
+        for cid in list(self._ids):
+            _handlers.pop(cid, None)
+        self._ids.clear()
+        if self._queue is not None:
+            self._queue.put(("stop", None))
