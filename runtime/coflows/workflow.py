@@ -84,11 +84,11 @@ class Workflow:
         return self.ctx.name
 
     # -- sources ------------------------------------------------------------------------------
-    def _source(self, name: str, content: str, kind: str, query_id: str = "") -> SourceFile:
+    def _source(self, name: str, content: str, kind: str, query_id: str = "", exe: str = "pkg") -> SourceFile:
         path = (self.root / content).resolve()
         if not path.is_file():
             raise ManifestError(f"{self.manifest_path}: {kind} '{name}': file '{content}' not found")
-        return SourceFile(name=name, path=path, kind=kind, query_id=query_id)
+        return SourceFile(name=name, path=path, kind=kind, query_id=query_id, exe=exe or "pkg")
 
     def collect_sources(self) -> list[str]:
         """Resolve every manifest entry to a file; return the errors for missing ones."""
@@ -110,7 +110,7 @@ class Workflow:
         self.agent_sources = []
         for a in self.manifest.Agents:
             try:
-                src = self._source(a.Name, a.Content, "agent", a.Name)
+                src = self._source(a.Name, a.Content, "agent", a.Name, a.Exe)
             except ManifestError as err:
                 problems.append(str(err))
                 continue

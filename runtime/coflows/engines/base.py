@@ -29,6 +29,7 @@ class SourceFile:
     path: Path  # absolute path on disk
     kind: str  # "base" | "query" | "agent" | "bin"
     query_id: str = ""  # for queries: the ID used in URLs; for agents, the Name
+    exe: str = "pkg"  # for agents: the factory's name (package.json `Exe`)
 
     def read(self) -> str:
         return self.path.read_text(encoding="utf-8")
