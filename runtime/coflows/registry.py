@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any
 
+from coflows.context import CallContext, call_context, current
 from coflows.errors import NotFoundError
 from coflows.functions import Function
 from coflows.workflow import Query, Workflow
@@ -122,8 +123,6 @@ class Registry:
 
         Edits to the source are picked up within `CODE_CALL_REFRESH_SECONDS`.
         """
-        from coflows.context import CallContext, call_context, current
-
         wf, fn = self._cached(ref, workflow)
         fn = fn.for_arity(len(args) + len(kwargs))
         a, k = fn.bind(args, kwargs)

@@ -201,10 +201,14 @@ def _convert(value: Any, t: ParamType, from_text: bool) -> Any:
     return value
 
 
+_EXACT = {"int": int, "float": float, "str": str, "bool": bool}
+
+
 def convert_argument(value: Any, t: ParamType, parameter: str) -> Any:
     """Convert one argument, or raise a 400 `ArgumentError` naming the parameter and the type."""
-    if t.kind == "any":
-        return value
+    kind = t.kind
+    if kind == "any" or type(value) is _EXACT.get(kind):
+        return value  # the common case for calls from code: nothing to convert
     try:
         return _convert(value, t, isinstance(value, str))
     except ArgumentError:

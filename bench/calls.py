@@ -1,0 +1,66 @@
+"""In-process cost of one call through the registry, per language, against the raw bridge call.
+
+Each language is measured by its own module (`calls_clr.py`, `calls_jvm.py`,
+`calls_js.py`: raw bridge call and registry call of the same function,
+interleaved rounds, medians) in its own subprocess of this one run, so the
+engines' start order never depends on the order here. Prints one table.
+
+    .venv/bin/python bench/calls.py [--only csharp,java,javascript]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+LANGUAGES = {
+    # language: (module, raw key, what the raw call is, target for registry / raw)
+    "csharp": ("calls_clr", "raw_us", "pythonnet: Calc.Add(1, 2)", 1.5),
+    "java": ("calls_jvm", "raw_us", "JPype: Calc.Add(1, 2)", 1.5),
+    "javascript": ("calls_js", "raw_call_us", "mini-racer: ctx.call('Add', 1, 2)", 1.3),
+}
+
+_CHILD = """
+import json, sys
+sys.path.insert(0, {here!r})
+import {module} as m
+kwargs = {{"http": False}} if {module!r} == "calls_js" else {{}}
+print("@@" + json.dumps(m.measure(**kwargs)))
+"""
+
+
+def measure(language: str) -> dict:
+    module = LANGUAGES[language][0]
+    proc = subprocess.run([sys.executable, "-c", _CHILD.format(here=str(HERE), module=module)],
+                          capture_output=True, text=True, timeout=900)
+    line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@")), None)
+    if line is None:
+        raise RuntimeError(f"{module} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+    return json.loads(line[2:])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default=",".join(LANGUAGES))
+    args = ap.parse_args()
+    rows = []
+    for language in args.only.split(","):
+        r = measure(language)
+        _, raw_key, raw_what, target = LANGUAGES[language]
+        rows.append((language, raw_what, r[raw_key], r["registry_us"], r.get("python_registry_us"), target))
+    print("\nµs per call, medians of interleaved rounds (same machine, same run)\n")
+    print(f"{'language':11} {'raw bridge call':38} {'raw':>8} {'registry':>9} {'ratio':>6} {'target':>7}")
+    for language, what, raw, reg, _, target in rows:
+        print(f"{language:11} {what:38} {raw:8.2f} {reg:9.2f} {reg / raw:6.2f} {'<= ' + str(target):>7}")
+    py = [r[4] for r in rows if r[4]]
+    if py:
+        print(f"\n(a Python function through the registry: {min(py):.2f} µs)")
+
+
+if __name__ == "__main__":
+    main()
