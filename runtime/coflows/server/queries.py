@@ -81,9 +81,9 @@ def _split_format(name: str) -> tuple[str, str]:
 
 def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: str, fmt: str,
             positional: list[Any], named: dict[str, Any], body: bytes | None,
-            refresh: bool = True) -> tuple[int, bytes, str, float, bool]:
-    """The whole call. Returns (status, body, media type, seconds in user code, may run inline)."""
-    spent = 0.0
+            refresh: bool = True) -> tuple[int, bytes, str, float, float, bool]:
+    """The whole call. Returns (status, body, media type, wall and CPU seconds in user code, may run inline)."""
+    spent = cpu = 0.0
     inline_ok = False
     try:
         workflow, fn = runtime.registry.function(wid, qid, name, refresh)
@@ -112,21 +112,21 @@ def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: st
                     raise ArgumentError("request body: expected a JSON object (by parameter name) or array")
         fn = fn.for_arity(len(positional) + len(named))
         args, kwargs = fn.bind(positional, named)
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         try:
             with call_context(CallContext(workflow.id, fn.query_id, fn.name, principal)):
                 result = fn.invoke(args, kwargs)
         finally:
-            spent = time.perf_counter() - started
+            spent, cpu = time.perf_counter() - started, time.thread_time() - started_cpu
         if fmt == "json":
-            return 200, to_json_bytes(result), _MEDIA["json"], spent, inline_ok
+            return 200, to_json_bytes(result), _MEDIA["json"], spent, cpu, inline_ok
         text = to_csv(result) if fmt == "csv" else to_text(result)
-        return 200, text.encode("utf-8"), _MEDIA[fmt], spent, inline_ok
+        return 200, text.encode("utf-8"), _MEDIA[fmt], spent, cpu, inline_ok
     except KeyboardInterrupt:
         raise
     except BaseException as exc:  # noqa: BLE001 - every failure (SystemExit in user code too) is a response
         status, err = error_body(exc, principal)
-        return status, to_json_bytes(err), _MEDIA["json"], spent, inline_ok
+        return status, to_json_bytes(err), _MEDIA["json"], spent, cpu, inline_ok
 
 class QueryEndpoint:
     """A raw ASGI endpoint bound to the runtime: no Request/Response objects on the hot path.
@@ -152,16 +152,16 @@ class QueryEndpoint:
         wid, qid = params["wid"], params["qid"]
         key = (wid, qid, name)
         if self.policy.inline(key) and self.runtime.registry.is_fresh(wid, qid):
-            status, content, media, spent, allowed = execute(self.runtime, principal, wid, qid, name, fmt,
-                                                             positional, named, body, False)
-            self.policy.record(key, spent, inline=True, allowed=allowed)
+            status, content, media, wall, cpu, allowed = execute(self.runtime, principal, wid, qid, name, fmt,
+                                                                 positional, named, body, False)
+            self.policy.record(key, wall, cpu, inline=True, allowed=allowed)
         else:
             loop = asyncio.get_running_loop()
-            status, content, media, spent, allowed = await loop.run_in_executor(
+            status, content, media, wall, cpu, allowed = await loop.run_in_executor(
                 self.runtime.executor, execute, self.runtime, principal, wid, qid, name, fmt,
                 positional, named, body,
             )
-            self.policy.record(key, spent, inline=False, allowed=allowed)
+            self.policy.record(key, wall, cpu, inline=False, allowed=allowed)
         await _respond(send, status, content, media)
 
 async def _read_body(receive: Receive) -> bytes:
