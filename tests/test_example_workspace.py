@@ -48,3 +48,26 @@ def test_example_flow(example, start_server):
     report = next(t for t in run["tasks"] if t["node"] == "Report")
     assert report["output"] == {"summary": {"days": 5, "average": 102.5}, "trend": [1.5, 2.5, 3.5]}
     assert report["hints"] == {"color": "green", "label": "average 102.50"}
+
+
+def test_agents_in_every_language_acknowledge_an_order(example, start_server):
+    import time
+
+    s = start_server(example)
+    admin = {"x-api-key": example.config["Server"]["SecretKey"]}
+    listed = s.get("/flow/agents", headers=admin).json()
+    assert isinstance(listed, list), listed
+    agents = {a["ID"]: a for a in listed}
+    assert {a["Language"] for a in agents.values()} == {"python", "csharp", "java", "javascript"}
+    assert all(a["State"] == "running" for a in agents.values()), agents
+    order_id = s.get("/flow/query/Example/PythonQuery.py/PlaceOrder?item=book&qty=2").json()
+    topics = ["order-status", "order-status-cs", "order-status-java", "order-status-js"]
+    deadline = time.time() + 20
+    seen: dict[str, list] = {}
+    while time.time() < deadline:
+        seen = {t: s.get(f"/m/data?type={t}", headers=admin).json() for t in topics}
+        if all(seen.values()):
+            break
+        time.sleep(0.1)
+    assert all(seen.values()), seen
+    assert any(order_id in str(v) for v in seen["order-status"])

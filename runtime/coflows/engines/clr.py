@@ -15,6 +15,10 @@
   the file owns `Name`; the others are reachable as `Class.Name` (a warning
   says so). Parameter and result types come from reflection (`clr_convert`);
   docs from `///` comments (CoFlows `<api>` blocks or standard `<summary>`).
+- Agents (`source.kind == "agent"`): after compiling, the factory (`Exe`, default
+  `pkg`) is called and its `Coflows.FPKG` becomes `LoadedSource.factory`, an
+  `AgentDefinition` (`clr_agents`). `Coflows.M.Base(topic)` calls the Python M API
+  through `Coflows.RuntimeBridge` (also `clr_agents`).
 - A .NET exception in user code becomes a `UserCodeError` with the .NET type's
   full name, its message and the C# stack trace (file:line of user code).
 - Hot reload compiles a new assembly; the old one cannot be unloaded from Mono
@@ -273,6 +277,7 @@ class ClrEngine(Engine):
         self._counter = itertools.count(1)
         self._lock = threading.RLock()
         self._host_callback: Any = None
+        self._runtime_callback: Any = None  # Coflows.M / Coflows.Json → Python (clr_agents.runtime_call)
         self.warn_reloads = _env_int("COFLOWS_CLR_WARN_RELOADS", 50)
         self.max_reloads = _env_int("COFLOWS_CLR_MAX_RELOADS", 400)
         self.assemblies_loaded = 0
@@ -288,7 +293,7 @@ class ClrEngine(Engine):
         import clr
         from System import Array, Func, Object, String
 
-        self.host_path = self.mono.build_helper("Coflows.Host", "Host.cs")
+        self.host_path = self.mono.build_helper("Coflows.Host", ["Host.cs", "Agents.cs"])
         clr.AddReference(str(self.host_path))
         bridge = self.mono.build_helper("Coflows.Bridge", "Bridge.cs", [self.mono.python_runtime_dll()])
         clr.AddReference(str(bridge))
@@ -297,6 +302,12 @@ class ClrEngine(Engine):
 
         self._host_callback = Func[String, String, Array[Object], Object](self._host_call)
         Host.Connect(self._host_callback)
+        from Coflows import RuntimeBridge
+
+        from coflows.engines import clr_agents
+
+        self._runtime_callback = Func[String, String, Array[Object], Object](clr_agents.runtime_call)
+        RuntimeBridge.Connect(self._runtime_callback)
         log.info("C# engine: Mono %s (%s=%s)", self.mono.version, clr_mono.SUSPEND_VAR, self.mono.suspend_mode)
 
     def _host_call(self, query: str, function: str, args: Any) -> Any:
@@ -576,8 +587,14 @@ class ClrEngine(Engine):
         functions, found = self._functions(workflow, source, asm, mdocs.apis, rel)
         warnings += found
         log.info("%s: %s compiled in %.2fs", workflow.name, rel, result.seconds)
+        factory = None
+        if source.kind == "agent":
+            from coflows.engines.clr_agents import definition_from_assembly
+
+            factory = definition_from_assembly(asm, source.exe, workflow_id=workflow.id, source=rel,
+                                               file_name=source.name or source.path.name, root=workflow.root)
         return LoadedSource(functions=functions, handle=LoadedAssembly(asm, out, st.loads[key]),
-                            warnings=warnings, info=mdocs.info)
+                            warnings=warnings, info=mdocs.info, factory=factory)
 
     def _load_prebuilt(self, workflow: WorkflowContext, st: _State, source: SourceFile, key: str,
                        rel: str) -> LoadedSource:

@@ -222,15 +222,18 @@ class MonoRuntime:
         return CompileResult(ok, output, diags, time.perf_counter() - start)
 
     # -- helper assemblies ------------------------------------------------------------------------
-    def build_helper(self, name: str, source_name: str, references: list[Path] = ()) -> Path:
-        """Compile `clr_host/<source_name>` once per (source, references, Mono) into a shared cache.
+    def build_helper(self, name: str, source_name: str | list[str], references: list[Path] = ()) -> Path:
+        """Compile `clr_host/<source_name>` (one file or several) once per (sources, references, Mono)
+        into a shared cache.
 
         Returns the path of `<name>.dll`. The cache is `$XDG_CACHE_HOME/coflows/clr` (or a
         per-user temp folder); builds go to a private folder and are renamed into place, so
         processes starting together never see half a file.
         """
-        source = Path(__file__).resolve().parent.parent / "clr_host" / source_name
-        h = hashlib.sha256(source.read_bytes() + self.version.encode())
+        host_dir = Path(__file__).resolve().parent.parent / "clr_host"
+        sources = [host_dir / n for n in ([source_name] if isinstance(source_name, str) else source_name)]
+        h = hashlib.sha256(b"".join(s.name.encode() + b"\0" + s.read_bytes() for s in sources)
+                           + self.version.encode())
         for r in references:
             st = Path(r).stat()
             h.update(f"{r}:{st.st_size}:{st.st_mtime_ns}".encode())
@@ -246,9 +249,9 @@ class MonoRuntime:
             except OSError:
                 continue
             tmp = tmp_dir / f"{name}.dll"
-            result = self.compile([source], tmp, list(references))
+            result = self.compile(sources, tmp, list(references))
             if not result.ok:
-                raise RuntimeError(f"cannot compile {source}:\n" + "\n".join(d.message for d in result.diagnostics))
+                raise RuntimeError(f"cannot compile {', '.join(map(str, sources))}:\n" + "\n".join(d.message for d in result.diagnostics))
             mdb = tmp.with_name(tmp.name + ".mdb")
             if mdb.exists():
                 os.replace(mdb, target.with_name(target.name + ".mdb"))

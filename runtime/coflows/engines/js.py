@@ -25,7 +25,11 @@
   from the last good Base and query versions.
 - **Interop**: `await coflows.call("PythonQuery.py", "Hello", "JS")` calls any
   registered Function; `console.log/info/warn/error` go to the `coflows.user`
-  log tagged `workflow/query/function`.
+  log tagged `workflow/query/function`. `await M.Base("topic").Add(v)` (and Get,
+  Count, Exchange, Remove, …) is Python's `coflows.m` on the same host path.
+- **Agents**: an agent file's factory (`pkg()`, package.json `Exe`) returns
+  CoFlows' `{ID, Name, MID, Load, Add, …, Job}`; its hooks become Python
+  callables on the normal call path (`LoadedSource.factory`).
 
 See docs/engines/javascript.md.
 """
@@ -45,6 +49,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from coflows.agents.definition import AgentDefinition, AgentError, definition_from
 from coflows.context import CallContext, call_context, current, user_log
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.engines.js_prelude import prelude
@@ -69,6 +74,11 @@ from coflows.xmldocs import parse_module_docs
 log = logging.getLogger("coflows.engines.js")
 
 _HOST = "__coflows_host"
+_HOOK_PREFIX = "\x00agent:"  # an agent's hooks in its file's scope (js_prelude.registerAgent)
+# M.Base(topic).<op> in JavaScript → the method of coflows.m.api.MSet
+_M_OPS = {"Add": "add", "AddMany": "add_many", "Exchange": "exchange", "ExchangeID": "exchange_id",
+          "Remove": "remove", "RemoveID": "remove_id", "Get": "get", "Find": "find", "Entries": "entries",
+          "KeyValues": "key_values", "Values": "list", "Count": "count", "Clear": "clear"}
 _LEVELS = {"info": logging.INFO, "debug": logging.DEBUG, "warning": logging.WARNING, "error": logging.ERROR}
 _encoder = json.JSONEncoder(default=to_jsonable, allow_nan=False, separators=(",", ":"))
 _LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<msg>.*)$")
@@ -143,6 +153,7 @@ class _Script:
     header: str  # the prefix without the call id
     prefix_len: int
     nlines: int  # lines of the user's text
+    exe: str | None = None  # agents: the factory's name, called again when the context is rebuilt
 
 
 @dataclass(slots=True)
@@ -157,6 +168,7 @@ class _Fn:
     any_idx: tuple[int, ...]
     date_idx: tuple[int, ...]
     timeout: float | None
+    label: str = ""  # how errors name it (default `query/name`)
 
 
 @dataclass
@@ -205,8 +217,12 @@ class _JsWorkflow:
         for script in list(self.scripts.values()):
             try:
                 self._eval_script(ctx, script)
+                if script.exe:
+                    self._eval_agent(ctx, script)
             except CompileError as e:  # it loaded before; Base changed under it or it is not deterministic
                 errors.extend(e.errors)
+            except AgentError as e:
+                errors.append(SourceError(script.rel, None, str(e)))
         return ctx, errors
 
     def rebuild(self, old: V8Context, reason: str) -> None:
@@ -332,11 +348,15 @@ class _JsWorkflow:
         pairs = ",".join(f"[{json.dumps(n)},()=>{n}]" for n in names)
         body = f"{scanned.text}\n;return [{pairs}];}}).call(this)}})\n//# sourceURL={rel}"
         prefix_len = len("__coflows.load(") + 12 + len(header)
-        script = _Script(qid, rel, body, header, prefix_len, len(text.splitlines()))
+        exe = (source.exe or "pkg") if source.kind == "agent" else None
+        script = _Script(qid, rel, body, header, prefix_len, len(text.splitlines()), exe)
+        agent: dict | None = None
         with self.lock:
             self.prefix_lens[rel] = prefix_len
             described = self._eval_script(self.ctx, script)
             self.scripts[qid] = script
+            if exe:
+                agent = self._eval_agent(self.ctx, script)
         mdocs = parse_module_docs(text, "///", workflow.id, rel)
         functions: dict[str, Function] = {}
         for item in described:
@@ -345,7 +365,56 @@ class _JsWorkflow:
                 continue
             functions[name] = self._function(qid, name, kind, item, scanned.find(name), mdocs.apis.get(name))
         warnings = [SourceError(rel, None, e) for e in mdocs.errors]
-        return LoadedSource(functions=functions, handle=script, warnings=warnings, info=mdocs.info)
+        factory = self._agent_definition(workflow, source, script, agent) if agent is not None else None
+        return LoadedSource(functions=functions, handle=script, warnings=warnings, info=mdocs.info, factory=factory)
+
+    # -- agents -------------------------------------------------------------------------------
+    def _eval_agent(self, ctx: V8Context, script: _Script) -> dict:
+        """Call the agent file's factory (`pkg()`, awaited); its hooks stay in the file's scope.
+
+        Answers `{"fields": {ID, Name, MID, …}, "hooks": ["Add", …]}`.
+        """
+        exe = script.exe or "pkg"
+        cid = next(self.ids)
+        tag = f"{self.id}/{script.qid}/{exe}"
+        code = f"__coflows.agent({cid},{json.dumps(tag)},{json.dumps(script.qid)},{json.dumps(exe)})"
+        timeout = self._timeout()
+        deadline = time.monotonic() + timeout
+        try:
+            s = ctx.eval(code, timeout=timeout)
+            return self._answer(ctx, s, None, cid, f"{script.qid}/{exe}", deadline=deadline)
+        except UserCodeError as e:
+            raise AgentError(f"{script.rel}: {exe}() failed: {e.type_name}: {e.message}\n{e.stack}".rstrip()) from None
+        except (V8Timeout, CallTimeout):
+            self._probe_later(ctx, cid)
+            raise AgentError(f"{script.rel}: {exe}() did not finish in {timeout:g} s") from None
+        except V8Error as e:
+            raise AgentError(f"{script.rel}: {exe}(): {type(e).__name__}: {e}") from None
+
+    def _agent_definition(self, workflow: WorkflowContext, source: SourceFile, script: _Script,
+                          agent: dict) -> AgentDefinition:
+        """The factory's answer → AgentDefinition, by Python agents' rules (definition_from)."""
+        fields = agent.get("fields") or {}
+        hooks = {h: self._hook(script.qid, h) for h in agent.get("hooks") or []}
+        stem = source.path.stem
+        return definition_from({**fields, **hooks}, workflow_id=workflow.id, default_id=f"{workflow.id}-{stem}",
+                               default_name=stem, source=script.rel, language="javascript")
+
+    def _hook(self, qid: str, hook: str) -> Any:
+        """A Python callable calling hook `hook` of agent `qid` through the normal call path."""
+        name = _HOOK_PREFIX + hook
+        tag = f"{self.id}/{qid}/{hook}"
+        meta = _Fn(qid, name, f",{json.dumps(tag)},{json.dumps(qid)},{json.dumps(name)},", tag, (), (),
+                   (0,) if hook == "Job" else (), None, f"{qid}/{hook}")
+
+        def call_hook(*args: Any, _m: _Fn = meta, _w: _JsWorkflow = self) -> Any:
+            from coflows.agents.runner import _capture  # the run's output: console.log shows in its record
+
+            return _w.call(_m, list(args), {}, getattr(_capture, "buf", None))
+
+        call_hook.__name__ = hook
+        call_hook.__qualname__ = f"{qid}.{hook}"
+        return call_hook
 
     def unload(self, script: _Script) -> None:
         with self.lock:
@@ -408,7 +477,8 @@ class _JsWorkflow:
         return Function(self.id, qid, name, "javascript", tuple(params), invoke, docs, returns, varargs)
 
     # -- calls --------------------------------------------------------------------------------
-    def call(self, m: _Fn, args: list[Any], kwargs: dict[str, Any]) -> Any:
+    def call(self, m: _Fn, args: list[Any], kwargs: dict[str, Any], sink: Any = None) -> Any:
+        """Call a function; `sink` (a text stream) also gets the call's console output (agent runs)."""
         fix: list[list[int]] = []
         if kwargs:
             index = {n: i for i, n in enumerate(m.names)}
@@ -443,7 +513,7 @@ class _JsWorkflow:
                     f"{json.dumps(payload)}{tail}")
         timeout = m.timeout or self.engine.default_timeout()
         deadline = time.monotonic() + timeout
-        where = f"{m.qid}/{m.name}"
+        where = m.label or f"{m.qid}/{m.name}"
         for attempt in (0, 1):
             ctx = self.ctx
             self.inflight[cid] = parent
@@ -453,7 +523,7 @@ class _JsWorkflow:
                     s = ctx.eval(code, timeout=max(0.0, deadline - time.monotonic()))
                 finally:
                     self.running.pop(cid, None)
-                return self._answer(ctx, s, parent, cid, where, deadline=deadline, timeout=timeout)
+                return self._answer(ctx, s, parent, cid, where, deadline=deadline, timeout=timeout, sink=sink)
             except V8Closed:
                 if attempt == 0 and self.ctx is not ctx and not self.closed:
                     continue  # queued in a context that was replaced meanwhile: it never ran
@@ -494,7 +564,7 @@ class _JsWorkflow:
                              "context restarted", language="javascript")
 
     def _answer(self, ctx: V8Context, s: Any, parent: CallContext | None, cid: int, where: str,
-                deadline: float = math.inf, timeout: float | None = None) -> Any:
+                deadline: float = math.inf, timeout: float | None = None, sink: Any = None) -> Any:
         """Decode a protocol answer: `L<logs>\\n` then `o<json>` | `e<json>` | `p` (wait for `d<cid>`)."""
         while True:
             if not isinstance(s, str) or not s:
@@ -502,7 +572,7 @@ class _JsWorkflow:
                                     language="javascript")
             if s[0] == "L":
                 nl = s.index("\n")
-                self._emit_logs(ctx, s[1:nl])
+                self._emit_logs(ctx, s[1:nl], sink)
                 s = s[nl + 1:]
             kind = s[0]
             if kind == "o":
@@ -557,8 +627,13 @@ class _JsWorkflow:
                     return line[:i + len(key)] + str(col) + line[i + len(key) + m.end():]
         return line
 
-    def _emit_logs(self, ctx: V8Context, text: str) -> None:
+    def _emit_logs(self, ctx: V8Context, text: str, sink: Any = None) -> None:
         entries = json.loads(text)
+        if sink is not None:
+            try:
+                sink.write("".join(f"{line}\n" for _, _, line in entries))
+            except Exception:  # noqa: BLE001 - a copy only
+                pass
         if not ctx.post_task(lambda: self._write_logs(entries)):  # keep order with posted chunks
             self._write_logs(entries)
 
@@ -610,30 +685,29 @@ class _JsWorkflow:
             w.lock.release()
         elif kind == "l":
             self._write_logs(json.loads(message[1:]))
-        elif kind == "c":
+        elif kind == "c" or kind == "m":
             head, _, body = message.partition("\n")
-            self.engine.pool.submit(self._interop, ctx, int(head[1:]), body)
+            self.engine.pool.submit(self._interop, ctx, int(head[1:]), body, kind == "m")
 
-    def _interop(self, ctx: V8Context, pid: int, body: str) -> None:
+    def _m_call(self, topic: str, op: str, args: list) -> Any:
+        """M.Base(topic).<op>(...args) from JavaScript, on Python's M API."""
+        from coflows.m.api import M
+
+        method = _M_OPS.get(op)
+        if method is None:
+            raise CoflowsError(f"M.Base(...).{op} is not an M operation")
+        runtime = self.engine.runtime
+        database = getattr(runtime, "database", None) if runtime is not None else None
+        return getattr(M.Base(topic, database=database), method)(*args)
+
+    def _interop(self, ctx: V8Context, pid: int, body: str, m: bool = False) -> None:
+        """A `coflows.call` (or, with `m`, an `M.Base(topic).Op(...)`) from JavaScript: run it, settle its Promise."""
         ok, payload = 1, "null"
         try:
-            caller, query, fn, args = json.loads(body)
+            caller, target, fn, args = json.loads(body)
             parent = self.inflight.get(caller)
-            runtime = self.engine.runtime
-            if runtime is None:
-                from coflows.runtime import current_runtime
-                runtime = current_runtime()
-            registry = runtime.registry
-            workflow: str | None = self.id
-            first, _, rest = query.partition("/")
-            if rest:
-                try:
-                    registry.workflow(first)
-                    workflow = None  # "OtherWorkflow/Query.py": resolve_ref picks the workflow
-                except NotFoundError:
-                    pass
             with call_context(parent) if parent is not None else nullcontext():
-                result = registry.call(f"{query}/{fn}", *args, workflow=workflow)
+                result = self._m_call(target, fn, args) if m else self._registry_call(target, fn, args)
             payload = _to_json(result)
         except UserCodeError as e:
             ok, payload = 0, json.dumps({"name": e.type_name, "message": e.message})
@@ -643,9 +717,25 @@ class _JsWorkflow:
             ok, payload = 0, json.dumps({"name": type(e).__name__, "message": str(e)})
         try:
             s = ctx.eval(f"__coflows.settle({pid},{ok},{json.dumps(payload)})", timeout=self._timeout())
-            self._answer(ctx, s, None, 0, "coflows.call")
+            self._answer(ctx, s, None, 0, "M" if m else "coflows.call")
         except (V8Error, CoflowsError):
             pass
+
+    def _registry_call(self, query: str, fn: str, args: list) -> Any:
+        runtime = self.engine.runtime
+        if runtime is None:
+            from coflows.runtime import current_runtime
+            runtime = current_runtime()
+        registry = runtime.registry
+        workflow: str | None = self.id
+        first, _, rest = query.partition("/")
+        if rest:
+            try:
+                registry.workflow(first)
+                workflow = None  # "OtherWorkflow/Query.py": resolve_ref picks the workflow
+            except NotFoundError:
+                pass
+        return registry.call(f"{query}/{fn}", *args, workflow=workflow)
 
 
 class JsEngine(Engine):

@@ -13,7 +13,11 @@ Python and V8 exchange only strings:
   description (`o[{n, k, s, l}]`: name, kind, source, length);
 - `coflows.call(query, fn, ...args)` posts `c<id>\\n[callerId, query, fn, args]`
   to Python and returns a Promise that Python settles with
-  `__coflows.settle(id, ok, json)`.
+  `__coflows.settle(id, ok, json)`; `M.Base(topic).Op(...args)` (and
+  `coflows.m(topic)`) does the same with `m<id>\\n[callerId, topic, op, args]`;
+- an agent file's factory is called by `__coflows.agent(id, tag, query, exe)`:
+  its hooks are kept in the file's scope as `"\\0agent:<Hook>"` (called like any
+  function) and it answers `o{"fields": {ID, Name, …}, "hooks": [names]}`.
 """
 
 from __future__ import annotations
@@ -113,17 +117,33 @@ function makeConsole(q) {
                         warn: emit("warning"), error: emit("error")});
 }
 
+// kind "c": coflows.call (a = query, b = function); kind "m": M (a = topic, b = operation)
+function hostCall(kind, a, b, args) {
+  return new Promise((resolve, reject) => {
+    const id = ++seq;
+    pending.set(id, [resolve, reject, cur]);
+    host(kind + id + "\n" + stringify([cur !== null ? cur.id : 0, String(a), String(b), args], replacer));
+  });
+}
+// M.Base(topic): the M set of a topic; every method returns a Promise (Python's coflows.m does the work)
+const M_OPS = ["Add", "AddMany", "Exchange", "ExchangeID", "Remove", "RemoveID", "Get", "Find", "Entries",
+               "KeyValues", "Values", "Count", "Clear"];
+function mset(topic) {
+  if (typeof topic !== "string" || topic === "") throw new TypeError("M.Base(topic): topic must be a non-empty string");
+  const o = {topic};
+  for (const op of M_OPS) o[op] = (...args) => hostCall("m", topic, op, args);
+  o.List = o.Values;
+  o.Save = () => Promise.resolve(null);  // every write is already durable (CoFlows needed Save())
+  return Object.freeze(o);
+}
+const M = Object.freeze({Base: (topic, type) => mset(topic)});
 const coflows = Object.freeze({
   workflow: WID,
-  call(query, fn, ...args) {
-    return new Promise((resolve, reject) => {
-      const id = ++seq;
-      pending.set(id, [resolve, reject, cur]);
-      host("c" + id + "\n" + stringify([cur !== null ? cur.id : 0, String(query), String(fn), args], replacer));
-    });
-  },
+  call(query, fn, ...args) { return hostCall("c", query, fn, args); },
+  m: topic => mset(topic),
 });
 Object.defineProperty(g, "coflows", {value: coflows, writable: true, configurable: true, enumerable: false});
+Object.defineProperty(g, "M", {value: M, writable: true, configurable: true, enumerable: false});
 Object.defineProperty(g, "console", {value: makeConsole(null), writable: true, configurable: true, enumerable: false});
 
 function describe(q) {
@@ -140,6 +160,41 @@ function describe(q) {
     }
   }
   return out;
+}
+// An agent's package: hooks (functions, or names of the file's functions) are kept in the file's scope
+// as HOOK_PREFIX + hook, called like any function; the rest goes to Python as JSON.
+const HOOKS = ["Load", "Add", "Exchange", "Remove", "Body", "Job"];
+const HOOK_PREFIX = "\u0000agent:";
+function registerAgent(q, exe, spec) {
+  if (spec === null || typeof spec !== "object" || Array.isArray(spec)) {
+    throw new TypeError(exe + "() returned " + (spec === null ? "null" : Array.isArray(spec) ? "an array" : typeof spec) +
+                        "; expected an object {ID, WorkflowID, Name, Description, MID, Load, Add, Exchange, Remove, " +
+                        "Body, ScheduleCommand, Job}");
+  }
+  const scope = queries[q];
+  for (const h of HOOKS) scope.delete(HOOK_PREFIX + h);
+  const fields = {};
+  const hooks = [];
+  for (const key of Object.keys(spec)) {
+    const v = spec[key];
+    const h = HOOKS.find(n => n.toLowerCase() === key.toLowerCase());
+    if (h === undefined) {
+      fields[key] = (typeof v === "function") ? "(a function)" : v;
+      continue;
+    }
+    if (v === null || v === undefined) continue;
+    let fn = v;
+    if (typeof v === "string") {
+      const get = scope.get(v);
+      fn = get !== undefined ? get() : g[v];
+      if (typeof fn !== "function") throw new TypeError("agent hook " + h + ": '" + v + "' is not a function of " + q);
+    } else if (typeof v !== "function") {
+      throw new TypeError("agent hook " + h + " is a " + typeof v + ", not a function (or a function's name)");
+    }
+    scope.set(HOOK_PREFIX + h, () => fn);
+    hooks.push(h);
+  }
+  return ok({fields, hooks});
 }
 function define(q, pairs) {
   queries[q] = new Map(pairs);
@@ -174,6 +229,33 @@ const api = {
     try { pairs = factory.call(g, makeConsole(q), coflows); } catch (e) { return fail(e); }
     if (thenable(pairs)) return later(id, pairs, p => define(q, p));
     try { return define(q, pairs); } catch (e) { return fail(e); }
+  },
+  agent(id, tag, q, exe) {
+    cur = {id, tag, q};
+    let r;
+    const scope = queries[q];
+    try {
+      if (scope === undefined) throw new ReferenceError("agent " + q + " is not loaded");
+      const get = scope.get(exe);
+      if (get !== undefined) {
+        const f = get();
+        if (typeof f !== "function") throw new TypeError(exe + " is not a function (the agent's factory)");
+        r = f();
+      } else if (scope.has("AGENT")) {  // declarative: AGENT = {Name, MID, ...} and top-level hook functions
+        const spec = scope.get("AGENT")();
+        if (spec === null || typeof spec !== "object") throw new TypeError("AGENT is not an object");
+        r = Object.assign({}, spec);
+        const given = new Set(Object.keys(r).map(k => k.toLowerCase()));
+        for (const h of HOOKS) if (!given.has(h.toLowerCase()) && scope.has(h)) r[h] = h;
+      } else {
+        throw new ReferenceError("defines neither a factory function " + exe + "() nor an AGENT object");
+      }
+    } catch (e) {
+      return fail(e);
+    }
+    const register = spec => registerAgent(q, exe, spec);
+    if (thenable(r)) return later(id, r, register);
+    try { return register(r); } catch (e) { return fail(e); }
   },
   unload(q) { delete queries[q]; return "o null"; },
   settle(id, isOk, payload) {

@@ -23,7 +23,9 @@
   instance made per load with the public no-argument constructor. Overloads by
   parameter count. Docs from `///` XML and Javadoc.
 - **Interop**: `coflows.Host.call(query, function, args…)` from Java; from Python,
-  `java_class`, `java_package` and `class_loader` below.
+  `java_class`, `java_package` and `class_loader` below. `coflows.M.Base(topic)` is M.
+- **Agents** (`jvm_agents`): an agent file's factory (`Exe`, default `pkg`) returns a
+  `coflows.FPKG`; `LoadedSource.factory` is its `AgentDefinition`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from coflows.context import current
-from coflows.engines import EngineUnavailable, jvm_build
+from coflows.engines import EngineUnavailable, jvm_agents, jvm_build
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.engines.jvm_docs import function_docs, module_docs
 from coflows.errors import ArgumentError, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
@@ -149,6 +151,8 @@ class _Host:
         self.ArgumentFailure = cls("coflows.jvm.ArgumentFailure")
         self.Host = cls("coflows.Host")
         self.Callback = cls("coflows.Callback")
+        self.AgentHandle = cls("coflows.jvm.AgentHandle")
+        self.HookOutput = cls("coflows.jvm.HookOutput")
         self.Strings = jpype.JArray(jpype.JString)
         self.JException = jpype.JException
 
@@ -313,6 +317,10 @@ class JvmEngine(Engine):
             def call(self, workflow: Any, ref: Any, args_json: Any) -> str:
                 return engine._host_call(workflow, ref, args_json)
 
+            @jpype.JOverride
+            def m(self, op: Any, topic: Any, args_json: Any) -> str:
+                return jvm_agents.m_call(op, topic, args_json)
+
         return HostCallback()
 
     @property
@@ -467,9 +475,13 @@ class JvmEngine(Engine):
         functions = self._functions(workflow, source, handle, desc, mdocs, javadoc)
         warnings += [SourceError(rel, None, w) for w in desc.get("warnings", [])]
         warnings += [SourceError(rel, None, e) for e in mdocs.errors]
+        factory = None
+        if source.kind == "agent":  # AgentError when the factory is missing, fails or returns no FPKG
+            factory = jvm_agents.definition_from_handle(host, loader, desc["class"], source.exe,
+                                                        workflow_id=workflow.id, source=rel, file_name=source.name)
         loaded = JavaQuery(rel, desc["class"], loader, handle)
         state.queries[rel] = loaded
-        return LoadedSource(functions=functions, handle=loaded, warnings=warnings, info=mdocs.info)
+        return LoadedSource(functions=functions, handle=loaded, warnings=warnings, info=mdocs.info, factory=factory)
 
     def _functions(self, workflow: WorkflowContext, source: SourceFile, handle: Any, desc: dict[str, Any],
                    mdocs: Any, javadoc: dict[str, Any]) -> dict[str, Function]:

@@ -15,4 +15,10 @@ public interface Callback {
      * @return a JSON envelope: {@code {"ok": result}} or {@code {"error": {"type", "message", "language"}}}
      */
     String call(String workflow, String ref, String argsJson);
+
+    /**
+     * An M operation ({@code coflows.M}): {@code op} ({@code add}, {@code get}, …) on {@code topic}
+     * with the positional arguments as a JSON array; answers with the same envelope as {@link #call}.
+     */
+    String m(String op, String topic, String argsJson);
 }

@@ -58,7 +58,17 @@ public final class Host {
     private static Object invoke(String workflow, String ref, Object[] args) {
         Callback cb = callback;
         if (cb == null) throw new IllegalStateException("coflows.Host is not connected to a coflows runtime");
-        String out = cb.call(workflow, ref, Json.write(args == null ? new Object[0] : args));
+        return reply(cb.call(workflow, ref, Json.write(args == null ? new Object[0] : args)));
+    }
+
+    static Callback callback() {
+        Callback cb = callback;
+        if (cb == null) throw new IllegalStateException("coflows.Host is not connected to a coflows runtime");
+        return cb;
+    }
+
+    /** A reply envelope → its value, or a thrown CoflowsException. */
+    static Object reply(String out) {
         Object envelope = Json.parse(out, false);
         if (!(envelope instanceof Map)) throw new IllegalStateException("bad reply from the runtime: " + out);
         Map<?, ?> m = (Map<?, ?>) envelope;

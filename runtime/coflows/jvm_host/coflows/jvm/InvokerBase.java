@@ -56,6 +56,13 @@ public abstract class InvokerBase {
         return WORKFLOW.get();
     }
 
+    /** Set this thread's workflow; the previous one (for agents' hooks, run outside an Invoker). */
+    static String swapWorkflow(String workflow) {
+        String prev = WORKFLOW.get();
+        WORKFLOW.set(workflow);
+        return prev;
+    }
+
     private final Method method;
     private final Object target;
     private final Type[] types;

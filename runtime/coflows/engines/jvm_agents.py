@@ -1,0 +1,125 @@
+"""Java agents and the Java M binding (`coflows.FPKG`, `coflows.M`, from `jvm_host/coflows/`).
+
+* `definition_from_handle`: after an agent file compiles, the engine opens a host
+  `coflows.jvm.AgentHandle` on it, which calls the factory (package.json `Exe`, default `pkg`:
+  a public static method without parameters of the file's class) and keeps the `FPKG` it
+  returns. The `AgentDefinition` made here has Python callables for the hooks that call the
+  handle: values go to Java as JSON text and arrive as `Map`, `List`, `String`, `Long`,
+  `Double`, `Boolean` or null; `Body` gets the message as JSON text (as in CoFlows) and its
+  result comes back as JSON; `Job` gets a `java.time.ZonedDateTime`. A Java exception in a
+  hook is a `UserCodeError`. Python never holds the user's objects (only the host handle).
+  What a hook's thread prints to `System.out` goes to its run record (`HookOutput`).
+* `m_call`: the Python side of `coflows.M` (`Callback.m`), answering with a JSON envelope.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from coflows.agents.definition import AgentDefinition, AgentError, definition_from
+from coflows.errors import CoflowsError, UserCodeError
+from coflows.serialize import to_json_bytes
+
+
+def _hook(name: str, handle: Any, host: Any, label: str) -> Any:
+    from coflows.engines.jvm import _java_error, _json_arg, _user_error
+
+    UserFailure, JException, output = host.UserFailure, host.JException, host.HookOutput
+
+    def call(method: Any, *args: Any) -> Any:
+        output.begin()  # System.out of this thread goes to the run record (through sys.stdout)
+        try:
+            return method(*args)
+        except UserFailure as e:
+            raise _user_error(e) from None
+        except JException as e:
+            raise _java_error(e) from None
+        finally:
+            text = str(output.end())
+            if text:
+                sys.stdout.write(text)
+
+    if name == "Load":
+        def load(values: Any) -> None:
+            call(handle.load, None if values is None else _json_arg(list(values)))
+        fn = load
+    elif name in ("Add", "Exchange", "Remove"):
+        def m_callback(entry_id: Any, value: Any, _hook: str = name) -> None:
+            call(handle.m, _hook, None if entry_id is None else str(entry_id), _json_arg(value))
+        fn = m_callback
+    elif name == "Body":
+        def body(data: Any) -> Any:
+            return json.loads(str(call(handle.body, _json_arg(data))))
+        fn = body
+    else:
+        def job(timestamp: Any, execution_type: Any) -> None:
+            zone = getattr(getattr(timestamp, "tzinfo", None), "key", None)
+            call(handle.job, timestamp.isoformat(), zone, str(execution_type))
+        fn = job
+    fn.__qualname__ = fn.__name__ = f"{name} (Java {label})"
+    return fn
+
+
+def definition_from_handle(host: Any, loader: Any, class_name: str, exe: str | None, *, workflow_id: str,
+                           source: str, file_name: str) -> AgentDefinition:
+    """Call the agent's factory and turn its FPKG into an AgentDefinition (AgentError if it cannot)."""
+    from coflows.engines.jvm import _java_error, _user_error
+
+    exe = exe or "pkg"
+    host.HookOutput.install()
+    try:
+        handle = host.AgentHandle.open(loader, class_name, exe, workflow_id)
+    except host.UserFailure as e:
+        err = _user_error(e)
+        raise AgentError(f"{source}: {exe}() failed: {err}\n{err.stack}".rstrip()) from None
+    except host.JException as e:
+        if str(e.getClass().getName()) == "java.lang.IllegalArgumentException":
+            raise AgentError(f"{source}: {e.getMessage()}") from None
+        raise AgentError(f"{source}: {_java_error(e)}") from None
+    desc = json.loads(str(handle.describe()))
+    label = class_name.rsplit(".", 1)[-1]
+    data: dict[str, Any] = {k: desc.get(k) for k in ("ID", "WorkflowID", "Name", "Description", "MID",
+                                                       "ScheduleCommand")}
+    for hook in desc.get("Hooks", []):
+        data[hook] = _hook(hook, handle, host, label)
+    stem = Path(file_name).stem
+    return definition_from(data, workflow_id=workflow_id, default_id=f"{workflow_id}-{stem}", default_name=stem,
+                           source=source, language="java")
+
+
+# -- M for Java ----------------------------------------------------------------------------------
+_M_OPS = {
+    "add": lambda s, a: s.add(a[0]),
+    "exchange": lambda s, a: s.exchange(a[0], a[1]),
+    "remove": lambda s, a: s.remove(a[0]),
+    "get": lambda s, a: s.get(a[0]),
+    "find": lambda s, a: s.find(a[0]),
+    "count": lambda s, a: s.count(),
+    "list": lambda s, a: s.list(),
+    "entries": lambda s, a: s.entries(),
+    "clear": lambda s, a: s.clear(),
+}
+
+
+def m_call(op: Any, topic: Any, args_json: Any) -> str:
+    """`coflows.M` from Java: `{"ok": result}` or `{"error": {type, message, language}}` (JSON text)."""
+    from coflows.m.api import MSet
+
+    try:
+        fn = _M_OPS.get(str(op))
+        if fn is None:
+            raise CoflowsError(f"unknown M operation '{op}'")
+        args = json.loads(str(args_json))
+        return to_json_bytes({"ok": fn(MSet(str(topic)), args)}).decode()
+    except UserCodeError as e:
+        err = {"type": e.type_name, "message": e.message, "language": e.language}
+    except CoflowsError as e:
+        err = {"type": type(e).__name__, "message": str(e), "language": "coflows"}
+    except Exception as e:  # noqa: BLE001 - every failure goes back to Java as an exception
+        err = {"type": type(e).__qualname__, "message": str(e) or traceback.format_exc(limit=1),
+               "language": "python"}
+    return json.dumps({"error": err})
