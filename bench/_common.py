@@ -78,3 +78,28 @@ def dumps(obj: object) -> str:
 
 
 PY = sys.executable
+
+
+def per_call(fn, n: int) -> float:  # noqa: ANN001
+    """µs per call of `fn()` over `n` calls."""
+    start = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - start) / n * 1e6
+
+
+def write_workspace(root: Path, name: str, queries: dict[str, str], **server: object) -> Path:
+    """A throwaway workspace `root/mnt` with these query files (public); returns its config path."""
+    mnt = root / "mnt"
+    (mnt / "Queries").mkdir(parents=True, exist_ok=True)
+    for file_name, text in queries.items():
+        (mnt / "Queries" / file_name).write_text(text)
+    manifest = {"ID": f"bench-{name.lower()}-0000-0000-000000000000", "Name": name,
+                "Queries": [{"Name": f, "Content": f"Queries/{f}", "ID": f} for f in queries],
+                "Permissions": [{"ID": "Public", "Permission": 1}]}
+    (mnt / "package.json").write_text(json.dumps(manifest))
+    config = {"Database": {"Type": "sqlite", "Connection": "mnt/database.db"}, "Workflow": "mnt/package.json",
+              "Server": {"Host": "127.0.0.1", "Port": 0, "SecretKey": "bench", **server}}
+    path = root / "coflows_config.json"
+    path.write_text(json.dumps(config))
+    return path

@@ -32,6 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import per_call, write_workspace  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 JS = """\
 let Add = function(x, y) { return x + y }
@@ -48,37 +51,16 @@ WID = "bench000-0000-0000-0000-000000000000"
 
 
 def _workspace(root: Path, inline: bool = True) -> Path:
-    mnt = root / "mnt"
-    (mnt / "Queries").mkdir(parents=True, exist_ok=True)
-    (mnt / "Queries" / "Calc.js").write_text(JS)
-    (mnt / "Queries" / "Calc.py").write_text(PY)
-    manifest = {"ID": WID, "Name": "Bench", "Base": [], "Agents": [],
-                "Queries": [{"Name": "Calc.js", "Content": "Queries/Calc.js", "ID": "Calc.js"},
-                            {"Name": "Calc.py", "Content": "Queries/Calc.py", "ID": "Calc.py"}],
-                "Permissions": [{"ID": "Public", "Permission": 1}], "NuGets": [], "Pips": [], "Jars": [],
-                "Bins": [], "Files": []}
-    (mnt / "package.json").write_text(json.dumps(manifest))
-    config = {"Database": {"Type": "sqlite", "Connection": "mnt/database.db"}, "Workflow": "mnt/package.json",
-              "Server": {"Host": "127.0.0.1", "Port": 0, "SecretKey": "bench", "InlineCalls": inline}}
-    path = root / "coflows_config.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
-def _per_call(fn: Any, n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n * 1e6
+    return write_workspace(root, "BenchJs", {"Calc.js": JS, "Calc.py": PY}, InlineCalls=inline)
 
 
 def _interleaved(paths: dict[str, Any], calls: int, rounds: int) -> dict[str, float]:
     for f in paths.values():
-        _per_call(f, max(200, calls // 10))
+        per_call(f, max(200, calls // 10))
     samples: dict[str, list[float]] = {k: [] for k in paths}
     for _ in range(rounds):
         for k, f in paths.items():
-            samples[k].append(_per_call(f, calls))
+            samples[k].append(per_call(f, calls))
     return {k: round(statistics.median(v), 2) for k, v in samples.items()}
 
 

@@ -31,6 +31,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import per_call, write_workspace  # noqa: E402
+
 CALC = """\
 public class Calc {
     public static int Add(int x, int y) { return x + y; }
@@ -43,28 +46,7 @@ def Add(x: int, y: int) -> int:
 
 
 def _workspace(root: Path) -> Path:
-    mnt = root / "mnt"
-    (mnt / "Queries").mkdir(parents=True)
-    (mnt / "Queries" / "Calc.java").write_text(CALC)
-    (mnt / "Queries" / "Calc.py").write_text(PY)
-    manifest = {"ID": "bench-jvm-0000-0000-000000000000", "Name": "BenchJvm", "Base": [], "Agents": [],
-                "Queries": [{"Name": "Calc.java", "Content": "Queries/Calc.java", "ID": "Calc.java"},
-                            {"Name": "Calc.py", "Content": "Queries/Calc.py", "ID": "Calc.py"}],
-                "Permissions": [{"ID": "Public", "Permission": 1}], "NuGets": [], "Pips": [], "Jars": [],
-                "Bins": [], "Files": []}
-    (mnt / "package.json").write_text(json.dumps(manifest))
-    config = {"Database": {"Type": "sqlite", "Connection": "mnt/database.db"}, "Workflow": "mnt/package.json",
-              "Server": {"Host": "127.0.0.1", "Port": 0, "SecretKey": "bench"}}
-    path = root / "coflows_config.json"
-    path.write_text(json.dumps(config))
-    return path
-
-
-def _per_call(fn: Any, n: int) -> float:
-    start = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - start) / n * 1e6
+    return write_workspace(root, "BenchJvm", {"Calc.java": CALC, "Calc.py": PY})
 
 
 def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
@@ -103,11 +85,11 @@ def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
             "python_registry": lambda: call("Calc.py/Add", 1, 2),
         }
         for f in paths.values():  # warm up (JIT, JPype's overload caches)
-            _per_call(f, 5_000)
+            per_call(f, 5_000)
         samples: dict[str, list[float]] = {k: [] for k in paths}
         for _ in range(rounds):
             for k, f in paths.items():
-                samples[k].append(_per_call(f, calls))
+                samples[k].append(per_call(f, calls))
         out = {f"{k}_us": round(statistics.median(v), 3) for k, v in samples.items()}
         for k in ("raw", "raw_bound", "invoke"):  # the fastest round: less sensitive to other load
             out[f"best_{k}_us"] = round(min(samples[k]), 3)

@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import PY, free_port, python_env, stop, wait_ready, wrk  # noqa: E402
+from _common import PY, free_port, python_env, stop, wait_ready, write_workspace, wrk  # noqa: E402
 
 NOOPS = {
     "python": ("Noop.py", "def Noop(x: int):\n    return x\n"),
@@ -33,19 +33,7 @@ FUNCTION = {"python": "Noop", "csharp": "Run", "java": "Run", "javascript": "Run
 
 
 def make_workspace(root: Path, languages: list[str]) -> Path:
-    mnt = root / "mnt"
-    (mnt / "Queries").mkdir(parents=True)
-    queries = []
-    for lang in languages:
-        name, text = NOOPS[lang]
-        (mnt / "Queries" / name).write_text(text)
-        queries.append({"Name": name, "Content": f"Queries/{name}", "ID": name})
-    (mnt / "package.json").write_text(json.dumps({
-        "ID": "bbbbbbbb-0000-0000-0000-000000000001", "Name": "Bench", "Queries": queries,
-        "Permissions": [{"ID": "Public", "Permission": 1}]}))
-    config = root / "coflows_config.json"
-    config.write_text(json.dumps({"Workflow": "mnt/package.json", "Server": {"SecretKey": "bench"}}))
-    return config
+    return write_workspace(root, "Bench", {NOOPS[lang][0]: NOOPS[lang][1] for lang in languages})
 
 
 def main() -> None:

@@ -27,45 +27,8 @@ from conftest import ADMIN_KEY, Server, Workspace, free_port
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
-LAUNCH = """
-import sys
-import coflows.server as server_pkg
-import coflows.server.app as app_module
-from coflows.m.component import install as install_m
-from coflows.agents.component import install as install_agents
-
-_create_app = app_module.create_app
-
-def create_app(runtime, extra_routes=None):
-    return _create_app(runtime, install_m(runtime) + install_agents(runtime) + list(extra_routes or []))
-
-server_pkg.create_app = app_module.create_app = create_app
-from coflows.cli import main
-sys.argv = ["coflows"] + sys.argv[1:]
-main()
-"""
-
-
 class MServer(Server):
-    def start(self, timeout: float = 90) -> MServer:
-        import httpx
-
-        self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, "server", str(self.ws.config_path), "--port", str(self.port)],
-            cwd=self.ws.root, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            try:
-                if self.client.get("/health").status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"server did not start in {timeout}s:\n{self.output()}")
+    """The real server (M and agents are part of it) plus the /live websocket URL."""
 
     def ws_url(self, key: str | None = ADMIN_KEY) -> str:
         return f"ws://127.0.0.1:{self.port}/live" + (f"?_cokey={key}" if key else "")
