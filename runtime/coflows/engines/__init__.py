@@ -69,6 +69,10 @@ class EngineManager:
     def started(self) -> dict[str, Engine]:
         return dict(self._engines)
 
+    def running(self, language: str) -> Engine | None:
+        """The engine of a language if it has started (no copy: used on every call)."""
+        return self._engines.get(language)
+
     def get(self, language: str) -> Engine:
         engine = self._engines.get(language)
         if engine is not None:

@@ -87,7 +87,7 @@ def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: st
     inline_ok = False
     try:
         workflow, fn = runtime.registry.function(wid, qid, name, refresh)
-        engine = runtime.engines.started().get(fn.language)
+        engine = runtime.engines.running(fn.language)
         inline_ok = engine is None or engine.inline_calls
         if not can_call(workflow, fn, principal):
             if principal.is_anonymous:
