@@ -15,7 +15,7 @@ from coflows.errors import UserCodeError
 from coflows.m import m
 
 from conftest import new_workspace
-from test_m_harness import in_process_runtime, wait_for
+from test_m_harness import wait_for, runtime_of  # noqa: F401 - fixture
 
 WID = "11111111-2222-3333-4444-555555555555"
 
@@ -49,19 +49,6 @@ def pkg():
                 None, None)
 '''
 
-
-@pytest.fixture
-def runtime_of():
-    runtimes = []
-
-    def make(ws, **kw):
-        rt = in_process_runtime(ws, **kw)
-        runtimes.append(rt)
-        return rt
-
-    yield make
-    for rt in runtimes:
-        rt.close()
 
 
 def events_of(runner):

@@ -11,7 +11,7 @@ from coflows.errors import UserCodeError
 from coflows.m import m
 
 from conftest import new_workspace
-from test_m_harness import admin, in_process_runtime, m_server, wait_for  # noqa: F401 - fixture
+from test_m_harness import admin, m_server, wait_for, runtime_of  # noqa: F401 - fixture
 
 REPO = Path(__file__).resolve().parent.parent
 WID = "11111111-2222-3333-4444-555555555555"
@@ -134,19 +134,6 @@ public class OrdersCs
 }
 '''
 
-
-@pytest.fixture
-def runtime_of():
-    runtimes = []
-
-    def make(ws, **kw):
-        rt = in_process_runtime(ws, **kw)
-        runtimes.append(rt)
-        return rt
-
-    yield make
-    for rt in runtimes:
-        rt.close()
 
 
 def test_csharp_agent_hooks_in_process(tmp_path, runtime_of):

@@ -13,7 +13,7 @@ from coflows.agents.definition import AgentDefinition  # noqa: E402
 from coflows.m import m  # noqa: E402
 
 from conftest import new_workspace  # noqa: E402
-from test_m_harness import admin, in_process_runtime, m_server, wait_for  # noqa: E402,F401 - fixture
+from test_m_harness import admin, m_server, wait_for, runtime_of  # noqa: E402,F401 - fixture
 
 REPO = Path(__file__).resolve().parent.parent
 WID = "11111111-2222-3333-4444-555555555555"
@@ -58,19 +58,6 @@ function pkg() {
 }
 '''
 
-
-@pytest.fixture
-def runtime_of():
-    runtimes = []
-
-    def make(ws, **kw):
-        rt = in_process_runtime(ws, **kw)
-        runtimes.append(rt)
-        return rt
-
-    yield make
-    for rt in runtimes:
-        rt.close()
 
 
 def test_js_agent_hooks_in_process(tmp_path, runtime_of):

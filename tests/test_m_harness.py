@@ -14,7 +14,6 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -192,3 +191,18 @@ def wait_for(predicate: Any, timeout: float = 10, interval: float = 0.01) -> Any
 
 
 admin = {"x-api-key": ADMIN_KEY}
+
+
+@pytest.fixture
+def runtime_of() -> Iterator[Any]:
+    """`runtime_of(ws)`: an in-process runtime with M and agents; all closed after the test."""
+    runtimes = []
+
+    def make(ws, **kw):
+        rt = in_process_runtime(ws, **kw)
+        runtimes.append(rt)
+        return rt
+
+    yield make
+    for rt in runtimes:
+        rt.close()

@@ -151,6 +151,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def read_lock(path: Path, lock_format: int) -> dict[str, Any] | None:
+    """A lock file written by an installer, or None when missing, unreadable or of another format."""
+    try:
+        lock = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return lock if isinstance(lock, dict) and lock.get("format") == lock_format else None
+
+
 def local_path(url: str) -> Path | None:
     """The filesystem path for a ``file://`` URL or a plain path, else None."""
     parsed = urlparse(url)

@@ -33,6 +33,7 @@ from coflows.packages.download import (
     Fetched,
     NotFound,
     atomic_write_text,
+    read_lock,
 )
 from coflows.packages.maven_pom import Coords, Dep, Effective, PomError, PomResolver
 from coflows.packages.maven_version import MavenVersion, VersionRange
@@ -301,7 +302,7 @@ def resolve_jars(
     own = downloader is None
     dl = downloader or Downloader(progress=progress)
     try:
-        lock = _read_lock(lock_file)
+        lock = read_lock(lock_file, LOCK_FORMAT)
         if lock is not None and lock.get("key") == key:
             return _from_lock(lock, parsed, root, lock_file, dl)
         progress.start("Jars: resolve")
@@ -319,12 +320,6 @@ def resolve_jars(
             dl.close()
 
 
-def _read_lock(path: Path) -> dict[str, Any] | None:
-    try:
-        lock = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return lock if isinstance(lock, dict) and lock.get("format") == LOCK_FORMAT else None
 
 
 @dataclass

@@ -30,7 +30,7 @@ from urllib.parse import unquote
 
 from coflows.errors import CoflowsError
 from coflows.packages import nuget_tfm
-from coflows.packages.download import Digest, DownloadError, Downloader, atomic_write_text, hash_file
+from coflows.packages.download import Digest, DownloadError, Downloader, atomic_write_text, hash_file, read_lock
 from coflows.packages.nuget_feed import Feed, FeedError, open_feed
 from coflows.packages.nuget_version import NuGetRange, NuGetVersion
 from coflows.packages.progress import Progress, or_null
@@ -441,7 +441,7 @@ def install_nugets(
     dl = downloader or Downloader(progress=progress)
     try:
         store = _Store(root, dl)
-        lock = _read_lock(lock_file)
+        lock = read_lock(lock_file, LOCK_FORMAT)
         if lock is not None and lock.get("key") == key:
             return _from_lock(lock, parsed, store, lock_file)
         progress.start("NuGets: resolve")
@@ -502,12 +502,6 @@ def _lock_row(p: NuGetPackage, root: Path) -> dict[str, Any]:
             "framework_assemblies": p.framework_assemblies}
 
 
-def _read_lock(path: Path) -> dict[str, Any] | None:
-    try:
-        lock = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return lock if isinstance(lock, dict) and lock.get("format") == LOCK_FORMAT else None
 
 
 def _from_lock(lock: dict[str, Any], entries: list[_Entry], store: _Store, lock_file: Path) -> NuGetResult:

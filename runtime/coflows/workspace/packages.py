@@ -8,7 +8,6 @@ jars/NuGets fall back to what their last lock lists.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +31,12 @@ def _entries(items: list[Any]) -> list[dict[str, Any]]:
 
 
 def _previous_jars(root: Path) -> list[Path]:
-    try:
-        lock = json.loads((root / "jars" / "jars.lock.json").read_text())
-    except (OSError, ValueError):
-        return []
+    from coflows.packages.download import read_lock
+    from coflows.packages.maven import LOCK_FORMAT, LOCK_NAME
+
+    lock = read_lock(root / "jars" / LOCK_NAME, LOCK_FORMAT) or {}
     paths = []
-    for row in lock.get("jars", lock.get("artifacts", [])):
+    for row in lock.get("artifacts", []):
         rel = row.get("path") if isinstance(row, dict) else None
         if rel and (root / "jars" / rel).is_file():
             paths.append(root / "jars" / rel)
@@ -45,10 +44,10 @@ def _previous_jars(root: Path) -> list[Path]:
 
 
 def _previous_nugets(root: Path) -> list[Path]:
-    try:
-        lock = json.loads((root / "nugets" / "nugets.lock.json").read_text())
-    except (OSError, ValueError):
-        return []
+    from coflows.packages.download import read_lock
+    from coflows.packages.nuget import LOCK_FORMAT, LOCK_NAME
+
+    lock = read_lock(root / "nugets" / LOCK_NAME, LOCK_FORMAT) or {}
     return [root / "nugets" / a for row in lock.get("packages", []) for a in row.get("assemblies", [])
             if (root / "nugets" / a).is_file()]
 
