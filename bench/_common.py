@@ -103,3 +103,17 @@ def write_workspace(root: Path, name: str, queries: dict[str, str], **server: ob
     path = root / "coflows_config.json"
     path.write_text(json.dumps(config))
     return path
+
+
+PY_ADD = "def Add(x: int, y: int) -> int:\n    return x + y\n"  # the Python twin of each engine's Calc.Add
+
+
+def interleaved_samples(paths: dict, calls: int, rounds: int, warmup: int) -> dict[str, list[float]]:
+    """µs per call of each path, `rounds` times, interleaved so a burst of load hits all paths alike."""
+    for f in paths.values():
+        per_call(f, warmup)  # JIT, caches
+    samples: dict[str, list[float]] = {k: [] for k in paths}
+    for _ in range(rounds):
+        for k, f in paths.items():
+            samples[k].append(per_call(f, calls))
+    return samples

@@ -16,17 +16,14 @@ What is measured, in one process and one run:
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import per_call, write_workspace  # noqa: E402
+from _common import PY_ADD, interleaved_samples, write_workspace  # noqa: E402
 
 CALC = """\
 using System;
@@ -36,14 +33,10 @@ namespace BenchCalc {
     }
 }
 """
-PY = """\
-def Add(x: int, y: int) -> int:
-    return x + y
-"""
 
 
 def _workspace(root: Path) -> Path:
-    return write_workspace(root, "Bench", {"Calc.cs": CALC, "Calc.py": PY})
+    return write_workspace(root, "Bench", {"Calc.cs": CALC, "Calc.py": PY_ADD})
 
 
 def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
@@ -78,12 +71,7 @@ def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
             "registry": lambda: call("Calc.cs/Add", 1, 2),
             "python_registry": lambda: call("Calc.py/Add", 1, 2),
         }
-        for f in paths.values():  # warm up (JIT, caches)
-            per_call(f, 2_000)
-        samples: dict[str, list[float]] = {k: [] for k in paths}
-        for _ in range(rounds):
-            for k, f in paths.items():
-                samples[k].append(per_call(f, calls))
+        samples = interleaved_samples(paths, calls, rounds, warmup=2_000)
         out = {f"{k}_us": round(statistics.median(v), 3) for k, v in samples.items()}
         out["ratio_function_vs_raw"] = round(out["function_us"] / out["raw_us"], 3)
         out["ratio_function_vs_raw_bound"] = round(out["function_us"] / out["raw_bound_us"], 3)

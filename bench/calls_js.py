@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import per_call, write_workspace  # noqa: E402
+from _common import interleaved_samples, write_workspace  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 JS = """\
@@ -55,12 +55,7 @@ def _workspace(root: Path, inline: bool = True) -> Path:
 
 
 def _interleaved(paths: dict[str, Any], calls: int, rounds: int) -> dict[str, float]:
-    for f in paths.values():
-        per_call(f, max(200, calls // 10))
-    samples: dict[str, list[float]] = {k: [] for k in paths}
-    for _ in range(rounds):
-        for k, f in paths.items():
-            samples[k].append(per_call(f, calls))
+    samples = interleaved_samples(paths, calls, rounds, warmup=max(200, calls // 10))
     return {k: round(statistics.median(v), 2) for k, v in samples.items()}
 
 

@@ -22,31 +22,25 @@ What is measured, in one process and one run, for `public static int Add(int x, 
 
 from __future__ import annotations
 
-import json
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import per_call, write_workspace  # noqa: E402
+from _common import PY_ADD, interleaved_samples, write_workspace  # noqa: E402
 
 CALC = """\
 public class Calc {
     public static int Add(int x, int y) { return x + y; }
 }
 """
-PY = """\
-def Add(x: int, y: int) -> int:
-    return x + y
-"""
 
 
 def _workspace(root: Path) -> Path:
-    return write_workspace(root, "BenchJvm", {"Calc.java": CALC, "Calc.py": PY})
+    return write_workspace(root, "BenchJvm", {"Calc.java": CALC, "Calc.py": PY_ADD})
 
 
 def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
@@ -84,12 +78,7 @@ def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
             "registry": lambda: call("Calc.java/Add", 1, 2),
             "python_registry": lambda: call("Calc.py/Add", 1, 2),
         }
-        for f in paths.values():  # warm up (JIT, JPype's overload caches)
-            per_call(f, 5_000)
-        samples: dict[str, list[float]] = {k: [] for k in paths}
-        for _ in range(rounds):
-            for k, f in paths.items():
-                samples[k].append(per_call(f, calls))
+        samples = interleaved_samples(paths, calls, rounds, warmup=5_000)
         out = {f"{k}_us": round(statistics.median(v), 3) for k, v in samples.items()}
         for k in ("raw", "raw_bound", "invoke"):  # the fastest round: less sensitive to other load
             out[f"best_{k}_us"] = round(min(samples[k]), 3)

@@ -14,7 +14,6 @@ coflows runs user code) is printed too, for reference.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
