@@ -498,6 +498,10 @@ def test_events_are_announced_after_commit(make_engine):
 
     unsubscribe = engine.subscribe(check)
     view = run(engine, "T.py/a; T.py/b")
+    # wait() may see the committed end a moment before listeners are told of it
+    deadline = time.monotonic() + 5
+    while not (seen and seen[-1]["node"] is None and seen[-1]["state"] == "finished") and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not mismatches
     states = [(e["node"], e["state"]) for e in seen]
     assert states == [(None, "pending"), (None, "running"), ("a", "running"), ("a", "finished"), ("b", "running"),

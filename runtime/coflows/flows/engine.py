@@ -38,12 +38,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coflows.errors import CallTimeout, NotFoundError, UserCodeError
-from coflows.flows.context import TaskContext, reset_current, set_current
+from coflows.flows.context import DagChange, TaskContext, check_change, reset_current, set_current
 from coflows.flows.errors import FlowDagError, FlowFailed, FlowSpecError, FlowStateError
 from coflows.flows.executor import Executor, Job, LocalExecutor, Outcome
 from coflows.flows.parse import parse_spec
-from coflows.flows.passing import bind_arguments, encode_output, split_hints
-from coflows.flows.spec import FlowSpec, FunctionResolver, Loc, resolve_name, validate_spec
+from coflows.flows.passing import bind_arguments
+from coflows.flows.spec import FlowSpec, FunctionResolver, validate_spec
+from coflows.flows.task_call import TaskCall, TaskResult, run_call
 from coflows.flows.store import (
     CANCELLED, FAILED, FINISHED, INTERRUPTED, PENDING, RUN_TERMINAL, RUNNING, SKIPPED,
     ChangeSet, FlowStore, dumps, loads,
@@ -77,6 +78,20 @@ class _Task:
     retry_at: float | None = None
     queued: bool = False
     children: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # stored; map settings live here (see _expand)
+    # a map node, once expanded in memory: its items, how many are not finished/failed, how many run
+    items: list[str] | None = None
+    open_items: int = 0
+    running_items: int = 0
+
+    @property
+    def is_map(self) -> bool:
+        return "map_over" in self.extra
+
+    @property
+    def map_of(self) -> str | None:
+        """For an item of a map: the map node's name."""
+        return self.extra.get("map")
 
 
 @dataclass(eq=False)
@@ -106,6 +121,16 @@ class RetryPolicy:
         return min(self.max_delay, self.base * self.factor ** max(0, failures - 1))
 
 
+def _node_extra(n: Any) -> dict[str, Any]:
+    """What a spec node stores in its task's `extra`: other systems' fields, plus map settings."""
+    extra = dict(n.extra)
+    if n.map is not None:
+        extra["map_over"] = n.map
+        if n.concurrency:
+            extra["concurrency"] = n.concurrency
+    return extra
+
+
 def _error_text(exc: BaseException) -> str:
     if isinstance(exc, UserCodeError):
         return f"{exc.type_name}: {exc.message}"
@@ -133,6 +158,7 @@ class FlowEngine:
         self._jobs: dict[tuple[str, str], Job] = {}  # running attempts, by (run_id, node)
         self._ready: list[tuple[int, int, str, str]] = []  # (-priority, fifo, run_id, node)
         self._timers: list[tuple[float, int, str, str, str, int]] = []  # (when, n, kind, run, node, attempt)
+        self._parked: dict[tuple[str, str], deque[str]] = {}  # (run, map node) -> items over its concurrency
         self._counter = itertools.count()
         self._inbox: deque[tuple[Callable[[ChangeSet], Any], Future | None]] = deque()
         self._cond = threading.Condition()
@@ -230,18 +256,19 @@ class FlowEngine:
         except (TypeError, ValueError):
             pass
         task_rows = []
+        extras = [_node_extra(n) for n in spec.nodes]
         for i, n in enumerate(spec.nodes):
             task_rows.append({
                 "run_id": run_id, "node": n.name, "seq": i, "ref": n.ref, "args": dumps(n.args),
                 "kwargs": dumps(n.kwargs), "deps": dumps(n.after), "retries": n.retries, "timeout": n.timeout,
-                "priority": n.priority, "extra": dumps(n.extra) if n.extra else None, "added_by": None,
+                "priority": n.priority, "extra": dumps(extras[i]) if extras[i] else None, "added_by": None,
                 "state": PENDING, "attempts": 0, "failures": 0,
             })
         run = _Run(run_id, spec.name, workflow, PENDING, None if inputs is None else json.loads(inputs_json),
                    dict(spec.aliases), None, 0)
         for i, n in enumerate(spec.nodes):
             run.tasks[n.name] = _Task(n.name, i, n.ref, list(n.args), dict(n.kwargs), list(n.after), n.retries,
-                                      n.timeout, n.priority, None)
+                                      n.timeout, n.priority, None, extra=extras[i])
         run.next_seq = len(spec.nodes)
         self._call(lambda cs: self._cmd_submit(run, run_row, task_rows, cs))
         return run_id
@@ -545,7 +572,8 @@ class FlowEngine:
         for r in task_rows:
             t = _Task(r["node"], r["seq"], r["ref"], loads(r["args"]) or [], loads(r["kwargs"]) or {},
                       loads(r["deps"]) or [], r["retries"], r["timeout"], r["priority"], r["added_by"],
-                      r["state"], r["attempts"], r["failures"], None, r["error"], r["retry_at"])
+                      r["state"], r["attempts"], r["failures"], None, r["error"], r["retry_at"],
+                      extra=loads(r["extra"]) or {})
             if t.state == FINISHED:
                 t.output = loads(r["output"])
             run.tasks[t.node] = t
@@ -603,9 +631,15 @@ class FlowEngine:
         t = run.tasks.get(job.node) if run else None
         if run is None or t is None or t.state != RUNNING or t.attempts != job.attempt:
             return
+        self._item_stopped(run, t)
         if outcome.ok:
-            text, value, hints = outcome.value
-            self._finish(run, t, text, value, hints, cs)
+            result: TaskResult = outcome.value
+            try:
+                self._apply_changes(run, t, result.changes, cs)
+            except (FlowDagError, FlowSpecError) as exc:
+                self._fail_attempt(run, t, exc, "", cs)
+                return
+            self._finish(run, t, result.text, result.value, result.hints, cs)
         else:
             self._fail_attempt(run, t, outcome.error or RuntimeError("task failed"), outcome.trace, cs)
 
@@ -631,7 +665,6 @@ class FlowEngine:
 
     def _cmd_interrupt_all(self, cs: ChangeSet) -> None:
         """Shutdown: record running tasks as interrupted and release every run we drive."""
-        now = time.time()
         for run in list(self._runs.values()):
             if run.state in RUN_TERMINAL:
                 continue
@@ -650,10 +683,12 @@ class FlowEngine:
         self._runs.clear()
         self._ready.clear()
         self._timers.clear()
+        self._parked.clear()
 
-    def _cmd_change(self, ctx: TaskContext, op: str, name: str, ref: str, args: list, kwargs: dict,
-                    after: list[str], before: list[str] | None, retries: int, timeout: float | None,
-                    priority: int, cs: ChangeSet) -> str:
+    def _cmd_change(self, ctx: TaskContext, change: DagChange, cs: ChangeSet) -> str:
+        op, name, ref, args, kwargs = change.op, change.name, change.ref, change.args, change.kwargs
+        after, before = change.after, change.before
+        retries, timeout, priority = change.retries, change.timeout, change.priority
         run = self._runs.get(ctx.run_id)
         me = run.tasks.get(ctx.node) if run else None
         if run is None or me is None or me.state != RUNNING or me.attempts != ctx.attempt:
@@ -723,6 +758,9 @@ class FlowEngine:
 
     def _deps_done(self, run: _Run, t: _Task) -> bool:
         tasks = run.tasks
+        if t.map_of is not None:  # an item is ready once its map node has expanded
+            m = tasks.get(t.map_of)
+            return m is not None and m.items is not None
         return all(tasks[d].state == FINISHED for d in t.deps)
 
     def _enqueue(self, run: _Run, t: _Task) -> None:
@@ -755,6 +793,17 @@ class FlowEngine:
             t.queued = False
             if t.state != PENDING or run.state in RUN_TERMINAL or not self._deps_done(run, t):
                 continue
+            if t.is_map:
+                self._expand(run, t, cs)  # items go onto the ready heap; no worker slot used
+                continue
+            if t.map_of is not None:
+                m = run.tasks[t.map_of]
+                limit = m.extra.get("concurrency")
+                if limit and m.running_items >= limit:
+                    t.queued = True  # parked: _item_stopped puts it back when a slot frees
+                    self._parked.setdefault((run.id, m.node), deque()).append(t.node)
+                    continue
+                m.running_items += 1
             dispatch.append(self._start(run, t, cs))
         return dispatch
 
@@ -773,34 +822,36 @@ class FlowEngine:
         self._emit(cs, "task", run, t.node, RUNNING, attempt=t.attempts)
         if t.timeout:
             self._timer(now + t.timeout, "timeout", run.id, t.node, t.attempts)
-        job = Job(run.id, t.node, t.attempts, t.ref, self._task_fn(run, t))
+        fn, prepare = self._task_fn(run, t)
+        job = Job(run.id, t.node, t.attempts, t.ref, fn, prepare)
         self._jobs[(run.id, t.node)] = job
         return job
 
-    def _task_fn(self, run: _Run, t: _Task) -> Callable[[], tuple[str, Any, dict[str, Any] | None]]:
-        """The callable a worker runs: bind arguments (data passing), call, split hints, encode."""
+    def _task_fn(self, run: _Run, t: _Task) -> tuple[Callable[[], TaskResult], Callable[[], TaskCall]]:
+        """What an executor runs: `fn` (bind, call, encode, here) and `prepare` (bind only, to ship)."""
         resolver = self.resolver
-        ref, args, kwargs, deps = t.ref, t.args, t.kwargs, list(t.deps)
+        ref, args, kwargs = t.ref, t.args, t.kwargs
+        # An item of a map sees what its map node would: the map's parents (and the run inputs at the root).
+        source = run.tasks[t.map_of] if t.map_of is not None and t.map_of in run.tasks else t
+        deps = list(source.deps)
         parent_outputs = [run.tasks[d].output for d in deps]
         inputs = run.inputs
         ctx = TaskContext(self, run.id, t.node, t.attempts, ref, run.workflow, inputs or {}, run.aliases)
 
-        def fn() -> tuple[str, Any, dict[str, Any] | None]:
-            token = set_current(ctx)
+        def prepare() -> TaskCall:
+            token = set_current(ctx)  # refs without a workflow resolve against the run's
             try:
                 call_args, call_kwargs = bind_arguments(resolver.param_names(ref), args, kwargs, deps,
                                                         parent_outputs, inputs, not deps)
-                result = resolver.call(ref, call_args, call_kwargs)
             finally:
                 reset_current(token)
-            value, hints = split_hints(result)
-            try:
-                text, decoded = encode_output(value)
-            except (TypeError, ValueError) as exc:
-                raise TypeError(f"the output of node {ctx.node!r} is not JSON-serialisable: {exc}") from None
-            return text, decoded, hints
+            return TaskCall(run.id, t.node, ctx.attempt, ref, run.workflow, call_args, call_kwargs,
+                            inputs or {}, run.aliases)
 
-        return fn
+        def fn() -> TaskResult:
+            return run_call(prepare(), resolver, ctx)
+
+        return fn, prepare
 
     def _finish(self, run: _Run, t: _Task, text: str, value: Any, hints: dict[str, Any] | None,
                 cs: ChangeSet) -> None:
@@ -815,6 +866,8 @@ class FlowEngine:
             ct = run.tasks[c]
             if ct.state == PENDING and ct.retry_at is None and self._deps_done(run, ct):
                 self._enqueue(run, ct)
+        if t.map_of is not None:
+            self._item_done(run, t, cs)
         if run.open == 0:
             self._end_run(run, cs)
 
@@ -833,6 +886,12 @@ class FlowEngine:
             self._emit(cs, "task", run, t.node, PENDING, attempt=t.attempts, error=message, retry_at=iso(t.retry_at))
             self._timer(t.retry_at, "retry", run.id, t.node, t.attempts)
             return
+        self._fail_final(run, t, message, trace, cs)
+
+    def _fail_final(self, run: _Run, t: _Task, message: str, trace: str, cs: ChangeSet) -> None:
+        """The task failed for good: record it, skip what depends on it, close its map if it is an item."""
+        now = time.time()
+        t.error = message
         self._move(run, t, FAILED)
         cs.update_task(run.id, t.node, state=FAILED, failures=t.failures, error=message, trace=trace or None,
                        finished_at=now, lease_owner=None, lease_expires=None)
@@ -844,6 +903,8 @@ class FlowEngine:
                 dt.error = f"skipped: {t.node!r} failed"
                 cs.update_task(run.id, d, state=SKIPPED, error=dt.error, finished_at=now, retry_at=None)
                 self._emit(cs, "task", run, d, SKIPPED)
+        if t.map_of is not None:
+            self._item_done(run, t, cs)
         if run.open == 0:
             self._end_run(run, cs)
 
@@ -861,6 +922,9 @@ class FlowEngine:
         else:
             state = FINISHED
         run.state = state
+        for t in run.tasks.values():
+            if t.items is not None:
+                self._parked.pop((run.id, t.node), None)
         cs.update_run(run.id, state=state, error=error, finished_at=time.time(), owner=None, lease_expires=None)
         self._emit(cs, "run", run, None, state, error=error)
         self._ended.append(run.id)
@@ -877,6 +941,7 @@ class FlowEngine:
                 job = self._jobs.pop((run_id, node), None)
                 if job is not None:
                     self.executor.abandon(job)
+                self._item_stopped(run, t)
                 self._fail_attempt(run, t, CallTimeout(
                     f"node {node!r} exceeded its timeout (maxexectime) of {t.timeout:g} s"), "", cs)
             elif kind == "retry" and t.state == PENDING and t.retry_at is not None:
@@ -890,20 +955,122 @@ class FlowEngine:
     def _change_dag(self, ctx: TaskContext, op: str, name: str, ref: str, args: list, kwargs: dict,
                     after: list[str], before: list[str] | None, retries: int, timeout: float | None,
                     priority: int) -> str:
-        if not isinstance(name, str) or not name.strip():
-            raise FlowSpecError("a node name must be a non-empty string", where=f"{op}_child")
-        aliases = ctx.aliases or {}
-        where = Loc(f"{op}_child({name!r})")
-        resolved, defaults, _ = resolve_name(ref, aliases, where)
-        if not self.resolver.exists(resolved):
-            raise where.error(f"unknown function {ref!r}")
-        kwargs = {**defaults.get("kwargs", {}), **kwargs}
+        change = check_change(self.resolver, ctx.aliases, op, name, ref, args, kwargs, after, before, retries,
+                              timeout, priority)
+        return self._call(lambda cs: self._cmd_change(ctx, change, cs))
+
+    def _apply_changes(self, run: _Run, t: _Task, changes: list[DagChange], cs: ChangeSet) -> None:
+        """DAG changes a remote task recorded (checked there); stored with its outcome, in order."""
+        if not changes:
+            return
+        ctx = TaskContext(self, run.id, t.node, t.attempts, t.ref, run.workflow, run.inputs or {}, run.aliases)
+        for change in changes:
+            self._cmd_change(ctx, change, cs)
+
+    # ------------------------------------------------------------------------------------------
+    # map / reduce: a map node expands into one item task per element of its list
+
+    def _expand(self, run: _Run, m: _Task, cs: ChangeSet) -> None:
+        """Turn a ready map node into items `m[0]`, `m[1]`, …; idempotent (a resumed run keeps its items).
+
+        The map node is `running` while its items run and finishes with their outputs in item
+        order (what its children, the reduce, receive); it fails once every item is finished or
+        failed and at least one failed. Each item has the map's retries, timeout and priority.
+        """
+        now = time.time()
         try:
-            dumps(args)
-            dumps(kwargs)
-        except (TypeError, ValueError) as exc:
-            raise where.error(f"arguments are not JSON: {exc}") from None
-        if retries < 0 or (timeout is not None and timeout <= 0):
-            raise where.error("retries must be ≥ 0 and timeout > 0")
-        return self._call(lambda cs: self._cmd_change(ctx, op, name, resolved, args, kwargs, after, before,
-                                                      retries, timeout, priority, cs))
+            values = self._map_values(run, m)
+        except FlowDagError as exc:
+            m.attempts += 1
+            self._fail_final(run, m, str(exc), "", cs)
+            return
+        names: list[str] = []
+        for i, value in enumerate(values):
+            name = f"{m.node}[{i}]"
+            names.append(name)
+            if name in run.tasks:
+                continue
+            extra = {"map": m.node, "index": i}
+            item = _Task(name, run.next_seq, m.ref, [value, *m.args], dict(m.kwargs), [], m.retries, m.timeout,
+                         m.priority, m.node, extra=extra)
+            run.next_seq += 1
+            run.tasks[name] = item
+            run.open += 1
+            cs.add_task({
+                "run_id": run.id, "node": name, "seq": item.seq, "ref": item.ref, "args": dumps(item.args),
+                "kwargs": dumps(item.kwargs), "deps": "[]", "retries": item.retries, "timeout": item.timeout,
+                "priority": item.priority, "extra": dumps(extra), "added_by": m.node, "state": PENDING,
+                "attempts": 0, "failures": 0,
+            })
+            self._emit(cs, "graph", run, name, PENDING, change="map", ref=item.ref, after=[], before=[],
+                       added_by=m.node, extra=extra)
+        m.items = names
+        m.open_items = sum(1 for n in names if run.tasks[n].state not in (FINISHED, FAILED))
+        m.running_items = sum(1 for n in names if run.tasks[n].state == RUNNING)
+        m.state = RUNNING
+        m.attempts += 1
+        m.extra = {**m.extra, "items": len(names)}
+        cs.update_task(run.id, m.node, state=RUNNING, attempts=m.attempts, started_at=now, finished_at=None,
+                       retry_at=None, extra=dumps(m.extra), lease_owner=self.owner_id,
+                       lease_expires=now + self.lease_seconds)
+        if run.state != RUNNING:
+            run.state = RUNNING
+            if run.started_at is None:
+                run.started_at = now
+            cs.update_run(run.id, state=RUNNING, started_at=run.started_at)
+            self._emit(cs, "run", run, None, RUNNING)
+        self._emit(cs, "task", run, m.node, RUNNING, attempt=m.attempts, items=len(names))
+        for n in names:
+            item = run.tasks[n]
+            if item.state == PENDING and item.retry_at is None:
+                self._enqueue(run, item)
+        if m.open_items == 0:
+            self._close_map(run, m, cs)
+
+    def _map_values(self, run: _Run, m: _Task) -> list[Any]:
+        source = m.extra["map_over"]
+        if isinstance(source, list):
+            return source
+        if source in m.deps:
+            value, what = run.tasks[source].output, f"the output of {source!r}"
+        elif run.inputs and source in run.inputs:
+            value, what = run.inputs[source], f"the run input {source!r}"
+        else:
+            parents = f"its parents are {', '.join(m.deps)}" if m.deps else "it has no parents"
+            raise FlowDagError(f"node {m.node!r} maps over {source!r}, which is neither a parent nor a run input "
+                               f"({parents})")
+        if not isinstance(value, list):
+            raise FlowDagError(f"node {m.node!r} maps over {what}, which is a {type(value).__name__}, not a list")
+        return value
+
+    def _item_stopped(self, run: _Run, t: _Task) -> None:
+        """An item left `running` (any outcome): free its map's slot and start one parked item."""
+        m = run.tasks.get(t.map_of) if t.map_of is not None else None
+        if m is None or m.items is None:
+            return
+        m.running_items = max(0, m.running_items - 1)
+        parked = self._parked.get((run.id, m.node))
+        if parked:
+            node = parked.popleft()
+            if not parked:
+                del self._parked[(run.id, m.node)]
+            heapq.heappush(self._ready, (-run.tasks[node].priority, next(self._counter), run.id, node))
+
+    def _item_done(self, run: _Run, t: _Task, cs: ChangeSet) -> None:
+        m = run.tasks.get(t.map_of) if t.map_of is not None else None
+        if m is None or m.items is None or m.state != RUNNING:
+            return
+        m.open_items -= 1
+        if m.open_items <= 0:
+            self._close_map(run, m, cs)
+
+    def _close_map(self, run: _Run, m: _Task, cs: ChangeSet) -> None:
+        items = [run.tasks[n] for n in m.items or []]
+        failed = [i for i in items if i.state == FAILED]
+        if failed:
+            shown = "; ".join(f"{i.node}: {i.error}" for i in failed[:3]) + ("; …" if len(failed) > 3 else "")
+            m.failures += 1
+            self._fail_final(run, m, f"{len(failed)} of {len(items)} items failed: {shown}", "", cs)
+            return
+        outputs = [i.output for i in items]
+        self._finish(run, m, dumps(outputs), outputs, None, cs)

@@ -2,7 +2,7 @@
 
 Why the split (as in APScheduler 3, where executors and job stores are apart):
 the scheduler decides *what* runs (readiness, priority, leases, state), an
-executor decides *where* (threads here; a Dask cluster later). An executor gets
+executor decides *where* (threads here; a Dask cluster in dask_executor.py). An executor gets
 `Job`s, runs `job.fn()` and calls the `report` function it was started with,
 exactly once per job, from any thread.
 """
@@ -15,24 +15,33 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from coflows.flows.task_call import TaskCall
 
 
 @dataclass(eq=False)
 class Job:
-    """One attempt of one task. `fn` runs it (argument binding, the call, output encoding)."""
+    """One attempt of one task.
+
+    `fn` runs it here (argument binding, the call, output encoding → a `TaskResult`);
+    `prepare` binds the arguments only and returns the picklable `TaskCall`, for
+    executors that run it elsewhere.
+    """
 
     run_id: str
     node: str
     attempt: int
     ref: str
     fn: Callable[[], Any]
+    prepare: Callable[[], TaskCall] | None = field(default=None, repr=False)
     abandoned: bool = field(default=False, repr=False)
 
 
 @dataclass
 class Outcome:
-    """What an attempt produced: `ok` and the `value` (fn's return), or the exception and its trace."""
+    """What an attempt produced: `ok` and the `value` (a `TaskResult`), or the exception and its trace."""
 
     ok: bool
     value: Any = None

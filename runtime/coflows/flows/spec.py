@@ -62,6 +62,11 @@ class NodeSpec(BaseModel):
     retries: int = Field(0, ge=0)
     timeout: float | None = Field(None, gt=0)
     priority: int = 0
+    # Fan-out: one task per item of a list — a parent's output (by its name), a run input (by its
+    # key) or a literal list; `concurrency` caps how many items run at once. Children get the list
+    # of the items' outputs in order (the reduce).
+    map: str | list[Any] | None = None
+    concurrency: int | None = Field(None, ge=1)
     extra: dict[str, Any] = Field(default_factory=dict)  # fields of other systems, kept (e.g. executortype)
 
     _locs: dict[str, Loc] = PrivateAttr(default_factory=dict)
@@ -135,12 +140,28 @@ def validate_spec(spec: FlowSpec, resolver: FunctionResolver | None = None) -> F
                 alias = f" (alias {node.extra['alias']!r})" if "alias" in node.extra else ""
                 raise node.loc("ref").error(f"unknown function {node.ref!r}{alias} of node {node.name!r}")
     for node in spec.nodes:
+        _check_map(node, seen)
+    for node in spec.nodes:
         for key, value in (("args", node.args), ("kwargs", node.kwargs)):
             try:
                 json.dumps(value)
             except (TypeError, ValueError) as exc:
                 raise node.loc(key).error(f"{key} of node {node.name!r} are not JSON: {exc}") from None
     return spec
+
+
+def _check_map(node: NodeSpec, nodes: Mapping[str, NodeSpec]) -> None:
+    """A map source that names a node must be one of the node's parents (else it would not be ready)."""
+    if node.concurrency is not None and node.map is None:
+        raise node.loc("concurrency").error(
+            f"concurrency applies to a map node; node {node.name!r} has no 'map'")
+    if isinstance(node.map, str):
+        if not node.map:
+            raise node.loc("map").error(f"map of node {node.name!r} is empty: name a parent node or a run input")
+        if node.map in nodes and node.map not in node.after:
+            raise node.loc("map").error(
+                f"node {node.name!r} maps over the output of {node.map!r} but does not run after it; "
+                f"add {node.map!r} to its after")
 
 
 def _check_acyclic(spec: FlowSpec, nodes: dict[str, NodeSpec]) -> None:
@@ -189,7 +210,7 @@ REF_KEYS = ("function", "ref", "func", "funcname")
 AFTER_KEYS = ("after", "depends_on", "dependencies")
 RETRY_KEYS = ("retries", "maxretries")
 TIMEOUT_KEYS = ("timeout", "maxexectime")
-OPTION_KEYS = ("args", "kwargs", "priority")
+OPTION_KEYS = ("args", "kwargs", "priority", "map", "concurrency")
 
 
 def resolve_name(token: str, aliases: Mapping[str, Any], loc: Loc) -> tuple[str, dict[str, Any], dict[str, Loc]]:
@@ -284,6 +305,18 @@ def node_options(d: Mapping[str, Any], loc: Loc, *, strict: bool, allow_name: bo
             raise at("priority").error("priority must be a whole number (higher runs first)")
         out["priority"] = value
         locs["priority"] = at("priority")
+    if "map" in d:
+        value = d["map"]
+        if value is not None and (not isinstance(value, (str, list)) or value == ""):
+            raise at("map").error("map must name a parent node or a run input, or be a list of items")
+        out["map"] = value
+        locs["map"] = at("map")
+    if "concurrency" in d:
+        value = d["concurrency"]
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise at("concurrency").error("concurrency must be a whole number ≥ 1 (items of a map run at once)")
+        out["concurrency"] = value
+        locs["concurrency"] = at("concurrency")
     known = set(REF_KEYS + AFTER_KEYS + RETRY_KEYS + TIMEOUT_KEYS + OPTION_KEYS)
     if allow_name:
         known |= {"name", "nodename"}
@@ -295,7 +328,8 @@ def node_options(d: Mapping[str, Any], loc: Loc, *, strict: bool, allow_name: bo
         if strict:
             key = next(iter(extra))
             raise at(str(key)).error(
-                f"unknown field {key!r} (expected function, args, kwargs, after/depends_on, retries, timeout, priority)")
+                f"unknown field {key!r} (expected function, args, kwargs, after/depends_on, retries, timeout, "
+                f"priority, map, concurrency)")
         out["extra"] = extra
     return out, locs
 
