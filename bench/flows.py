@@ -6,10 +6,12 @@
 (b) a 3-step trivial flow: median and p95 submit→finished latency over 200 runs,
     and flows/s with concurrent submissions (8 threads);
 (c) the same measured by Prefect 3 (bench/peers/prefect_flows.py, run in
-    bench/peers/.venv — create it with bench/peers/setup.sh), and the ratios.
+    bench/peers/.venv — create it with bench/peers/setup.sh), and the ratios;
+(d) 1,000 no-op tasks fanned out on a Dask LocalCluster of 2 workers through
+    coflows against the same tasks submitted straight to Dask (bench/flows_dask.py);
 
 Prints figures only; no assertions. Targets: per-task overhead ≤ 2 ms,
-3-step median ≤ 5 ms, ≥ 10× faster than Prefect.
+3-step median ≤ 5 ms, ≥ 10× faster than Prefect, Dask / coflows ≥ 0.5.
 """
 
 from __future__ import annotations
@@ -127,6 +129,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--no-peer", action="store_true", help="skip Prefect")
+    parser.add_argument("--no-dask", action="store_true", help="skip the Dask fan-out comparison")
     opts = parser.parse_args()
     ours = measure(seq_reps=3 if opts.quick else 7, latency_runs=50 if opts.quick else 200, threads=8,
                    per_thread=10 if opts.quick else 50)
@@ -151,7 +154,13 @@ def main() -> int:
         print(f"    3-step median      {theirs['three_median_ms'] / ours['three_median_ms']:.0f}×")
         print(f"    3-step p95         {theirs['three_p95_ms'] / ours['three_p95_ms']:.0f}×")
         print(f"    flows/s (threads)  {ours['flows_per_s'] / theirs['flows_per_s']:.0f}×")
-    print(json.dumps({"coflows": ours, "prefect": theirs}))
+    dask = None
+    if not opts.no_dask:
+        import flows_dask
+
+        dask = flows_dask.measure(tasks=1000, rounds=2 if opts.quick else 3)
+        flows_dask.report(dask)
+    print(json.dumps({"coflows": ours, "prefect": theirs, "dask": dask}))
     return 0
 
 

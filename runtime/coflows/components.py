@@ -18,8 +18,11 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
 
     if runtime.database is None:
         return []
+    from coflows.flows.executor import executor_from_config
+
     resolver = RegistryResolver(runtime.registry)
-    engine = FlowEngine(runtime.database, resolver, max_workers=runtime.config.executor.max_workers)
+    engine = FlowEngine(runtime.database, resolver, max_workers=runtime.config.executor.max_workers,
+                        executor=executor_from_config(runtime.config))
     runtime.flows = engine
 
     def start() -> None:

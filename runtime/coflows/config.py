@@ -16,7 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from coflows.errors import ConfigError
 
@@ -83,9 +83,24 @@ class AzureContainerInstanceConfig(_Model):
 
 
 class ExecutorConfig(_Model):
+    """Where flow tasks run: threads of the server (`local`) or a Dask cluster (`dask`, at `Scheduler`).
+
+    `MaxWorkers` is how many tasks the flow engine keeps running at once: threads for
+    `local`, tasks in flight on the cluster for `dask` (default 8 and 1024).
+    """
+
     executor_type: Literal["local", "dask"] = "local"
     scheduler: str = ""
     max_workers: int = Field(8, ge=1)
+
+    @model_validator(mode="after")
+    def _dask_needs_a_scheduler(self) -> ExecutorConfig:
+        if self.executor_type == "dask":
+            if not self.scheduler.strip():
+                raise ValueError("Executor.Type 'dask' needs Executor.Scheduler, e.g. \"tcp://host:8786\"")
+            if "max_workers" not in self.model_fields_set:
+                self.max_workers = 1024
+        return self
 
 
 class EnginesConfig(_Model):

@@ -465,11 +465,15 @@ class FlowEngine:
                 fut.set_result(value)
             else:
                 fut.set_exception(err)
-        for job in dispatch:
-            try:
-                self.executor.submit(job)
-            except Exception as exc:  # noqa: BLE001 - report as the attempt's failure
-                self._on_outcome(job, Outcome(False, error=exc, trace=""))
+        submit_many = getattr(self.executor, "submit_many", None)
+        if submit_many is not None and len(dispatch) > 1:
+            submit_many(dispatch)  # one message for many tasks (Dask); reports its own failures
+        else:
+            for job in dispatch:
+                try:
+                    self.executor.submit(job)
+                except Exception as exc:  # noqa: BLE001 - report as the attempt's failure
+                    self._on_outcome(job, Outcome(False, error=exc, trace=""))
         if cs.events:
             self._publish(cs.events)  # before waiters wake, so a waiter has seen the run's last event
         if self._ended:

@@ -149,3 +149,22 @@ class LocalExecutor:
                     self._threads -= 1
                     return
             self._idle.release()
+
+
+def executor_from_config(config: Any) -> Executor | None:
+    """The executor `coflows_config.json` asks for: None for `local` (the engine makes its thread pool).
+
+    Dask is imported only when configured (it is an optional extra and slow to import).
+    """
+    settings = config.executor
+    if settings.executor_type != "dask":
+        return None
+    try:
+        from coflows.flows.dask_executor import DaskExecutor
+        from coflows.flows.dask_worker import CoflowsWorkerPlugin
+    except ImportError as exc:
+        from coflows.errors import ConfigError
+
+        raise ConfigError(f"Executor.Type is 'dask' but Dask is not installed ({exc}); "
+                          f"pip install 'coflows[dask]'") from None
+    return DaskExecutor(settings.scheduler.strip(), CoflowsWorkerPlugin(config))
