@@ -414,8 +414,9 @@ def flow_run(spec: Annotated[str, typer.Option("--spec", "-s", help="a file or a
              inputs: Annotated[Optional[str], typer.Option(help="flow inputs as a JSON object")] = None,
              timeout: Annotated[float, typer.Option(help="seconds")] = 3600,
              config: ConfigOpt = None) -> None:
-    """Run a flow in this process (no server needed) and print the run."""
+    """Run a flow from this process (no server needed; tasks on its threads or the configured Dask cluster)."""
     from coflows.flows import FlowEngine
+    from coflows.flows.executor import executor_from_config
     from coflows.flows.registry_resolver import RegistryResolver
     from coflows.runtime import Runtime
 
@@ -426,7 +427,8 @@ def flow_run(spec: Annotated[str, typer.Option("--spec", "-s", help="a file or a
         runtime.load()
         wf = runtime.registry.default_workflow()
         resolver = RegistryResolver(runtime.registry, wf.id)
-        engine = FlowEngine(runtime.database, resolver, max_workers=cfg.executor.max_workers).start()
+        engine = FlowEngine(runtime.database, resolver, max_workers=cfg.executor.max_workers,
+                            executor=executor_from_config(cfg)).start()
         source, fmt = _read_spec(spec)
         run_id = engine.submit(source, json.loads(inputs) if inputs else None, workflow=wf.id, format=fmt)
         run = engine.wait(run_id, timeout).to_dict()
