@@ -813,23 +813,28 @@ class FlowEngine:
 
     def _start(self, run: _Run, t: _Task, cs: ChangeSet) -> Job:
         now = time.time()
-        t.state = RUNNING
-        t.attempts += 1
-        cs.update_task(run.id, t.node, state=RUNNING, attempts=t.attempts, started_at=now, finished_at=None,
-                       retry_at=None, lease_owner=self.owner_id, lease_expires=now + self.lease_seconds)
-        if run.state != RUNNING:
-            run.state = RUNNING
-            if run.started_at is None:
-                run.started_at = now
-            cs.update_run(run.id, state=RUNNING, started_at=run.started_at)
-            self._emit(cs, "run", run, None, RUNNING)
-        self._emit(cs, "task", run, t.node, RUNNING, attempt=t.attempts)
+        self._mark_running(run, t, now, cs)
         if t.timeout:
             self._timer(now + t.timeout, "timeout", run.id, t.node, t.attempts)
         fn, prepare = self._task_fn(run, t)
         job = Job(run.id, t.node, t.attempts, t.ref, fn, prepare)
         self._jobs[(run.id, t.node)] = job
         return job
+
+    def _mark_running(self, run: _Run, t: _Task, now: float, cs: ChangeSet, **event: Any) -> None:
+        """A new attempt starts (or a map node expands): store it under our lease; the run runs too."""
+        t.state = RUNNING
+        t.attempts += 1
+        extra = {"extra": dumps(t.extra)} if t.is_map else {}
+        cs.update_task(run.id, t.node, state=RUNNING, attempts=t.attempts, started_at=now, finished_at=None,
+                       retry_at=None, lease_owner=self.owner_id, lease_expires=now + self.lease_seconds, **extra)
+        if run.state != RUNNING:
+            run.state = RUNNING
+            if run.started_at is None:
+                run.started_at = now
+            cs.update_run(run.id, state=RUNNING, started_at=run.started_at)
+            self._emit(cs, "run", run, None, RUNNING)
+        self._emit(cs, "task", run, t.node, RUNNING, attempt=t.attempts, **event)
 
     def _task_fn(self, run: _Run, t: _Task) -> tuple[Callable[[], TaskResult], Callable[[], TaskCall]]:
         """What an executor runs: `fn` (bind, call, encode, here) and `prepare` (bind only, to ship)."""
@@ -1011,19 +1016,8 @@ class FlowEngine:
         m.items = names
         m.open_items = sum(1 for n in names if run.tasks[n].state not in (FINISHED, FAILED))
         m.running_items = sum(1 for n in names if run.tasks[n].state == RUNNING)
-        m.state = RUNNING
-        m.attempts += 1
         m.extra = {**m.extra, "items": len(names)}
-        cs.update_task(run.id, m.node, state=RUNNING, attempts=m.attempts, started_at=now, finished_at=None,
-                       retry_at=None, extra=dumps(m.extra), lease_owner=self.owner_id,
-                       lease_expires=now + self.lease_seconds)
-        if run.state != RUNNING:
-            run.state = RUNNING
-            if run.started_at is None:
-                run.started_at = now
-            cs.update_run(run.id, state=RUNNING, started_at=run.started_at)
-            self._emit(cs, "run", run, None, RUNNING)
-        self._emit(cs, "task", run, m.node, RUNNING, attempt=m.attempts, items=len(names))
+        self._mark_running(run, m, now, cs, items=len(names))
         for n in names:
             item = run.tasks[n]
             if item.state == PENDING and item.retry_at is None:
