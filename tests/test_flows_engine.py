@@ -18,6 +18,7 @@ from coflows.flows import (
 from coflows.flows import api as flows_api
 from coflows.store import Database
 from test_flows_spec import COLONYOS_ECHO
+from test_m_harness import postgres  # noqa: F401 - fixture (a throwaway PostgreSQL cluster)
 
 FAST_RETRY = RetryPolicy(base=0.01, factor=2.0, max_delay=0.1)
 
@@ -560,12 +561,17 @@ def test_module_level_api_uses_the_default_engine(make_engine):
 
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
-PG_URL = os.environ.get("COFLOWS_TEST_POSTGRES_URL")
+@pytest.fixture
+def pg_url(request) -> str:
+    """`COFLOWS_TEST_POSTGRES_URL` if set, else a new database on the throwaway cluster of the M tests."""
+    url = os.environ.get("COFLOWS_TEST_POSTGRES_URL")
+    if url:
+        return url
+    return request.getfixturevalue("postgres").create_database(f"flows_{uuid.uuid4().hex[:8]}")
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not PG_URL, reason="set COFLOWS_TEST_POSTGRES_URL (e.g. postgresql+psycopg://u@host/db)")
-def test_the_same_engine_on_postgres():
+def test_the_same_engine_on_postgres(pg_url):
     gate = threading.Event()
     tries = {"n": 0}
 
@@ -585,7 +591,7 @@ def test_the_same_engine_on_postgres():
 
     functions = {"T.py/flaky": flaky, "T.py/inc": inc, "T.py/block": block}
     owner = f"pg-{uuid.uuid4().hex[:8]}"
-    db = Database(PG_URL)
+    db = Database(pg_url)
     engine = FlowEngine(db, PythonResolver(functions), retry=FAST_RETRY, owner_id=owner).start()
     try:
         view = run(engine, Flow().task("f", "T.py/flaky", 1, retries=1).task("g", "T.py/inc", after="f"))
