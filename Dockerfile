@@ -10,7 +10,7 @@ ENV DEBIAN_FRONTEND=noninteractive \
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
       python3 python3-venv python3-dev ca-certificates curl \
-      mono-devel default-jdk-headless \
+      mono-devel default-jdk-headless nodejs npm \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
@@ -19,6 +19,10 @@ COPY runtime ./runtime
 RUN python3 -m venv /app/.venv \
  && /app/.venv/bin/pip install -q --upgrade pip \
  && /app/.venv/bin/pip install -q -e ".[dask]"
+
+# the web UI's libraries (cytoscape, dagre), pinned by package-lock.json; no browser-test tools
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
 
 COPY bin ./bin
 COPY mnt ./mnt

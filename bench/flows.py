@@ -9,6 +9,8 @@
     bench/peers/.venv — create it with bench/peers/setup.sh), and the ratios;
 (d) 1,000 no-op tasks fanned out on a Dask LocalCluster of 2 workers through
     coflows against the same tasks submitted straight to Dask (bench/flows_dask.py);
+(e) the time to render a 500-node DAG in the live DAG page in headless Chromium,
+    against a 50-node one (bench/flows_page.py).
 
 Prints figures only; no assertions. Targets: per-task overhead ≤ 2 ms,
 3-step median ≤ 5 ms, ≥ 10× faster than Prefect, Dask / coflows ≥ 0.5.
@@ -130,6 +132,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--no-peer", action="store_true", help="skip Prefect")
     parser.add_argument("--no-dask", action="store_true", help="skip the Dask fan-out comparison")
+    parser.add_argument("--no-page", action="store_true", help="skip the DAG page render time")
     opts = parser.parse_args()
     ours = measure(seq_reps=3 if opts.quick else 7, latency_runs=50 if opts.quick else 200, threads=8,
                    per_thread=10 if opts.quick else 50)
@@ -160,7 +163,15 @@ def main() -> int:
 
         dask = flows_dask.measure(tasks=1000, rounds=2 if opts.quick else 3)
         flows_dask.report(dask)
-    print(json.dumps({"coflows": ours, "prefect": theirs, "dask": dask}))
+    page = None
+    if not opts.no_page:
+        import flows_page
+
+        rounds = 3 if opts.quick else 7
+        print("(e) ", end="")
+        page = flows_page.measure(rounds)
+        flows_page.report(page, rounds)
+    print(json.dumps({"coflows": ours, "prefect": theirs, "dask": dask, "page": page}))
     return 0
 
 

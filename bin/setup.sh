@@ -24,9 +24,13 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 have javac || missing+=(default-jdk-headless)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
 have curl || missing+=(curl)
+# node and npm: the web UI's libraries come from npm (package.json, pinned by package-lock.json)
+have npm || missing+=(nodejs npm)
 if [[ $want_test -eq 1 ]]; then
   { [[ -x /usr/lib/postgresql/15/bin/initdb ]] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=(postgresql)
   have wrk || missing+=(wrk)
+  # headless Chromium for the browser tests (playwright-core drives it; it never downloads one)
+  have chromium || missing+=(chromium)
 fi
 
 if [[ ${#missing[@]} -gt 0 ]]; then

@@ -15,6 +15,7 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
     from coflows.flows import FlowEngine, set_default_engine
     from coflows.flows.registry_resolver import RegistryResolver
     from coflows.server.flow_routes import flow_routes
+    from coflows.server.ui import ui_routes
 
     if runtime.database is None:
         return []
@@ -35,7 +36,7 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
 
     runtime.startups.append(start)
     runtime.on_close(stop)
-    return flow_routes(runtime, engine, resolver)
+    return flow_routes(runtime, engine, resolver) + ui_routes(runtime, engine, resolver)
 
 
 def install_all(runtime: Runtime) -> list[BaseRoute]:

@@ -36,9 +36,11 @@ log = logging.getLogger("coflows.flows.dask")
 class DaskExecutor:
     """An `Executor` over a `distributed.Client`; one Dask future per attempt.
 
-    Results are collected by one thread from `as_completed(..., with_results=True)`
-    in batches: fetching each result with `future.result()` would cost a round trip
-    to the client's event loop per task.
+    Results are collected by one thread: it takes the futures that completed since
+    it last looked (`as_completed(...).next_batch()`) and fetches their results with
+    one `client.gather`. Fetching them one by one (`future.result()`, or
+    `as_completed(with_results=True)`) costs a round trip per task and made a
+    1,000-task fan-out 2–3× slower.
     """
 
     def __init__(self, scheduler: Any, plugin: CoflowsWorkerPlugin | None = None, *,
@@ -68,7 +70,7 @@ class DaskExecutor:
         # A sync Client must not be made on a thread that runs an event loop (the server's).
         with ThreadPoolExecutor(1, thread_name_prefix="coflows-dask-connect") as pool:
             pool.submit(self._connect).result()
-        self._completed = as_completed([], loop=self.client.loop, with_results=True, raise_errors=False)
+        self._completed = as_completed([], loop=self.client.loop)
         self._stopped = False
         self._collector = threading.Thread(target=self._collect, name="coflows-dask-results", daemon=True)
         self._collector.start()
@@ -170,14 +172,22 @@ class DaskExecutor:
             except Exception:  # noqa: BLE001 - keep collecting
                 log.exception("coflows: collecting Dask results failed")
                 continue
-            for future, result in batch:
-                with self._lock:
+            jobs: list[tuple[Job, Any]] = []
+            with self._lock:
+                for future in batch:
                     job = self._jobs.pop(future.key, None)
                     if job is not None:
                         self._futures.pop(job, None)
-                if job is None or job.abandoned:
-                    continue
-                self._report_now(job, _outcome(future, result))
+                        if not job.abandoned:
+                            jobs.append((job, future))
+            finished = [f for _, f in jobs if f.status == "finished"]
+            try:
+                results = dict(zip((f.key for f in finished), self.client.gather(finished))) if finished else {}
+            except Exception as exc:  # noqa: BLE001 - e.g. the worker holding a result died; fail those
+                log.warning("coflows: fetching %d Dask results failed: %s", len(finished), exc)
+                results = {f.key: _Lost(exc) for f in finished}
+            for job, future in jobs:
+                self._report_now(job, _outcome(future, results.get(future.key)))
 
     def _report_now(self, job: Job, outcome: Outcome) -> None:
         report = self._report
@@ -185,10 +195,19 @@ class DaskExecutor:
             report(job, outcome)
 
 
+class _Lost:
+    """A result that finished but could not be fetched."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
 def _outcome(future: Any, result: Any) -> Outcome:
-    """A completed Dask future and what as_completed fetched for it → the engine's Outcome."""
+    """A completed Dask future and its fetched result (for finished ones) → the engine's Outcome."""
     try:
         if future.status == "finished":
+            if isinstance(result, _Lost):
+                return Outcome(False, error=result.error, trace="")
             if isinstance(result, RemoteFailure):
                 return Outcome(False, error=result.to_error(), trace=result.stack)
             if isinstance(result, TaskResult):
@@ -197,9 +216,7 @@ def _outcome(future: Any, result: Any) -> Outcome:
                 return Outcome(True, result)
             return Outcome(False, error=TypeError(f"a Dask worker returned {type(result).__name__}"))
         if future.status == "error":
-            exc = result[1] if isinstance(result, tuple) and len(result) == 3 else result
-            if not isinstance(exc, BaseException):
-                exc = CoflowsError(f"the Dask task failed: {exc!r}")
+            exc = future.exception()  # Dask's own failures (KilledWorker, ...): user errors come as results
             return Outcome(False, error=exc, trace="".join(traceback.format_exception(exc)))
         return Outcome(False, error=CoflowsError(f"the Dask task ended {future.status} (scheduler restart?)"))
     except BaseException as exc:  # noqa: BLE001 - never lose an outcome

@@ -52,7 +52,8 @@ class FlowRoutes:
         except NotFoundError:
             return False
 
-    def _run(self, request: Request) -> Any:
+    def visible_run(self, request: Request) -> Any:
+        """The run named in the path, if the caller may see it; else NotFoundError (never a 403: no leak)."""
         principal = principal_of(request.scope)
         run = self.engine.get(request.path_params["run_id"])
         if not self._visible(principal, run.workflow):
@@ -107,7 +108,7 @@ class FlowRoutes:
 
     async def get(self, request: Request) -> Response:
         try:
-            run = await asyncio.to_thread(self._run, request)
+            run = await asyncio.to_thread(self.visible_run, request)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal_of(request.scope))
         return json_response(run.to_dict())
@@ -124,7 +125,7 @@ class FlowRoutes:
     async def cancel(self, request: Request) -> Response:
         principal = principal_of(request.scope)
         try:
-            run = await asyncio.to_thread(self._run, request)
+            run = await asyncio.to_thread(self.visible_run, request)
             cancelled = await asyncio.to_thread(self.engine.cancel, run.id)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
@@ -133,7 +134,7 @@ class FlowRoutes:
     async def rerun(self, request: Request) -> Response:
         principal = principal_of(request.scope)
         try:
-            run = await asyncio.to_thread(self._run, request)
+            run = await asyncio.to_thread(self.visible_run, request)
             run_id = await asyncio.to_thread(self.engine.rerun, run.id)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
@@ -156,7 +157,7 @@ class FlowRoutes:
         snapshot = None
         if run_id is not None:
             try:
-                snapshot = await asyncio.to_thread(self._run, request)
+                snapshot = await asyncio.to_thread(self.visible_run, request)
             except Exception as exc:  # noqa: BLE001
                 return error_response(exc, principal)
         loop = asyncio.get_running_loop()

@@ -1,0 +1,32 @@
+// Shared by the browser tests and bench/flows_page.py: headless Chromium from the system
+// (playwright-core never downloads a browser), flags that keep it off the network.
+import { chromium } from "playwright-core";
+
+export const CHROMIUM = process.env.COFLOWS_CHROMIUM || "/usr/bin/chromium";
+
+export async function launch() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** A page that records its own errors (uncaught exceptions, console errors, failed requests). */
+export async function newPage(browser, viewport = { width: 1280, height: 860 }) {
+  const page = await browser.newPage({ viewport });
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => { if (m.type() === "error") problems.push(`console: ${m.text()}`); });
+  page.on("response", (r) => { if (r.status() >= 400) problems.push(`http ${r.status()}: ${r.url()}`); });
+  page.on("requestfailed", (r) => {
+    // an EventSource closed by the page is reported as aborted: not a problem
+    if (!r.url().includes("/events")) problems.push(`requestfailed: ${r.url()} ${r.failure()?.errorText}`);
+  });
+  return { page, problems };
+}
+
+/** Wait until the DAG page has drawn its run (window.coflowsDag.ready). */
+export async function waitReady(page, timeout = 15000) {
+  await page.waitForFunction(() => window.coflowsDag?.ready === true, null, { timeout });
+}
