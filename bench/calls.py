@@ -5,7 +5,12 @@ Each language is measured by its own module (`calls_clr.py`, `calls_jvm.py`,
 interleaved rounds, medians) in its own subprocess of this one run, so the
 engines' start order never depends on the order here. Prints one table.
 
-    .venv/bin/python bench/calls.py [--only csharp,java,javascript]
+Then (unless `--no-matrix`) `calls_matrix.py`, in one more subprocess, measures every caller →
+callee pair of the four languages (a call from X's code to Y's function through X's own API)
+and prints the 4×4 table with the raw bridge cost of each callee language from this same run
+beneath it (Python's: a plain function call).
+
+    .venv/bin/python bench/calls.py [--only csharp,java,javascript] [--no-matrix]
 """
 
 from __future__ import annotations
@@ -34,19 +39,47 @@ print("@@" + json.dumps(m.measure(**kwargs)))
 """
 
 
-def measure(language: str) -> dict:
-    module = LANGUAGES[language][0]
-    proc = subprocess.run([sys.executable, "-c", _CHILD.format(here=str(HERE), module=module)],
-                          capture_output=True, text=True, timeout=900)
+_MATRIX_CHILD = """
+import json, sys
+sys.path.insert(0, {here!r})
+import calls_matrix
+print("@@" + json.dumps(calls_matrix.measure()))
+"""
+
+
+def _child(code: str, module: str) -> dict:
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=900)
     line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("@@")), None)
     if line is None:
         raise RuntimeError(f"{module} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
     return json.loads(line[2:])
 
 
+def measure(language: str) -> dict:
+    module = LANGUAGES[language][0]
+    return _child(_CHILD.format(here=str(HERE), module=module), module)
+
+
+def plain_python_call_us(n: int = 500_000) -> float:
+    """µs per call of a plain Python function: the "raw bridge" of Python → Python."""
+    import time
+
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(n):
+            add(1, 2)
+        best = min(best, (time.perf_counter() - start) / n * 1e6)
+    return best
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=",".join(LANGUAGES))
+    ap.add_argument("--no-matrix", action="store_true", help="skip the 4×4 caller → callee table")
     args = ap.parse_args()
     rows = []
     for language in args.only.split(","):
@@ -60,6 +93,17 @@ def main() -> None:
     py = [r[4] for r in rows if r[4]]
     if py:
         print(f"\n(a Python function through the registry: {min(py):.2f} µs)")
+    if not args.no_matrix:
+        sys.path.insert(0, str(HERE))
+        from calls_matrix import table
+
+        matrix = _child(_MATRIX_CHILD.format(here=str(HERE)), "calls_matrix")
+        raw = {"python": plain_python_call_us()}
+        for language, what, raw_us, *_ in rows:
+            raw[language] = raw_us
+        print()
+        print(table(matrix, raw))
+        print("raw bridge: a plain Python call; " + "; ".join(f"{lang}: {what}" for lang, what, *_ in rows))
 
 
 if __name__ == "__main__":

@@ -118,15 +118,33 @@ class Registry:
         self._refs[(ref, workflow)] = (wf, q, fn.name)
         return wf, fn
 
+    def _in_workflow(self, ref: str, workflow: str) -> tuple[Workflow, Function]:
+        """`Query/fn` in `workflow` (the caller's); `Workflow/Query/fn` in another one.
+
+        Only the lookup falls back, never the call: a callee's own NotFoundError is not retried.
+        """
+        try:
+            return self._cached(ref, workflow)
+        except NotFoundError:
+            first = ref.partition("/")[0]
+            if ref.count("/") < 2 or not (first in self._by_id or first.lower() in self._by_name):
+                raise
+            return self._cached(ref, None)
+
     def call(self, ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
         """Call a Function by reference from any language, converting arguments as declared.
 
-        Edits to the source are picked up within `CODE_CALL_REFRESH_SECONDS`.
+        `ref` is `Query/fn`, in `workflow` or else the workflow of the running call (the rule of
+        every language's API: without it, Python's `coflows.call("Q.py/f")` in a second workflow
+        ran the first workflow's Q.py), or `Workflow/Query/fn` in another workflow. Edits to the
+        source are picked up within `CODE_CALL_REFRESH_SECONDS`.
         """
-        wf, fn = self._cached(ref, workflow)
+        parent = current()
+        if workflow is None and parent is not None:
+            workflow = parent.workflow or None
+        wf, fn = self._cached(ref, None) if workflow is None else self._in_workflow(ref, workflow)
         fn = fn.for_arity(len(args) + len(kwargs))
         a, k = fn.bind(args, kwargs)
-        parent = current()
         ctx = CallContext(wf.id, fn.query_id, fn.name, parent.principal if parent else None)
         with call_context(ctx):
             return fn.invoke(a, k)

@@ -47,7 +47,7 @@ from typing import Any
 
 from coflows.engines import clr_mono
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
-from coflows.errors import ArgumentError, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
+from coflows.errors import ArgumentError, CoflowsError, CompileError, SourceError, UserCodeError
 from coflows.functions import Function, FunctionDocs, Param
 from coflows.types import convert_argument
 from coflows.xmldocs import parse_api, parse_module_docs
@@ -314,23 +314,14 @@ class ClrEngine(Engine):
         """`Coflows.Host.Call` from C#: call a registered function, hand back a .NET value or HostError."""
         from Coflows import HostError
 
-        from coflows.context import current
         from coflows.runtime import current_runtime
 
         try:
             py_args = [_cv.to_py(a) for a in args] if args is not None else []
             registry = current_runtime().registry
-            ref = f"{query}/{function}"
-            ctx = current()
-            if ctx is not None:
-                try:
-                    result = registry.call(ref, *py_args, workflow=ctx.workflow)
-                except NotFoundError:
-                    if "/" not in str(query):
-                        raise
-                    result = registry.call(ref, *py_args)
-            else:
-                result = registry.call(ref, *py_args)
+            # in the caller's workflow, or "Workflow/Query" (the registry resolves both; only the
+            # lookup falls back, so a callee's own NotFoundError never runs it twice)
+            result = registry.call(f"{query}/{function}", *py_args)
             return _cv.to_net_any(result)
         except UserCodeError as e:
             return HostError(e.type_name, e.message, e.language, e.stack)

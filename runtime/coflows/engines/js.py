@@ -555,7 +555,17 @@ class _JsWorkflow:
                 self.inflight.pop(cid, None)
                 if ctx.memory_limit_reached():
                     self.rebuild(ctx, f"{where} went over the memory limit")
+                elif ctx.gc_check_due():  # garbage of past calls' scripts: see V8Context.GC_CHECK_EVERY
+                    self.engine.pool.submit(self._collect, ctx)
         raise AssertionError("unreachable")
+
+    def _collect(self, ctx: V8Context) -> None:
+        try:
+            ctx.collect_garbage()
+        except V8Error:
+            pass  # closed or restarted meanwhile
+        except Exception:  # noqa: BLE001 - housekeeping must never fail a call
+            log.exception("%s: JavaScript garbage collection", self.name)
 
     def _memory_error(self, where: str) -> UserCodeError:
         mb = self.engine.memory_limit_bytes() >> 20
@@ -612,8 +622,13 @@ class _JsWorkflow:
         frames = [ln for ln in str(info.get("stack") or "").splitlines() if ln.lstrip().startswith("at ")
                   and "coflows-internal.js" not in ln and "<anonymous>" not in ln]
         stack = "\n".join(self._fix_columns(ln) for ln in frames)
+        language = info.get("language")
+        if language:  # an uncaught coflows.call failure: report the callee's error, as C# and Java do
+            remote = str(info.get("remote") or "")
+            if remote:
+                stack = (stack + "\n" if stack else "") + "--- in the called function ---\n" + remote
         return UserCodeError(str(info.get("name") or "Error"), str(info.get("message", "")), stack,
-                             language="javascript")
+                             language=str(language or "javascript"))
 
     def _fix_columns(self, line: str) -> str:
         """Columns on a query file's first line include the scope wrapper: take it off."""
@@ -710,11 +725,12 @@ class _JsWorkflow:
                 result = self._m_call(target, fn, args) if m else self._registry_call(target, fn, args)
             payload = _to_json(result)
         except UserCodeError as e:
-            ok, payload = 0, json.dumps({"name": e.type_name, "message": e.message})
+            ok, payload = 0, json.dumps({"name": e.type_name, "message": e.message, "language": e.language,
+                                         "stack": e.stack})
         except CoflowsError as e:
-            ok, payload = 0, json.dumps({"name": type(e).__name__, "message": str(e)})
+            ok, payload = 0, json.dumps({"name": type(e).__name__, "message": str(e), "language": "coflows"})
         except Exception as e:  # noqa: BLE001 - reported to the JavaScript caller
-            ok, payload = 0, json.dumps({"name": type(e).__name__, "message": str(e)})
+            ok, payload = 0, json.dumps({"name": type(e).__name__, "message": str(e), "language": "python"})
         try:
             s = ctx.eval(f"__coflows.settle({pid},{ok},{json.dumps(payload)})", timeout=self._timeout())
             self._answer(ctx, s, None, 0, "M" if m else "coflows.call")

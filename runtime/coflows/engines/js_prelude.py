@@ -39,6 +39,7 @@ const pending = new Map();
 let logs = [];
 let seq = 0;
 let cur = null;  // the call that last entered JavaScript: {id, tag, q}
+const CALLEE = Symbol("coflows.callee");  // on errors of a failed coflows.call (not visible to JSON)
 
 function replacer(key, value) {
   if (typeof value === "bigint") return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
@@ -62,8 +63,11 @@ function withLogs(s) {
 }
 function errorInfo(e) {
   if (e instanceof Error || (e !== null && typeof e === "object" && "message" in e && "name" in e)) {
-    return {name: String(e.name || "Error"), message: String(e.message),
-            stack: typeof e.stack === "string" ? e.stack : ""};
+    const info = {name: String(e.name || "Error"), message: String(e.message),
+                  stack: typeof e.stack === "string" ? e.stack : ""};
+    const callee = e[CALLEE];  // a failed coflows.call that JavaScript did not catch: the callee's language, stack
+    if (callee !== undefined) { info.language = callee.language; info.remote = callee.stack; }
+    return info;
   }
   let m;
   try { m = typeof e === "string" ? e : stringify(e, replacer); } catch (x) { m = String(e); }
@@ -269,6 +273,8 @@ const api = {
       const info = parse(payload);
       const e = new Error(info.message);
       e.name = info.name;
+      e.language = info.language || null;  // the callee's language (python, csharp, java, javascript, coflows)
+      Object.defineProperty(e, CALLEE, {value: {language: e.language, stack: info.stack || ""}});
       p[1](e);
     }
     return withLogs("o null");

@@ -117,7 +117,8 @@ def init() -> Any:
             dll = init_mini_racer(ignore_duplicate_init=True)
             for symbol in ("mr_init_context", "mr_eval", "mr_cancel_task", "mr_make_js_callback",
                            "mr_get_object_item", "mr_set_object_item", "mr_free_value", "mr_free_context",
-                           "mr_set_hard_memory_limit", "mr_hard_memory_limit_reached", "mr_heap_stats"):
+                           "mr_set_hard_memory_limit", "mr_hard_memory_limit_reached", "mr_heap_stats",
+                           "mr_low_memory_notification"):
                 if not hasattr(dll, symbol):
                     raise V8Error(f"this mini-racer build lacks {symbol}; coflows needs mini-racer 0.14")
             _callback = MR_CALLBACK(_on_callback)
@@ -191,10 +192,22 @@ class V8Context:
     thread (inside a callback), and freeing a context there would join that very thread.
     """
 
+    # Every call is a script of its own (its id and arguments are in the text), and each leaves a
+    # compiled script and strings behind. V8 collects them lazily: a busy context's heap grew by
+    # ~0.7 KB per call, tens of MB, before its first full GC. So every GC_CHECK_EVERY scripts the
+    # engine asks `collect_garbage`, which runs a full GC once GC_SLACK_BYTES piled up.
+    GC_CHECK_EVERY = 2000
+    GC_SLACK_BYTES = 8 << 20
+
     def __init__(self, on_message: Callable[[str], None] | None = None, name: str = "") -> None:
         self._dll = init()
         self.name = name
         self._ctx = self._dll.mr_init_context(_callback)
+        self._evals = 0
+        self._next_gc_check = self.GC_CHECK_EVERY
+        self._heap_floor: int | None = None  # used heap after the last full GC
+        self._gc_lock = threading.Lock()  # collect_garbage and close never overlap
+        self.collections = 0
         self._ids: set[int] = set()
         self._on_message = on_message
         self._queue: queue.SimpleQueue[tuple[str, Any]] | None = None
@@ -218,6 +231,7 @@ class V8Context:
         if self.closed:  # close() ran meanwhile and may not have seen this waiter
             _handlers.pop(cid, None)
             raise V8Closed(f"JavaScript context {self.name} is closed")
+        self._evals += 1
         h = self._alloc_str(code)
         try:
             task = self._dll.mr_eval(self._ctx, h, cid)
@@ -334,12 +348,37 @@ class V8Context:
             return {}
         return json.loads(self._take(self._dll.mr_heap_stats(self._ctx), False))
 
+    def gc_check_due(self) -> bool:
+        """True once per GC_CHECK_EVERY scripts: time for `collect_garbage` (off the caller's thread)."""
+        if self._evals < self._next_gc_check:
+            return False
+        self._next_gc_check = self._evals + self.GC_CHECK_EVERY
+        return True
+
+    def collect_garbage(self, force: bool = False) -> bool:
+        """A full GC if the used heap grew GC_SLACK_BYTES since the last one (or `force`); True if it ran.
+
+        It waits for the V8 thread (a running script finishes first), so call it from a thread
+        that can wait.
+        """
+        with self._gc_lock:
+            if self.closed:
+                return False
+            used = int(self.heap_stats().get("used_heap_size", 0))
+            if not force and self._heap_floor is not None and used < self._heap_floor + self.GC_SLACK_BYTES:
+                return False
+            self._dll.mr_low_memory_notification(self._ctx)
+            self._heap_floor = int(self.heap_stats().get("used_heap_size", used))
+            self.collections += 1
+            return True
+
     # -- teardown -----------------------------------------------------------------------------
     def close(self) -> None:
         """Free the context; terminates any JavaScript still running in it. Blocks until V8 stops."""
         if self.closed:
             return
-        self.closed = True
+        with self._gc_lock:  # not while collect_garbage uses the context
+            self.closed = True
         for cid in list(self._ids):
             h = _handlers.pop(cid, None)
             if isinstance(h, _Waiter):  # wake the caller: it raises V8Closed

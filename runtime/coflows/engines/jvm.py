@@ -158,7 +158,8 @@ class _Host:
 
 
 def _user_error(e: Any) -> UserCodeError:
-    return UserCodeError(str(e.getTypeName()), str(e.getUserMessage()), str(e.getStackText()), language="java")
+    return UserCodeError(str(e.getTypeName()), str(e.getUserMessage()), str(e.getStackText()),
+                         language=str(e.getLanguage()))
 
 
 def _java_error(e: Any) -> UserCodeError:
@@ -345,9 +346,9 @@ class JvmEngine(Engine):
                 result = call(str(ref), *args, workflow=wf)
             return to_json_bytes({"ok": result}).decode()
         except UserCodeError as e:
-            err = {"type": e.type_name, "message": e.message, "language": e.language}
+            err = {"type": e.type_name, "message": e.message, "language": e.language, "stack": e.stack}
         except CoflowsError as e:
-            err = {"type": type(e).__name__, "message": str(e), "language": None}
+            err = {"type": type(e).__name__, "message": str(e), "language": "coflows"}
         except Exception as e:  # noqa: BLE001 - every failure goes back to Java as an exception
             err = {"type": type(e).__name__, "message": str(e), "language": "python"}
         return json.dumps({"error": err})

@@ -31,7 +31,7 @@ from typing import Any
 
 from coflows.context import install_output_capture
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
-from coflows.errors import CompileError, SourceError, UserCodeError
+from coflows.errors import CoflowsError, CompileError, SourceError, UserCodeError
 from coflows.functions import Function, FunctionDocs, Param
 from coflows.types import ANY, ParamType, type_from_name
 from coflows.xmldocs import parse_module_docs
@@ -163,7 +163,10 @@ def user_code_error(exc: BaseException) -> UserCodeError:
     internal = str(Path(__file__).resolve().parent.parent)
     frames = [f for f in tb if not f.filename.startswith(internal)]
     stack = "".join(traceback.format_list(frames)) if frames else ""
-    return UserCodeError(type(exc).__qualname__, str(exc), stack, language="python")
+    # coflows' own errors (an unknown function, an argument that does not convert) reached through
+    # `coflows.call` are language "coflows", as C#, Java and JavaScript callers report them
+    language = "coflows" if isinstance(exc, CoflowsError) else "python"
+    return UserCodeError(type(exc).__qualname__, str(exc), stack, language=language)
 
 
 def _add_pip_path(workflow: WorkflowContext) -> None:

@@ -77,8 +77,9 @@ public final class Host {
         if (err instanceof Map) {
             Map<?, ?> e = (Map<?, ?>) err;
             Object type = e.get("type"), message = e.get("message"), language = e.get("language");
+            Object stack = e.get("stack");
             throw new CoflowsException(String.valueOf(type), message == null ? "" : String.valueOf(message),
-                    language == null ? null : String.valueOf(language));
+                    language == null ? null : String.valueOf(language), stack == null ? null : String.valueOf(stack));
         }
         throw new IllegalStateException("bad reply from the runtime: " + out);
     }

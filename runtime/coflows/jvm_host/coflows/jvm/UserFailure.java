@@ -14,12 +14,18 @@ public final class UserFailure extends RuntimeException {
     private final String typeName;
     private final String userMessage;
     private final String stackText;
+    private final String language;
 
     UserFailure(String typeName, String userMessage, String stackText) {
+        this(typeName, userMessage, stackText, "java");
+    }
+
+    UserFailure(String typeName, String userMessage, String stackText, String language) {
         super(typeName + ": " + userMessage, null, false, false);
         this.typeName = typeName;
         this.userMessage = userMessage;
         this.stackText = stackText;
+        this.language = language;
     }
 
     public String getTypeName() { return typeName; }
@@ -28,10 +34,21 @@ public final class UserFailure extends RuntimeException {
 
     public String getStackText() { return stackText; }
 
+    /** The language of the code that failed: "java", or the callee's for an uncaught {@code Host.call} failure. */
+    public String getLanguage() { return language; }
+
     static UserFailure of(Throwable t) {
         if (t instanceof UserFailure) return (UserFailure) t;
         Throwable shown = t;
         if (t instanceof ExceptionInInitializerError && t.getCause() != null) shown = t.getCause();
+        if (shown instanceof coflows.CoflowsException) {
+            // a Host.call that failed and Java did not catch: report the cause (as C# does), both stacks
+            coflows.CoflowsException c = (coflows.CoflowsException) shown;
+            String remote = c.getRemoteStackTrace();
+            String text = stack(t) + (remote == null || remote.isEmpty() ? "" : "--- in the called function ---\n" + remote);
+            return new UserFailure(c.getType(), c.getErrorMessage() == null ? "" : c.getErrorMessage(), text,
+                    c.getLanguage() == null ? "coflows" : c.getLanguage());
+        }
         String msg = shown.getMessage();
         return new UserFailure(shown.getClass().getName(), msg == null ? "" : msg, stack(t));
     }
