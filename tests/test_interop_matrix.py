@@ -16,11 +16,12 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import REPO, Server, new_workspace
+from conftest import REPO, Server, Workspace, new_workspace
 
 FIXTURE = REPO / "tests" / "fixtures" / "interop"
 QUERY = {"python": "InteropPy.py", "csharp": "InteropCs.cs", "java": "InteropJava.java", "javascript": "InteropJs.js"}
@@ -64,12 +65,19 @@ def through_js(value: Any) -> Any:
 SECOND = "2b7e0c0f-4f1b-4c55-9e11-0000000000bb"  # a second copy of the workspace, to check where calls resolve
 
 
+def interop_workspace(root: Path) -> Workspace:
+    """A workspace at `root` holding the interop fixture (the same functions in four languages)."""
+    ws = new_workspace(root)
+    shutil.copytree(FIXTURE / "Queries", ws.mnt / "Queries")
+    ws.manifest = json.loads((FIXTURE / "package.json").read_text())
+    ws.save()
+    return ws
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("interop")
-    ws = new_workspace(root / "ws")
-    shutil.copytree(FIXTURE / "Queries", ws.mnt / "Queries")
-    ws.manifest = json.loads((FIXTURE / "package.json").read_text())
+    ws = interop_workspace(root / "ws")
     second = root / "ws" / "second"
     shutil.copytree(FIXTURE, second)
     manifest = json.loads((FIXTURE / "package.json").read_text())

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,10 +26,9 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import REPO, Server, new_workspace
+from conftest import Server
+from test_interop_matrix import QUERY, interop_workspace
 
-FIXTURE = REPO / "tests" / "fixtures" / "interop"
-QUERY = {"python": "InteropPy.py", "csharp": "InteropCs.cs", "java": "InteropJava.java", "javascript": "InteropJs.js"}
 LANGS = list(QUERY)
 THREADS = 16
 SECONDS = float(os.environ.get("COFLOWS_SOAK_SECONDS", "15"))
@@ -158,11 +156,7 @@ def client_loop(base: str, wid: str, tid: int, stop_at: list[float], stats: Stat
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    root = tmp_path_factory.mktemp("soak")
-    ws = new_workspace(root / "ws")
-    shutil.copytree(FIXTURE / "Queries", ws.mnt / "Queries")
-    ws.manifest = json.loads((FIXTURE / "package.json").read_text())
-    ws.save()
+    ws = interop_workspace(tmp_path_factory.mktemp("soak") / "ws")
     s = Server(ws).start()
     yield s
     s.stop()

@@ -30,3 +30,13 @@ export async function newPage(browser, viewport = { width: 1280, height: 860 }) 
 export async function waitReady(page, timeout = 15000) {
   await page.waitForFunction(() => window.coflowsDag?.ready === true, null, { timeout });
 }
+
+/** Open the DAG page at `url` and wait until it has drawn; `navigations()` counts main-frame loads. */
+export async function openRunPage(browser, url) {
+  const { page, problems } = await newPage(browser);
+  let count = 0;
+  page.on("framenavigated", (f) => { if (f === page.mainFrame()) count += 1; });
+  await page.goto(url);
+  await waitReady(page);
+  return { page, problems, navigations: () => count };
+}

@@ -5,18 +5,13 @@
 // clicks the node on the canvas and reads the details panel, and saves screenshots.
 import { writeFileSync } from "node:fs";
 
-import { launch, newPage, waitReady } from "./browser.mjs";
+import { launch, openRunPage, waitReady } from "./browser.mjs";
 
 const args = JSON.parse(process.argv[2]);
 const out = { steps: [] };
 const browser = await launch();
 try {
-  const { page, problems } = await newPage(browser);
-  let navigations = 0;
-  page.on("framenavigated", (f) => { if (f === page.mainFrame()) navigations += 1; });
-
-  await page.goto(args.url);
-  await waitReady(page);
+  const { page, problems, navigations } = await openRunPage(browser, args.url);
   await page.waitForFunction(() => window.coflowsDag.live, null, { timeout: 10000 });
   await page.evaluate(() => { window.__sameDocument = "token"; });
   out.before = await page.evaluate((n) => ({ state: window.coflowsDag.state(n), drawn: window.coflowsDag.node(n),
@@ -37,7 +32,7 @@ try {
     row: document.querySelector(`tr[data-node="${CSS.escape(n)}"]`)?.dataset.state,
     sameDocument: window.__sameDocument === "token", opens: window.coflowsDag.opens,
     history: window.coflowsDag.history() }), args.node);
-  out.navigations = navigations;
+  out.navigations = navigations();
   out.hinted = args.hinted ? await page.evaluate((n) => window.coflowsDag.node(n), args.hinted) : null;
   out.steps.push("saw-after");
 

@@ -5,17 +5,13 @@
 // The test kills and restarts the server once "ready" exists.
 import { writeFileSync } from "node:fs";
 
-import { launch, newPage, waitReady } from "./browser.mjs";
+import { launch, openRunPage } from "./browser.mjs";
 
 const args = JSON.parse(process.argv[2]);
 const out = {};
 const browser = await launch();
 try {
-  const { page, problems } = await newPage(browser);
-  let navigations = 0;
-  page.on("framenavigated", (f) => { if (f === page.mainFrame()) navigations += 1; });
-  await page.goto(args.url);
-  await waitReady(page);
+  const { page, problems, navigations } = await openRunPage(browser, args.url);
   await page.waitForFunction((n) => window.coflowsDag.live && window.coflowsDag.state(n) === "running",
     args.node, { timeout: 10000 });
   writeFileSync(args.ready, "live");
@@ -25,7 +21,7 @@ try {
   await page.waitForFunction(() => window.coflowsDag.opens >= 2 && window.coflowsDag.live, null, { timeout: 30000 });
   writeFileSync(args.release, "go");
   await page.waitForFunction(() => window.coflowsDag.run().state === "finished", null, { timeout: 20000 });
-  out.navigations = navigations;
+  out.navigations = navigations();
   out.opens = await page.evaluate(() => window.coflowsDag.opens);
   out.history = await page.evaluate(() => window.coflowsDag.history());
   out.loads = await page.evaluate(() => window.coflowsDag.loads);
