@@ -213,3 +213,20 @@ def test_a_map_interrupted_by_a_stop_resumes_without_rerunning_finished_items(tm
     finally:
         engine.shutdown(1)
         db.dispose()
+
+
+def test_a_map_that_ends_the_run_ends_it_once(make_engine):
+    engine = make_engine({"M.py/id": lambda x: x, "M.py/bad": lambda x: 1 / x})
+    events: list[dict] = []
+    engine.subscribe(events.append)
+    for spec, state in ((Flow().map("m", "M.py/id", over=[1, 2, 3]), FINISHED),
+                        (Flow().map("m", "M.py/bad", over=[1, 0]), FAILED)):
+        events.clear()
+        view = run(engine, spec)
+        assert view.state == state
+        deadline = time.monotonic() + 5
+        while not any(e["type"] == "run" and e["state"] == state for e in events) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)
+        ends = [e for e in events if e["type"] == "run" and e["state"] in (FINISHED, FAILED)]
+        assert len(ends) == 1, ends

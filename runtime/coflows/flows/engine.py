@@ -918,6 +918,8 @@ class FlowEngine:
             self._end_run(run, cs)
 
     def _end_run(self, run: _Run, cs: ChangeSet) -> None:
+        if run.state in RUN_TERMINAL:
+            return  # already ended in this turn (the last item of a map ends the map, which ends the run)
         states = [t.state for t in run.tasks.values()]
         error = None
         if FAILED in states:
