@@ -1,7 +1,8 @@
-"""Helpers shared by the benchmarks: free ports, servers as subprocesses, wrk runs."""
+"""Helpers shared by the benchmarks: free ports, servers as subprocesses, wrk runs, throwaway runtimes."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -10,8 +11,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -104,6 +108,31 @@ def write_workspace(root: Path, name: str, queries: dict[str, str], **server: ob
     path = root / "coflows_config.json"
     path.write_text(json.dumps(config))
     return path
+
+
+@contextlib.contextmanager
+def loaded_runtime(write: Callable[[Path], Path], name: str) -> Iterator[Any]:
+    """A coflows Runtime (no database) on a throwaway workspace, loaded, then closed and removed.
+
+    `write(root)` makes the workspace under `root` and returns its config path. A source that
+    fails to load is an error here, not a silently different bench.
+    """
+    sys.path.insert(0, str(REPO / "runtime"))
+    from coflows.config import load_config
+    from coflows.runtime import Runtime
+
+    root = Path(tempfile.mkdtemp(prefix=f"coflows-bench-{name}-"))
+    runtime = None
+    try:
+        runtime = Runtime(load_config(str(write(root))), with_database=False)
+        problems = runtime.load()
+        if any(problems.values()):
+            raise RuntimeError(f"the {name} bench workspace did not load: {problems}")
+        yield runtime
+    finally:
+        if runtime is not None:
+            runtime.close()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 PY_ADD = "def Add(x: int, y: int) -> int:\n    return x + y\n"  # the Python twin of each engine's Calc.Add

@@ -16,14 +16,12 @@ What is measured, in one process and one run:
 
 from __future__ import annotations
 
-import shutil
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PY_ADD, interleaved_samples, write_workspace  # noqa: E402
+from _common import PY_ADD, interleaved_samples, loaded_runtime, write_workspace  # noqa: E402
 
 CALC = """\
 using System;
@@ -41,17 +39,7 @@ def _workspace(root: Path) -> Path:
 
 def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
     """µs per call for each path (median of `rounds` interleaved rounds of `calls` calls)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "runtime"))
-    from coflows.config import load_config
-    from coflows.runtime import Runtime
-
-    root = Path(tempfile.mkdtemp(prefix="coflows-bench-clr-"))
-    runtime = None
-    try:
-        runtime = Runtime(load_config(str(_workspace(root))), with_database=False)
-        problems = runtime.load()
-        if any(problems.values()):
-            raise RuntimeError(f"bench workspace did not load: {problems}")
+    with loaded_runtime(_workspace, "clr") as runtime:
         wf, fn = runtime.registry.resolve_ref("Calc.cs/Add")
         handle = wf.queries["Calc.cs"].loaded.handle  # the engine's LoadedAssembly
 
@@ -78,10 +66,6 @@ def measure(calls: int = 20_000, rounds: int = 7) -> dict[str, float]:
         out["ratio_registry_vs_raw"] = round(out["registry_us"] / out["raw_us"], 3)
         out["ratio_registry_vs_raw_bound"] = round(out["registry_us"] / out["raw_bound_us"], 3)
         return out
-    finally:
-        if runtime is not None:
-            runtime.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:

@@ -19,10 +19,10 @@ inline calls off (every call hops to the worker pool) and on (the server default
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import interleaved_samples, write_workspace  # noqa: E402
+from _common import interleaved_samples, loaded_runtime, write_workspace  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 JS = """\
@@ -241,20 +241,9 @@ def measure(calls: int = 3_000, rounds: int = 7, http: bool = True) -> dict[str,
     sys.path.insert(0, str(REPO / "runtime"))
     from py_mini_racer import MiniRacer
 
-    from coflows.config import load_config
-    from coflows.runtime import Runtime
-
-    root = Path(tempfile.mkdtemp(prefix="coflows-bench-js-"))
-    runtime = None
-    mr = None
-    try:
-        runtime = Runtime(load_config(str(_workspace(root))), with_database=False)
-        problems = runtime.load()
-        if any(problems.values()):
-            raise RuntimeError(f"bench workspace did not load: {problems}")
+    with loaded_runtime(_workspace, "js") as runtime, contextlib.closing(MiniRacer()) as mr:
         wf, fn = runtime.registry.resolve_ref("Calc.js/Add")
         ctx = wf.ctx.state["javascript"].ctx  # the engine's V8 context of this workflow
-        mr = MiniRacer()
         mr.eval(JS)
         add = mr.eval("Add")
         call = runtime.call
@@ -277,19 +266,12 @@ def measure(calls: int = 3_000, rounds: int = 7, http: bool = True) -> dict[str,
         out["ratio_registry_vs_raw_call"] = round(out["registry_us"] / out["raw_call_us"], 3)
         out["ratio_registry_vs_raw_eval"] = round(out["registry_us"] / out["raw_eval_us"], 3)
         out["ratio_function_vs_raw_call"] = round(out["function_us"] / out["raw_call_us"], 3)
-    finally:
-        if mr is not None:
-            mr.close()
-        if runtime is not None:
-            runtime.close()
-    try:
-        if http:
+    if http:
+        with tempfile.TemporaryDirectory(prefix="coflows-bench-js-http-") as tmp:
             for inline in (False, True):
-                h = _http(root / ("inline" if inline else "pool"), inline, max(500, calls // 3), rounds)
+                h = _http(Path(tmp) / ("inline" if inline else "pool"), inline, max(500, calls // 3), rounds)
                 suffix = "inline" if inline else "pool"
                 out.update({f"http_{k}_{suffix}_us": v for k, v in h.items()})
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     return out
 
 

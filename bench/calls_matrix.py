@@ -17,12 +17,13 @@ import json
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, loaded_runtime  # noqa: E402
+
 FIXTURE = REPO / "tests" / "fixtures" / "interop"
 QUERY = {"python": "InteropPy.py", "csharp": "InteropCs.cs", "java": "InteropJava.java", "javascript": "InteropJs.js"}
 LANGS = list(QUERY)
@@ -53,17 +54,7 @@ def _per_call(runtime: Any, caller: str, callee: str, n: int) -> float:
 
 def measure(rounds: int = 5, scale: float = 1.0) -> dict[str, dict[str, float]]:
     """{caller: {callee: µs per call}} (median of `rounds` interleaved rounds)."""
-    sys.path.insert(0, str(REPO / "runtime"))
-    from coflows.config import load_config
-    from coflows.runtime import Runtime
-
-    root = Path(tempfile.mkdtemp(prefix="coflows-bench-matrix-"))
-    runtime = None
-    try:
-        runtime = Runtime(load_config(str(_workspace(root))), with_database=False)
-        problems = runtime.load()
-        if any(problems.values()):
-            raise RuntimeError(f"interop workspace did not load: {problems}")
+    with loaded_runtime(_workspace, "matrix") as runtime:
         counts = {x: max(50, int(CALLS[x] * scale)) for x in LANGS}
         for x in LANGS:  # warm-up: JIT, caches, first compilations
             for y in LANGS:
@@ -74,10 +65,6 @@ def measure(rounds: int = 5, scale: float = 1.0) -> dict[str, dict[str, float]]:
                 for y in LANGS:
                     samples[(x, y)].append(_per_call(runtime, x, y, counts[x]))
         return {x: {y: round(statistics.median(samples[(x, y)]), 2) for y in LANGS} for x in LANGS}
-    finally:
-        if runtime is not None:
-            runtime.close()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def table(m: dict[str, dict[str, float]], raw: dict[str, float] | None = None) -> str:
