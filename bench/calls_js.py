@@ -47,7 +47,7 @@ def Add(x: int, y: int) -> int:
 def Noop():
     return None
 """
-WID = "bench000-0000-0000-0000-000000000000"
+WID = "BenchJs"  # the workspace's Name (see _workspace); URLs take a Name or an ID
 
 
 def _workspace(root: Path, inline: bool = True) -> Path:
