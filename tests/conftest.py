@@ -149,21 +149,30 @@ class Server:
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
 
+    def close(self) -> None:
+        """Stop the server and close the test's HTTP client (fixture teardown)."""
+        self.stop()
+        self.client.close()
 
-@pytest.fixture
-def start_server() -> Iterator[Callable[..., Server]]:
-    """`start_server(ws)` starts a server on `ws`; every server is stopped after the test."""
+
+def server_starter(cls: type[Server] = Server) -> Iterator[Callable[..., Server]]:
+    """For fixtures: yields `start(ws, env=None)`, which starts a `cls` server; all are closed after."""
     servers: list[Server] = []
 
     def _start(ws: Workspace, env: dict[str, str] | None = None) -> Server:
-        s = Server(ws, env).start()
+        s = cls(ws, env).start()
         servers.append(s)
         return s
 
     yield _start
     for s in servers:
-        s.stop()
-        s.client.close()
+        s.close()
+
+
+@pytest.fixture
+def start_server() -> Iterator[Callable[..., Server]]:
+    """`start_server(ws)` starts a server on `ws`; every server is stopped after the test."""
+    yield from server_starter(Server)
 
 
 def edit_source(path: Path, text: str) -> None:

@@ -222,8 +222,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ws.add_query("Broken2.cs", BROKEN_SEMANTIC)
     s = Server(ws).start()
     yield s
-    s.stop()
-    s.client.close()
+    s.close()
 
 
 def q(server: Server, path: str, **kw) -> object:

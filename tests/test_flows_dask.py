@@ -107,8 +107,7 @@ def dask_server(tmp_path_factory, cluster):
     ws.add_query("calc.js", CALC_JS)
     server = Server(ws).start(timeout=180)
     yield server
-    server.stop()
-    server.client.close()
+    server.close()
 
 
 def _pids_by_nanny(cluster) -> set[int]:

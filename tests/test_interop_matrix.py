@@ -86,8 +86,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ws.save()
     s = Server(ws).start()
     yield s
-    s.stop()
-    s.client.close()
+    s.close()
 
 
 WID = json.loads((FIXTURE / "package.json").read_text())["ID"]

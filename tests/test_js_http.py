@@ -97,8 +97,7 @@ def server(tmp_path_factory):
     s = Server(ws).start()
     s.ws = ws
     yield s
-    s.stop()
-    s.client.close()
+    s.close()
 
 
 def q(server, path: str, **kw):

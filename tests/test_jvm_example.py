@@ -39,8 +39,7 @@ def server(tmp_path_factory):
         pytest.skip(f"cannot fetch Gson from Maven Central: {e}")
     s = Server(ws).start(timeout=120)
     yield s
-    s.stop()
-    s.client.close()
+    s.close()
 
 
 def get(server: Server, path: str):

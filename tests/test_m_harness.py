@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_KEY, Server, Workspace, free_port
+from conftest import ADMIN_KEY, Server, Workspace, free_port, server_starter
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
@@ -36,17 +36,7 @@ class MServer(Server):
 @pytest.fixture
 def m_server() -> Iterator[Any]:
     """`m_server(ws)` starts a server with M and agents; every server is stopped after the test."""
-    servers: list[MServer] = []
-
-    def _start(ws: Workspace, env: dict[str, str] | None = None) -> MServer:
-        s = MServer(ws, env).start()
-        servers.append(s)
-        return s
-
-    yield _start
-    for s in servers:
-        s.stop()
-        s.client.close()
+    yield from server_starter(MServer)
 
 
 class Live:

@@ -162,8 +162,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     ws = interop_workspace(tmp_path_factory.mktemp("soak") / "ws")
     s = Server(ws).start()
     yield s
-    s.stop()
-    s.client.close()
+    s.close()
 
 
 def test_soak_mixed_languages(server: Server) -> None:
