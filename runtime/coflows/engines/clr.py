@@ -38,7 +38,6 @@ import re
 import shutil
 import sys
 import threading
-import traceback
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -312,8 +311,6 @@ class ClrEngine(Engine):
 
     def _host_call(self, query: str, function: str, args: Any) -> Any:
         """`Coflows.Host.Call` from C#: call a registered function, hand back a .NET value or HostError."""
-        from Coflows import HostError
-
         from coflows.runtime import current_runtime
 
         try:
@@ -323,12 +320,8 @@ class ClrEngine(Engine):
             # lookup falls back, so a callee's own NotFoundError never runs it twice)
             result = registry.call(f"{query}/{function}", *py_args)
             return _cv.to_net_any(result)
-        except UserCodeError as e:
-            return HostError(e.type_name, e.message, e.language, e.stack)
-        except CoflowsError as e:
-            return HostError(type(e).__name__, str(e), "coflows", "")
         except Exception as e:  # noqa: BLE001 - report, never let a Python error cross as a crash
-            return HostError(type(e).__qualname__, str(e), "python", traceback.format_exc())
+            return _cv.host_error(e)
 
     # -- per-workflow state -----------------------------------------------------------------------
     def _state(self, workflow: WorkflowContext) -> _State:

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import json
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from coflows.agents.definition import AgentDefinition, AgentError, definition_from
-from coflows.errors import CoflowsError, UserCodeError
+from coflows.errors import CoflowsError
 from coflows.serialize import to_jsonable
 
 _TEXT = ("ID", "WorkflowID", "Name", "Description", "MID", "ScheduleCommand")
@@ -154,8 +153,6 @@ _M_OPS = {
 
 def runtime_call(op: str, topic: str | None, args: Any) -> Any:
     """`Coflows.RuntimeBridge.Invoke` from C#: a .NET result, or a HostError (thrown in C# as CallException)."""
-    from Coflows import HostError
-
     cv = _cv()
     try:
         py_args = [cv.to_py(a) for a in args] if args is not None else []
@@ -167,9 +164,5 @@ def runtime_call(op: str, topic: str | None, args: Any) -> Any:
         if fn is None:
             raise CoflowsError(f"unknown M operation '{op}'")
         return cv.to_net_any(fn(_mset(str(topic)), py_args))
-    except UserCodeError as e:
-        return HostError(e.type_name, e.message, e.language, e.stack)
-    except CoflowsError as e:
-        return HostError(type(e).__name__, str(e), "coflows", "")
     except Exception as e:  # noqa: BLE001 - report, never let a Python error cross as a crash
-        return HostError(type(e).__qualname__, str(e), "python", traceback.format_exc())
+        return cv.host_error(e)

@@ -507,3 +507,21 @@ def _task_to_py(task: Any) -> Any:
 
 __all__ = ["ClassShape", "INVARIANT", "NetException", "cs_name", "datetime_to_net",
            "is_plain_result", "param_type", "py_class", "to_net_any", "to_net_converter", "to_py"]
+
+
+def host_error(exc: BaseException) -> Any:
+    """Any failure as the C# host's `HostError` (thrown in C# as `CallException`), for `Host.Call`
+    and the M bridge: the callee's type, message, language and stack; coflows' own errors (an unknown
+    function, an argument that does not convert) are language "coflows"."""
+    import traceback
+
+    from Coflows import HostError
+
+    from coflows.errors import CoflowsError, UserCodeError
+
+    if isinstance(exc, UserCodeError):
+        return HostError(exc.type_name, exc.message, exc.language, exc.stack)
+    if isinstance(exc, CoflowsError):
+        return HostError(type(exc).__name__, str(exc), "coflows", "")
+    return HostError(type(exc).__qualname__, str(exc), "python",
+                     "".join(traceback.format_exception(exc)))

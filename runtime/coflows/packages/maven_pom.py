@@ -58,7 +58,7 @@ class Dep:
 
 @dataclass
 class Pom:
-    """One POM as written, without its parent."""
+    """One POM: as written (`PomResolver.raw`), or with its parents' entries merged in, not yet interpolated."""
 
     group: str | None
     artifact: str
@@ -179,28 +179,13 @@ def interpolate(text: str | None, props: Callable[[str], str | None]) -> str | N
     return text
 
 
-@dataclass
-class _Merged:
-    """Inherited but not yet interpolated model."""
-
-    group: str | None
-    artifact: str
-    version: str | None
-    packaging: str
-    parent: Coords | None
-    properties: dict[str, str]
-    dependencies: list[Dep]
-    managed: list[Dep]
-    relocation: dict[str, str] | None
-
-
 class PomResolver:
     """Builds effective POMs; `load(coords)` returns a POM's bytes (raising if missing)."""
 
     def __init__(self, load: Callable[[Coords], bytes]) -> None:
         self._load = load
         self._raw: dict[Coords, Pom] = {}
-        self._merged: dict[Coords, _Merged] = {}
+        self._merged: dict[Coords, Pom] = {}  # with its parents' entries, not yet interpolated
         self._effective: dict[Coords, Effective] = {}
 
     def raw(self, coords: Coords) -> Pom:
@@ -208,20 +193,20 @@ class PomResolver:
             self._raw[coords] = parse_pom(self._load(coords), f"POM of {coords}")
         return self._raw[coords]
 
-    def _merge(self, coords: Coords, chain: tuple[Coords, ...] = ()) -> _Merged:
+    def _merge(self, coords: Coords, chain: tuple[Coords, ...] = ()) -> Pom:
         if coords in self._merged:
             return self._merged[coords]
         if coords in chain:
             raise PomError(f"parent cycle: {' > '.join(map(str, chain + (coords,)))}")
         pom = self.raw(coords)
         if pom.parent is None:
-            merged = _Merged(pom.group, pom.artifact, pom.version, pom.packaging, None, dict(pom.properties),
+            merged = Pom(pom.group, pom.artifact, pom.version, pom.packaging, None, dict(pom.properties),
                              list(pom.dependencies), list(pom.managed), pom.relocation)
         else:
             parent = self._merge(pom.parent, chain + (coords,))
             # Child wins by key; inherited entries keep their raw `${...}` so they are
             # interpolated with the child's properties.
-            merged = _Merged(
+            merged = Pom(
                 group=pom.group or pom.parent.group,
                 artifact=pom.artifact,
                 version=pom.version or pom.parent.version,
