@@ -11,7 +11,9 @@ from coflows.errors import UserCodeError
 from coflows.m import m
 
 from conftest import new_workspace
-from test_m_harness import admin, m_server, wait_for, runtime_of  # noqa: F401 - fixture
+from test_m_harness import (  # noqa: F401 - fixtures
+    ORDERS_PY, check_example_agent_over_http, m_server, runtime_of, wait_for,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 WID = "11111111-2222-3333-4444-555555555555"
@@ -79,13 +81,6 @@ public class Other
         return new FPKG { ID = "init-agent", Name = "Initializer", Body = Reply };
     }
 }
-'''
-
-ORDERS_PY = '''
-from coflows.m import M
-
-def PlaceOrder(item: str, qty: int) -> str:
-    return M.Base("orders").Add({"item": item, "qty": qty})
 '''
 
 ORDERS_CS = '''
@@ -216,17 +211,4 @@ def test_csharp_agent_factory_errors(tmp_path, runtime_of):
 
 
 def test_example_csharp_agent_over_http(tmp_path, m_server):  # noqa: F811
-    ws = new_workspace(tmp_path / "ws")
-    ws.add_agent("CSharpAgent.cs", (REPO / "mnt/Agents/CSharpAgent.cs").read_text())
-    ws.add_query("PythonQuery.py", ORDERS_PY)
-    s = m_server(ws)
-    agent = f"{WID}-CSharpAgent"
-    listed = [a for a in s.get("/flow/agents").json() if a["ID"] == agent]
-    assert listed and listed[0]["State"] == "running" and listed[0]["Language"] == "csharp", listed
-    order = s.get(f"/flow/query/{WID}/PythonQuery.py/PlaceOrder?item=tea&qty=2").json()
-    status = wait_for(lambda: s.get("/m/data?type=order-status-cs").json())
-    assert status == [{"order": order, "item": "tea", "status": "received", "by": "C#"}]
-    assert s.post(f"/flow/agent/{agent}", json={}, headers=admin).json() == {"orders": 1, "acknowledged": 1}
-    runs = s.get(f"/flow/agent/{agent}/runs", headers=admin).json()
-    assert {r["Hook"] for r in runs} >= {"Load", "Add", "Body"}
-    assert all(r["Status"] == "ok" for r in runs), runs
+    check_example_agent_over_http(tmp_path / "ws", m_server, "CSharpAgent.cs", "csharp", "C#", "order-status-cs")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from test_m_harness import m_server  # noqa: F401 - fixture
+from test_m_harness import ORDERS_PY, check_example_agent_over_http, m_server  # noqa: F401 - fixture
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -83,13 +83,6 @@ public class Built {
         return FPKG.builder().id("built-agent").name("Built").body(d -> "reply:" + d).build();
     }
 }
-'''
-
-ORDERS_PY = '''
-from coflows.m import M
-
-def PlaceOrder(item: str, qty: int) -> str:
-    return M.Base("orders").Add({"item": item, "qty": qty})
 '''
 
 ORDERS_JAVA = '''
@@ -252,23 +245,7 @@ def test_java_m_binding_round_trips_values(hooks):
 
 
 def test_example_java_agent_over_http(tmp_path, m_server):  # noqa: F811
-    from conftest import new_workspace
-    from test_m_harness import admin, wait_for
-
-    ws = new_workspace(tmp_path / "ws")
-    ws.add_agent("JavaAgent.java", (REPO / "mnt/Agents/JavaAgent.java").read_text())
-    ws.add_query("PythonQuery.py", ORDERS_PY)
-    s = m_server(ws)
-    agent = f"{WID}-JavaAgent"
-    listed = [a for a in s.get("/flow/agents").json() if a["ID"] == agent]
-    assert listed and listed[0]["State"] == "running" and listed[0]["Language"] == "java", listed
-    order = s.get(f"/flow/query/{WID}/PythonQuery.py/PlaceOrder?item=tea&qty=2").json()
-    status = wait_for(lambda: s.get("/m/data?type=order-status-java").json())
-    assert status == [{"order": order, "item": "tea", "status": "received", "by": "Java"}]
-    assert s.post(f"/flow/agent/{agent}", json={}, headers=admin).json() == {"orders": 1, "acknowledged": 1}
-    runs = s.get(f"/flow/agent/{agent}/runs", headers=admin).json()
-    assert {r["Hook"] for r in runs} >= {"Load", "Add", "Body"}
-    assert all(r["Status"] == "ok" for r in runs), runs
+    check_example_agent_over_http(tmp_path / "ws", m_server, "JavaAgent.java", "java", "Java", "order-status-java")
 
 
 if __name__ == "__main__":

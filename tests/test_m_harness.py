@@ -182,6 +182,36 @@ def wait_for(predicate: Any, timeout: float = 10, interval: float = 0.01) -> Any
 
 admin = {"x-api-key": ADMIN_KEY}
 
+ORDERS_PY = '''
+from coflows.m import M
+
+def PlaceOrder(item: str, qty: int) -> str:
+    return M.Base("orders").Add({"item": item, "qty": qty})
+'''
+
+
+def check_example_agent_over_http(root: Path, m_server: Any, agent_file: str, language: str, by: str,
+                                  topic: str) -> None:
+    """The example workspace's agent in `agent_file` (mnt/Agents) acknowledges an order placed over
+    HTTP into M `topic`, answers its Body, and records its hooks: the same check for each language."""
+    from conftest import REPO, new_workspace
+
+    ws = new_workspace(root)
+    ws.add_agent(agent_file, (REPO / "mnt/Agents" / agent_file).read_text())
+    ws.add_query("PythonQuery.py", ORDERS_PY)
+    s = m_server(ws)
+    wid = ws.manifest["ID"]
+    agent = f"{wid}-{Path(agent_file).stem}"
+    listed = [a for a in s.get("/flow/agents").json() if a["ID"] == agent]
+    assert listed and listed[0]["State"] == "running" and listed[0]["Language"] == language, listed
+    order = s.get(f"/flow/query/{wid}/PythonQuery.py/PlaceOrder?item=tea&qty=2").json()
+    status = wait_for(lambda: s.get(f"/m/data?type={topic}").json())
+    assert status == [{"order": order, "item": "tea", "status": "received", "by": by}]
+    assert s.post(f"/flow/agent/{agent}", json={}, headers=admin).json() == {"orders": 1, "acknowledged": 1}
+    runs = s.get(f"/flow/agent/{agent}/runs", headers=admin).json()
+    assert {r["Hook"] for r in runs} >= {"Load", "Add", "Body"}
+    assert all(r["Status"] == "ok" for r in runs), runs
+
 
 @pytest.fixture
 def runtime_of() -> Iterator[Any]:
