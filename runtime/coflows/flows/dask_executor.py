@@ -211,8 +211,7 @@ def _outcome(future: Any, result: Any) -> Outcome:
             if isinstance(result, RemoteFailure):
                 return Outcome(False, error=result.to_error(), trace=result.stack)
             if isinstance(result, TaskResult):
-                if result.value is None and result.text != "null":
-                    result.value = json.loads(result.text)
+                result.value = json.loads(result.text)  # workers send the text only (run_remote)
                 return Outcome(True, result)
             return Outcome(False, error=TypeError(f"a Dask worker returned {type(result).__name__}"))
         if future.status == "error":
