@@ -60,6 +60,13 @@ class ServerConfig(_Model):
     lets_encrypt: LetsEncryptConfig = LetsEncryptConfig()
     threads: int = Field(32, ge=1, le=1024, description="worker threads for user code")
     inline_calls: bool = Field(True, description="run calls proven fast on the event loop (server/inline.py)")
+    call_timeout: float = Field(120.0, gt=0, description="seconds a call of user code may take (any language); "
+                                "a function's own `timeout` overrides it")
+    workflow_concurrency: int = Field(0, ge=0, description="calls of one workflow running at once; 0: threads // 2 "
+                                      "(at least 1); past it a call gets 503 with Retry-After")
+    max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body; larger gets 413")
+    memory_limit: int = Field(0, ge=0, description="MB of resident memory; past it the server drains and the "
+                              "supervisor restarts it (0: no limit)")
 
 
 class CloudConfig(_Model):

@@ -50,6 +50,8 @@ class Runtime:
         self.startups: list[Callable[[], None]] = []
         self.lookup_principal: Callable[[str], Principal | None] | None = None
         self.flows: Any = None  # the FlowEngine, when the server runs one (components.py)
+        # Set when the server must stop taking calls (memory limit, shutdown): new calls get 503.
+        self.draining: bool = False
 
     # -- workflows ----------------------------------------------------------------------------
     def load(self) -> dict[str, list[str]]:

@@ -97,6 +97,15 @@ class Engine(ABC):
     def unload_workflow(self, workflow: WorkflowContext) -> None:
         """Release everything of a workflow."""
 
+    def interrupt(self, thread_ident: int) -> bool:
+        """Stop the call this engine is running on thread `thread_ident` (a timeout or a gone client).
+
+        Called from another thread (the call watchdog). Return True when a stop was delivered
+        (the call will end with an exception soon), False when the thread is not inside this
+        engine or the language cannot stop it; the watchdog then writes the thread off.
+        """
+        return False
+
     def describe(self) -> dict[str, Any]:
         """Version and state, for /health and diagnostics."""
         return {"language": self.language}
