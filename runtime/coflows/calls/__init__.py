@@ -1,0 +1,1 @@
+"""Running user code: the worker pool, call deadlines, the watchdog and per-workflow bulkheads."""
