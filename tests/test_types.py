@@ -23,7 +23,8 @@ from coflows.types import ANY, BOOL, FLOAT, INT, STR, ParamType, convert_argumen
     (["1", 2], ParamType("list", INT), [1, 2]),
     ('{"a": "1"}', ParamType("dict", INT), {"a": 1}),
     ("anything", ANY, "anything"),
-    (None, INT, None),
+    (None, ParamType("int", nullable=True), None), (None, STR, None), (None, ParamType("list", INT), None),
+    ([1, None], ParamType("list", ParamType("int", nullable=True)), [1, None]),
 ])
 def test_conversions(value, t, expected):
     assert convert_argument(value, t, "p") == expected
@@ -39,6 +40,24 @@ def test_conversion_errors_name_parameter_and_type(value, t, label):
         convert_argument(value, t, "amount")
     assert e.value.parameter == "amount"
     assert str(e.value).startswith(f"parameter 'amount': expected {label}")
+
+
+@pytest.mark.parametrize("t", [INT, FLOAT, BOOL, ParamType("decimal"), ParamType("date"), ParamType("datetime"),
+                               ParamType("time")])
+def test_null_for_a_non_nullable_value_type_is_a_400(t):
+    with pytest.raises(ArgumentError) as e:
+        convert_argument(None, t, "n")
+    assert e.value.parameter == "n" and str(e.value) == f"parameter 'n': expected {t.label}, got null"
+    with pytest.raises(ArgumentError):
+        convert_argument([1, None], ParamType("list", t), "n")  # nor as an item
+
+
+def test_null_binds_to_an_optional_parameter_that_defaults_to_null():
+    f = _fn(Param("x", INT), Param("y", INT, required=False, default=None), Param("z", INT, required=False, default=3))
+    assert f.bind([], {"x": 1, "y": None}) == ([], {"x": 1, "y": None})
+    for named in ({"x": None}, {"x": 1, "z": None}):
+        with pytest.raises(ArgumentError):
+            f.bind([], named)
 
 
 def test_documented_type_names():

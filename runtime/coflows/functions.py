@@ -25,6 +25,11 @@ class Param:
     description: str = ""
 
 
+def _null_default(p: Param) -> bool:
+    """An optional parameter whose default is null accepts an explicit null."""
+    return not p.required and p.default is None
+
+
 @dataclass(frozen=True, slots=True)
 class GroupPermission:
     """`<permissions><group id="…" permission="read"/></permissions>`; level -1 … 2."""
@@ -92,7 +97,7 @@ class Function:
                 p = params[i]
                 if p.name in named:
                     raise ArgumentError(f"parameter '{p.name}' given both by position and by name", p.name)
-                args.append(convert_argument(value, p.type, p.name))
+                args.append(convert_argument(value, p.type, p.name, _null_default(p)))
             else:
                 args.append(value)
         kwargs: dict[str, Any] = {}
@@ -102,7 +107,7 @@ class Function:
                 p = by_name.get(key)
                 if p is None:
                     raise ArgumentError(f"unknown parameter '{key}' for {self.name}()", key)
-                kwargs[key] = convert_argument(value, p.type, key)
+                kwargs[key] = convert_argument(value, p.type, key, _null_default(p))
         for p in params[len(positional):]:
             if p.required and p.name not in kwargs:
                 raise ArgumentError(f"missing argument '{p.name}' ({p.type.label})", p.name)

@@ -112,9 +112,16 @@ def _parse_datetime(v: str) -> dt.datetime:
     return dt.datetime.fromisoformat(s)
 
 
+# kinds whose values are never null in any language (C# value types, Java primitives, Python
+# `int`…): a JSON null for one of them, unless declared nullable, is the caller's mistake (400)
+_NOT_NULL = frozenset({"int", "float", "bool", "decimal", "datetime", "date", "time"})
+
+
 def _convert(value: Any, t: ParamType, from_text: bool) -> Any:
     kind = t.kind
     if value is None:
+        if kind in _NOT_NULL and not t.nullable:
+            raise ValueError  # an item of a list or dict
         return None
     if kind == "any":
         return value
@@ -204,11 +211,19 @@ def _convert(value: Any, t: ParamType, from_text: bool) -> Any:
 _EXACT = {"int": int, "float": float, "str": str, "bool": bool}
 
 
-def convert_argument(value: Any, t: ParamType, parameter: str) -> Any:
-    """Convert one argument, or raise a 400 `ArgumentError` naming the parameter and the type."""
+def convert_argument(value: Any, t: ParamType, parameter: str, optional: bool = False) -> Any:
+    """Convert one argument, or raise a 400 `ArgumentError` naming the parameter and the type.
+
+    `null` is refused for a non-nullable int, float, bool, decimal, date, time or datetime
+    (user code must not receive it), unless `optional` (the parameter defaults to null).
+    """
     kind = t.kind
     if kind == "any" or type(value) is _EXACT.get(kind):
         return value  # the common case for calls from code: nothing to convert
+    if value is None:
+        if t.nullable or optional or kind not in _NOT_NULL:
+            return None
+        raise ArgumentError(f"parameter '{parameter}': expected {t.label}, got null", parameter)
     try:
         return _convert(value, t, isinstance(value, str))
     except ArgumentError:

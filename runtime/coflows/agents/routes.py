@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from coflows.errors import ArgumentError, PermissionDenied, Unauthenticated
 from coflows.permissions import READ, WRITE, Principal, can_view, workflow_level
 from coflows.server.auth import principal_of
+from coflows.server.limits import int_param, text_param
 from coflows.server.m_routes import parse_json_body
 from coflows.server.responses import error_response, json_response
 
@@ -62,10 +63,7 @@ class AgentRoutes:
         try:
             agent_id = request.path_params["id"]
             self._agent(agent_id, principal, READ)
-            try:
-                limit = int(request.query_params.get("limit", "50"))
-            except ValueError:
-                raise ArgumentError("'limit' must be an integer", "limit") from None
+            limit = int_param(request.query_params, "limit", 50, minimum=1, maximum=1000)
             runs = await run_in_threadpool(self.manager.runs, agent_id, limit)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
@@ -101,7 +99,11 @@ class AgentRoutes:
         return await self._switch(request, request.path_params["id"], "stop")
 
     async def toggle(self, request: Request) -> Response:
-        return await self._switch(request, request.query_params.get("id"), "toggle")
+        try:
+            agent_id = text_param(request.query_params, "id", 255)
+        except ArgumentError as exc:
+            return error_response(exc, principal_of(request.scope))
+        return await self._switch(request, agent_id, "toggle")
 
     def routes(self) -> list[BaseRoute]:
         return [

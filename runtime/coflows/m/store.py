@@ -136,6 +136,8 @@ def check_topic(topic: Any) -> str:
         raise ArgumentError("an M topic must be a non-empty string", "topic")
     if len(topic) > MAX_TOPIC:
         raise ArgumentError(f"M topic longer than {MAX_TOPIC} characters", "topic")
+    if "\x00" in topic:
+        raise ArgumentError("an M topic must not contain NUL characters", "topic")
     return topic
 
 

@@ -22,6 +22,7 @@ from coflows.errors import NotFoundError, Unauthenticated
 from coflows.permissions import can_view
 from coflows.runtime import Runtime
 from coflows.server.auth import AuthMiddleware, Authenticator, principal_of
+from coflows.server.limits import BodyLimitMiddleware
 from coflows.server.openapi import build_openapi
 from coflows.server.queries import QueryEndpoint
 from coflows.server.responses import error_response, json_response
@@ -133,5 +134,7 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
 
     routes = build_routes(runtime) + install_all(runtime) + list(extra_routes or [])
     authenticator = Authenticator(runtime.config.admin_key(), runtime.lookup_principal)
-    return Starlette(routes=routes, middleware=[Middleware(AuthMiddleware, authenticator=authenticator)],
-                     lifespan=lifespan)
+    # the body limit first: an oversized body is refused before anything else looks at the request
+    middleware = [Middleware(BodyLimitMiddleware, max_bytes=runtime.config.server.max_body_bytes),
+                  Middleware(AuthMiddleware, authenticator=authenticator)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,11 @@ from coflows.flows.registry_resolver import RegistryResolver
 from coflows.permissions import Principal, can_call, can_view
 from coflows.runtime import Runtime
 from coflows.server.auth import principal_of
+from coflows.server.limits import int_param, parse_json, text_param
 from coflows.server.responses import error_response, json_response
 
 TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
+MAX_LIST = 1000  # `limit` of GET /flows/runs: 1 … 1000, else 400
 
 
 def _deny(principal: Principal, what: str) -> Exception:
@@ -94,10 +95,7 @@ class FlowRoutes:
     async def submit(self, request: Request) -> Response:
         principal = principal_of(request.scope)
         try:
-            try:
-                body = json.loads(await request.body() or b"{}")
-            except json.JSONDecodeError as e:
-                raise ArgumentError(f"request body: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+            body = parse_json(await request.body() or b"{}")
             if not isinstance(body, dict):
                 raise ArgumentError("request body: expected a JSON object")
             spec, wid = await asyncio.to_thread(self.build_spec, request.path_params["wid"], body, principal)
@@ -116,10 +114,11 @@ class FlowRoutes:
     async def list(self, request: Request) -> Response:
         principal = principal_of(request.scope)
         try:
-            limit = int(request.query_params.get("limit", "50"))
-        except ValueError:
-            return error_response(ArgumentError("parameter 'limit': expected int", "limit"), principal)
-        runs = await asyncio.to_thread(self.engine.list_runs, limit, request.query_params.get("state"))
+            limit = int_param(request.query_params, "limit", 50, minimum=1, maximum=MAX_LIST)
+            state = text_param(request.query_params, "state", 32)
+        except ArgumentError as exc:
+            return error_response(exc, principal)
+        runs = await asyncio.to_thread(self.engine.list_runs, limit, state)
         return json_response([r.to_dict(tasks=False) for r in runs if self._visible(principal, r.workflow)])
 
     async def cancel(self, request: Request) -> Response:

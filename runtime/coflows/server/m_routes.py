@@ -29,6 +29,7 @@ from coflows.errors import ArgumentError, CoflowsError, NotFoundError, Permissio
 from coflows.m.store import MStore, check_topic
 from coflows.permissions import READ, WRITE, Principal, workflow_level
 from coflows.server.auth import principal_of
+from coflows.server.limits import parse_json
 from coflows.server.responses import error_response, json_response
 
 if TYPE_CHECKING:
@@ -75,12 +76,7 @@ def check_topic_access(runtime: Runtime, principal: Principal, topic: str, level
 def parse_json_body(body: bytes) -> Any:
     if not body.strip():
         raise ArgumentError("empty body: expected a JSON value", "body")
-    try:
-        return json.loads(body)
-    except UnicodeDecodeError:
-        raise ArgumentError("the body is not UTF-8 text", "body") from None
-    except json.JSONDecodeError as e:
-        raise ArgumentError(f"malformed JSON body: {e.msg} at line {e.lineno} column {e.colno}", "body") from None
+    return parse_json(body)
 
 
 def _field(body: Any, *names: str) -> tuple[bool, Any]:

@@ -27,6 +27,7 @@ from coflows.runtime import Runtime
 from coflows.serialize import to_csv, to_json_bytes, to_text
 from coflows.server.auth import principal_of
 from coflows.server.inline import InlinePolicy
+from coflows.server.limits import decode_utf8, parse_json
 from coflows.server.responses import error_body
 
 _POSITIONAL = re.compile(r"^p(?:\[(\d*)\])?$")
@@ -95,12 +96,9 @@ def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: st
             raise PermissionDenied(f"{wid}/{qid}/{name}: permission denied for '{principal.id}'")
         if body:
             if fn.raw_body and not positional and not named:
-                positional = [body.decode("utf-8")]
+                positional = [decode_utf8(body)]
             else:
-                try:
-                    data = json.loads(body)
-                except json.JSONDecodeError as e:
-                    raise ArgumentError(f"request body: invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+                data = parse_json(body)
                 if isinstance(data, dict):
                     overlap = set(data) & set(named)
                     if overlap:
