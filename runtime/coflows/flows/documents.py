@@ -27,6 +27,7 @@ from text, the line and column.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -159,13 +160,86 @@ def load_json(text: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise FlowSpecError(f"invalid JSON: {exc.msg}", line=exc.lineno, column=exc.colno) from None
+    except RecursionError:
+        raise FlowSpecError("JSON nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer past Python's digit limit
+        raise FlowSpecError(f"invalid JSON: {exc}") from None
+
+
+MAX_YAML_NODES = 20_000  # values in a YAML document once its aliases are expanded
+MAX_YAML_DEPTH = 64  # collections inside each other
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand past `MAX_YAML_NODES` (a "billion laughs" bomb), that
+    refers to itself, or that nests deeper than `MAX_YAML_DEPTH`, before anything is constructed.
+
+    The composed graph shares aliased nodes, so the expanded size is counted once per node
+    (memoized): linear in the text, whatever the aliases multiply.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if depth > MAX_YAML_DEPTH:
+            raise FlowSpecError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels",
+                                line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+        if key in open_nodes:
+            raise FlowSpecError("a YAML alias refers to a node that contains it",
+                                line=node.start_mark.line + 1, column=node.start_mark.column + 1)
+        total = 1
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            open_nodes.add(key)
+            children = (c for pair in node.value for c in pair) if isinstance(node, yaml.MappingNode) else node.value
+            for child in children:
+                total += size(child, depth + 1)
+                if total > MAX_YAML_NODES:
+                    raise FlowSpecError(f"YAML document too large once its aliases are expanded "
+                                        f"(more than {MAX_YAML_NODES} values)")
+            open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    size(root, 1)
+
+
+_BRACKETS = re.compile(r"[\[\]{}]")
+
+
+def _check_flow_depth(text: str) -> None:
+    """PyYAML's scanner costs O(depth) per token inside `[`/`{`: refuse deep flow nesting before it.
+
+    Brackets inside quoted strings count too; only a text with more than `MAX_YAML_DEPTH`
+    unclosed ones is refused.
+    """
+    if text.count("[") + text.count("{") <= MAX_YAML_DEPTH:
+        return
+    depth = 0
+    for m in _BRACKETS.finditer(text):
+        depth = depth + 1 if m.group() in "[{" else max(depth - 1, 0)
+        if depth > MAX_YAML_DEPTH:
+            line = text.count("\n", 0, m.start()) + 1
+            raise FlowSpecError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels", line=line)
 
 
 def load_yaml(text: str) -> tuple[Any, dict[str, tuple[int, int]]]:
-    """Parse YAML; also return path → (line, column) of every value, for errors found later."""
+    """Parse YAML; also return path → (line, column) of every value, for errors found later.
+
+    Aliases are expanded only within a budget (`_check_expansion`), so a small text cannot
+    cost unbounded CPU or memory.
+    """
+    _check_flow_depth(text)
+    loader = yaml.SafeLoader(text)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        if root is not None:
+            _check_expansion(root)
+        data = loader.construct_document(root) if root is not None else None
+    except RecursionError:
+        raise FlowSpecError(f"YAML nested deeper than {MAX_YAML_DEPTH} levels") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = f"invalid YAML: {exc.problem or exc.context}"
@@ -174,6 +248,8 @@ def load_yaml(text: str) -> tuple[Any, dict[str, tuple[int, int]]]:
         raise FlowSpecError(message, line=mark.line + 1, column=mark.column + 1) from None
     except yaml.YAMLError as exc:
         raise FlowSpecError(f"invalid YAML: {exc}") from None
+    finally:
+        loader.dispose()
     marks: dict[str, tuple[int, int]] = {}
 
     def walk(node: yaml.Node, path: str) -> None:

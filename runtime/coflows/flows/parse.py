@@ -20,6 +20,7 @@ from coflows.flows.graph_string import parse_graph_string
 from coflows.flows.spec import FlowSpec, FunctionResolver, validate_spec
 
 FORMATS = ("graph", "yaml", "json", "colonyos")
+MAX_SPEC_CHARS = 1_000_000  # a spec's text; its nodes, edges and maps are bounded in `validate_spec`
 _YAML_KEY = re.compile(r"^\s*[\w.\-]+\s*:(\s|$)", re.MULTILINE)
 
 
@@ -40,6 +41,8 @@ def parse_spec(source: Any, format: str | None = None, aliases: Mapping[str, Any
         return parse_spec(source.decode("utf-8"), format, aliases, resolver, name)
     elif isinstance(source, str):
         text = source
+        if len(text) > MAX_SPEC_CHARS:
+            raise FlowSpecError(f"the flow spec has {len(text)} characters (at most {MAX_SPEC_CHARS})")
         stripped = text.lstrip()
         fmt = format or ("json" if stripped[:1] in ("[", "{") else
                          "yaml" if _YAML_KEY.search(text) else "graph")

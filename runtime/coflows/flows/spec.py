@@ -117,6 +117,7 @@ def validate_spec(spec: FlowSpec, resolver: FunctionResolver | None = None) -> F
     """
     if not spec.nodes:
         raise FlowSpecError("the flow has no nodes", path="nodes")
+    _check_size(spec)
     seen: dict[str, NodeSpec] = {}
     for node in spec.nodes:
         if not node.name or not node.name.strip():
@@ -148,6 +149,24 @@ def validate_spec(spec: FlowSpec, resolver: FunctionResolver | None = None) -> F
             except (TypeError, ValueError) as exc:
                 raise node.loc(key).error(f"{key} of node {node.name!r} are not JSON: {exc}") from None
     return spec
+
+
+MAX_NODES = 1_000  # nodes of one spec
+MAX_EDGES = 10_000  # dependencies (after) of all its nodes
+MAX_MAP_ITEMS = 10_000  # items of a literal `map:` list
+
+
+def _check_size(spec: FlowSpec) -> None:
+    """Bound what one spec may cost to validate, store and schedule (a spec can come over HTTP)."""
+    if len(spec.nodes) > MAX_NODES:
+        raise FlowSpecError(f"the flow has {len(spec.nodes)} nodes (at most {MAX_NODES})", path="nodes")
+    edges = sum(len(n.after) for n in spec.nodes)
+    if edges > MAX_EDGES:
+        raise FlowSpecError(f"the flow has {edges} dependencies (at most {MAX_EDGES})", path="nodes")
+    for node in spec.nodes:
+        if isinstance(node.map, list) and len(node.map) > MAX_MAP_ITEMS:
+            raise node.loc("map").error(
+                f"map of node {node.name!r} lists {len(node.map)} items (at most {MAX_MAP_ITEMS})")
 
 
 def _check_map(node: NodeSpec, nodes: Mapping[str, NodeSpec]) -> None:
