@@ -45,7 +45,7 @@ from coflows.context import current
 from coflows.engines import EngineUnavailable, jvm_agents, jvm_build
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.engines.jvm_docs import function_docs, module_docs
-from coflows.errors import ArgumentError, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
+from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
 from coflows.functions import Function, Param
 from coflows.serialize import to_json_bytes, to_jsonable
 from coflows.types import ANY, ParamType
@@ -148,6 +148,8 @@ class _Host:
         self.QueryHandle = cls("coflows.jvm.QueryHandle")
         self.Invoker = cls("coflows.jvm.Invoker")
         self.UserFailure = cls("coflows.jvm.UserFailure")
+        self.Calls = cls("coflows.jvm.Calls")
+        self.Thread = jpype.JClass("java.lang.Thread")
         self.ArgumentFailure = cls("coflows.jvm.ArgumentFailure")
         self.Host = cls("coflows.Host")
         self.Callback = cls("coflows.Callback")
@@ -157,7 +159,23 @@ class _Host:
         self.JException = jpype.JException
 
 
-def _user_error(e: Any) -> UserCodeError:
+# -- stopping calls: Python thread → the Java thread JPype attached it as (see `JvmEngine.interrupt`)
+_java_threads: dict[int, Any] = {}
+_seen = threading.local()
+
+
+def _note_thread(host: _Host) -> None:
+    """Remember this thread's Java thread (once per thread: a thread-local says it is done).
+
+    Keyed by `threading.get_ident()`, which a new thread may reuse: its first call overwrites.
+    """
+    _java_threads[threading.get_ident()] = host.Thread.currentThread()
+    _seen.done = True
+
+
+def _user_error(e: Any) -> CoflowsError:
+    if str(e.getTypeName()) == "CallStopped" and str(e.getLanguage()) == "coflows":
+        return CallTimeout(str(e.getUserMessage()))
     return UserCodeError(str(e.getTypeName()), str(e.getUserMessage()), str(e.getStackText()),
                          language=str(e.getLanguage()))
 
@@ -222,6 +240,10 @@ def _make_invoke(host: _Host, name: str, invoker: Any, entry: Any, names: tuple[
 
     if not encoding and not spread and result is int:
         def invoke_long(args: list[Any], kwargs: dict[str, Any], _keep: Any = invoker) -> Any:
+            try:
+                _seen.done
+            except AttributeError:
+                _note_thread(host)
             if kwargs:
                 args = _arrange(args, kwargs, names, name)
             try:
@@ -232,6 +254,10 @@ def _make_invoke(host: _Host, name: str, invoker: Any, entry: Any, names: tuple[
 
     if not encoding and not spread:
         def invoke(args: list[Any], kwargs: dict[str, Any], _keep: Any = invoker) -> Any:
+            try:
+                _seen.done
+            except AttributeError:
+                _note_thread(host)
             if kwargs:
                 args = _arrange(args, kwargs, names, name)
             try:
@@ -242,6 +268,10 @@ def _make_invoke(host: _Host, name: str, invoker: Any, entry: Any, names: tuple[
         return invoke
 
     def invoke_encoded(args: list[Any], kwargs: dict[str, Any], _keep: Any = invoker) -> Any:
+        try:
+            _seen.done
+        except AttributeError:
+            _note_thread(host)
         if kwargs or len(args) != n:
             args = _arrange(args, kwargs, names, name)
         if encoding:
@@ -323,6 +353,34 @@ class JvmEngine(Engine):
                 return jvm_agents.m_call(op, topic, args_json)
 
         return HostCallback()
+
+    # After Thread.interrupt(), how long a call may take to end before Thread.stop() (seconds).
+    STOP_GRACE = 0.5
+
+    def interrupt(self, thread_ident: int) -> bool:
+        """Stop the Java call on `thread_ident`: `Thread.interrupt()` now, `Thread.stop()` after a grace.
+
+        `coflows.jvm.Calls` only acts while that thread is inside a user call, and the stop names
+        the call it was meant for, so neither ever lands in a later call.
+        """
+        host, jthread = self._host, _java_threads.get(thread_ident)
+        if host is None or jthread is None:
+            return False
+        seq = int(host.Calls.interrupt(jthread))
+        if not seq:
+            return False
+        timer = threading.Timer(self.STOP_GRACE, self._kill, (jthread, seq))
+        timer.daemon = True
+        timer.start()
+        return True
+
+    def _kill(self, jthread: Any, seq: int) -> None:
+        try:
+            if self.host.Calls.kill(jthread, seq):
+                log.warning("a Java call did not end %.1f s after an interrupt: stopped it (Thread.stop)",
+                            self.STOP_GRACE)
+        except Exception:  # noqa: BLE001 - a timer thread: log, never raise
+            log.exception("cannot stop a Java call")
 
     @property
     def host(self) -> _Host:

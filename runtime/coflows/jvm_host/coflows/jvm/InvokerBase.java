@@ -101,8 +101,28 @@ public abstract class InvokerBase {
         }
     }
 
-    /** Call with {@code args} (an array the caller owns: it is converted in place). */
+    /**
+     * Call with {@code args} (an array the caller owns: it is converted in place), as a call that
+     * {@link Calls} can stop: a stopped call ends with a {@code CallStopped} failure.
+     */
     protected final Object invoke(Object[] args) {
+        Calls.State cs = Calls.enter();
+        boolean stopped = false;
+        try {
+            try {
+                return call(args);
+            } finally {
+                stopped = Calls.leave(cs);
+            }
+        } catch (ThreadDeath d) {
+            throw Calls.stopped(method.getName());
+        } catch (UserFailure f) {
+            if (stopped) throw Calls.stopped(method.getName());
+            throw f;
+        }
+    }
+
+    private Object call(Object[] args) {
         if (args.length != arity) {
             throw new ArgumentFailure(null, method.getName() + "() takes " + arity + " argument(s), got " + args.length);
         }
