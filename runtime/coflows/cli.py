@@ -51,16 +51,55 @@ def server(
     port: Annotated[Optional[int], typer.Option(help="override Server.Port")] = None,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "info",
+    supervise: Annotated[bool, typer.Option("--supervisor/--no-supervisor",
+                                            help="run the server as a child that is restarted when it dies")] = True,
+    listen_fd: Annotated[Optional[int], typer.Option(hidden=True, help="(supervisor's child) listening socket")] = None,
+    status_fd: Annotated[Optional[int], typer.Option(hidden=True, help="(supervisor's child) status pipe")] = None,
 ) -> None:
-    """Load the workspace(s) and serve them over HTTP."""
-    import uvicorn
-
-    from coflows.runtime import Runtime
-    from coflows.server import create_app
-
+    """Load the workspace(s) and serve them over HTTP, restarted by a supervisor when the server process dies."""
     _setup_logging(log_level)
     config = _config(config_file)
+    h = host or config.server.host
+    p = port if port is not None else config.server.port
+    if supervise and listen_fd is None:
+        _supervise(config_file, h, p, access_log, log_level, config.server.memory_limit)
+    _serve(config, h, p, access_log, log_level, listen_fd, status_fd)
+
+
+def _supervise(config_file: str | None, host: str, port: int, access_log: bool, log_level: str,
+               memory_limit: int) -> None:
+    """The parent: hold the port, run `coflows server --listen-fd …` as a child, restart it when it dies."""
+    from coflows.supervisor import Supervisor, exit_like, listen
+
+    try:
+        sock = listen(host, port)
+    except OSError as e:
+        raise _fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1) from None
+    command = [sys.executable, "-m", "coflows", "server", *([config_file] if config_file else []),
+               "--log-level", log_level, "--access-log" if access_log else "--no-access-log"]
+    supervisor = Supervisor(command, sock, memory_limit)
+    code = supervisor.run()
+    exit_like(code, supervisor.stop_signal)
+
+
+def _serve(config: Config, host: str, port: int, access_log: bool, log_level: str,
+           listen_fd: int | None, status_fd: int | None) -> None:
+    """One server process (the supervisor's child, or the whole server with --no-supervisor)."""
+    import os
+    import socket
+
+    from coflows.runtime import Runtime
+    from coflows.server.serve import serve
+    from coflows.supervisor import listen
+
     log = logging.getLogger("coflows")
+    if listen_fd is not None:
+        sock = socket.socket(fileno=listen_fd)
+    else:
+        try:
+            sock = listen(host, port)  # before loading anything: a busy port fails at once
+        except OSError as e:
+            raise _fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1) from None
     try:
         runtime = Runtime(config)
         problems = runtime.load()
@@ -74,11 +113,11 @@ def server(
                  wf.name, wf.id, len(wf.queries), n, len(problems.get(wf.id, [])))
     if not config.server.secret_key:
         log.info("admin API key: see %s (or set Server.SecretKey)", config.state_dir() / "secret_key")
-    app_ = create_app(runtime)
-    h = host or config.server.host
-    p = port if port is not None else config.server.port
-    log.info("serving on http://%s:%d  (API docs: /docs)", h, p)
-    uvicorn.run(app_, host=h, port=p, log_level=log_level, access_log=access_log, lifespan="on")
+    code = serve(config, runtime, sock, access_log=access_log, log_level=log_level, status_fd=status_fd)
+    if code:
+        logging.shutdown()
+        sys.stderr.flush()
+        os._exit(code)  # the runtime is closed; skip the engines' exit handlers
 
 
 build_app = typer.Typer(help="Update package.json and compile everything.", no_args_is_help=True)

@@ -6,9 +6,12 @@ its routes, so the server does not need to know their insides.
 
 from __future__ import annotations
 
+import os
+
 from starlette.routing import BaseRoute
 
 from coflows.runtime import Runtime
+from coflows.supervisor import FLOW_OWNER_ENV
 
 
 def install_flows(runtime: Runtime) -> list[BaseRoute]:
@@ -22,8 +25,10 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
     from coflows.flows.executor import executor_from_config
 
     resolver = RegistryResolver(runtime.registry)
+    # under the supervisor, one owner ID for every server process it starts: a restarted server
+    # takes back its runs at once instead of waiting for their leases to expire
     engine = FlowEngine(runtime.database, resolver, max_workers=runtime.config.executor.max_workers,
-                        executor=executor_from_config(runtime.config))
+                        owner_id=os.environ.get(FLOW_OWNER_ENV) or None, executor=executor_from_config(runtime.config))
     runtime.flows = engine
 
     def start() -> None:

@@ -22,6 +22,7 @@ from coflows.errors import NotFoundError, Unauthenticated
 from coflows.permissions import can_view
 from coflows.runtime import Runtime
 from coflows.server.auth import AuthMiddleware, Authenticator, principal_of
+from coflows.server.draining import DrainingMiddleware, InFlight
 from coflows.server.limits import BodyLimitMiddleware
 from coflows.server.openapi import build_openapi
 from coflows.server.queries import QueryEndpoint
@@ -134,7 +135,11 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
 
     routes = build_routes(runtime) + install_all(runtime) + list(extra_routes or [])
     authenticator = Authenticator(runtime.config.admin_key(), runtime.lookup_principal)
+    in_flight = InFlight()
     # the body limit first: an oversized body is refused before anything else looks at the request
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=runtime.config.server.max_body_bytes),
+                  Middleware(DrainingMiddleware, runtime=runtime, in_flight=in_flight),
                   Middleware(AuthMiddleware, authenticator=authenticator)]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.in_flight = in_flight  # read by the memory monitor (server/memory.py) while it drains
+    return app
