@@ -83,6 +83,7 @@ namespace Coflows
             if (cb == null)
                 throw new InvalidOperationException("Coflows.Host is not connected to a coflows runtime");
             var result = cb(query, function, args ?? new object[0]);
+            Calls.Recheck();  // this call was stopped while the called function ran: end it too
             var err = result as HostError;
             if (err != null)
                 throw new CallException(err.Type, err.Message, err.Language, err.Stack);

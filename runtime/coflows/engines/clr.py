@@ -46,7 +46,7 @@ from typing import Any
 
 from coflows.engines import clr_mono
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
-from coflows.errors import ArgumentError, CoflowsError, CompileError, SourceError, UserCodeError
+from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, SourceError, UserCodeError
 from coflows.functions import Function, FunctionDocs, Param
 from coflows.types import convert_argument
 from coflows.xmldocs import parse_api, parse_module_docs
@@ -154,7 +154,7 @@ def clean_stack(stack: str | None, root: Path | None) -> str:
     return text
 
 
-def net_user_error(exc: Any, root: Path | None = None) -> UserCodeError:
+def net_user_error(exc: Any, root: Path | None = None) -> UserCodeError | CallTimeout:
     """A .NET exception (as pythonnet raises it) → UserCodeError(type full name, message, C# stack)."""
     ex = exc
     while True:
@@ -166,6 +166,8 @@ def net_user_error(exc: Any, root: Path | None = None) -> UserCodeError:
             continue
         break
     stack = clean_stack(ex.StackTrace, root)
+    if name == "Coflows.CallStoppedException":
+        return CallTimeout(str(ex.Message))
     if name == "Coflows.CallException":
         # a function called through Coflows.Host.Call failed and C# did not catch it: report the cause
         remote = str(ex.RemoteStackTrace or "")
@@ -281,6 +283,7 @@ class ClrEngine(Engine):
         self.max_reloads = _env_int("COFLOWS_CLR_MAX_RELOADS", 400)
         self.assemblies_loaded = 0
         self._seen_types: set[str] = set()
+        self._calls: Any = None  # Coflows.Calls: stoppable calls (Calls.cs)
 
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -292,13 +295,14 @@ class ClrEngine(Engine):
         import clr
         from System import Array, Func, Object, String
 
-        self.host_path = self.mono.build_helper("Coflows.Host", ["Host.cs", "Agents.cs"])
+        self.host_path = self.mono.build_helper("Coflows.Host", ["Host.cs", "Agents.cs", "Calls.cs"])
         clr.AddReference(str(self.host_path))
         bridge = self.mono.build_helper("Coflows.Bridge", "Bridge.cs", [self.mono.python_runtime_dll()])
         clr.AddReference(str(bridge))
         clr_convert.init_bridge()
-        from Coflows import Host
+        from Coflows import Calls, Host
 
+        self._calls = Calls
         self._host_callback = Func[String, String, Array[Object], Object](self._host_call)
         Host.Connect(self._host_callback)
         from Coflows import RuntimeBridge
@@ -688,9 +692,10 @@ class ClrEngine(Engine):
             ret_t = m.member.PropertyType
             rconv = None if _cv.is_plain_result(ret_t) else _cv.to_py
             cls = m.cls
+            wrapped = self._wrap(m.member.GetGetMethod(), m)
 
-            def getter(_cls: Any = cls, _n: str = prop_name) -> Any:
-                return getattr(_cls, _n)
+            def getter(_cls: Any = cls, _n: str = prop_name, _w: Any = wrapped) -> Any:
+                return _w() if _w is not None else getattr(_cls, _n)
 
             invoke = _make_invoke(getter, (), (), (), rconv, None, workflow.root)
             return Function(workflow.id, query_id, name, self.language, (), invoke, docs,
@@ -738,8 +743,10 @@ class ClrEngine(Engine):
             defaults.append(raw_default)
 
         binding = getattr(m.cls, m.name)
-        target = binding
-        if ps:
+        target = self._wrap(mi, m)
+        if target is None:
+            target = binding
+        if target is binding and ps:
             try:
                 target = binding.__overloads__[tuple(_cv.py_class(p.ParameterType) for p in ps)]
             except Exception:  # noqa: BLE001 - let pythonnet choose at call time
@@ -749,6 +756,26 @@ class ClrEngine(Engine):
                               varargs, workflow.root)
         return Function(workflow.id, query_id, name, self.language, tuple(params), invoke, docs,
                         _cv.param_type(mi.ReturnType), varargs is not None)
+
+    def _wrap(self, method: Any, m: _Member) -> Any:
+        """`method` called as a stoppable call (`Coflows.Calls.Wrap`), or None if it cannot be wrapped."""
+        try:
+            return self._calls.Wrap(method)
+        except Exception as e:  # noqa: BLE001 - still callable, only not stoppable
+            log.warning("%s: cannot make it stoppable (%s); a time limit will not stop it", m.signature(),
+                        getattr(e, "Message", e))
+            return None
+
+    def interrupt(self, thread_ident: int) -> bool:
+        """Stop the C# call on `thread_ident` (`Thread.Abort` on Mono), only while it is inside a user call.
+
+        The call's wrapper catches the abort, calls `Thread.ResetAbort()` and raises
+        `Coflows.CallStoppedException` (→ `CallTimeout`); see clr_host/Calls.cs.
+        """
+        calls = self._calls
+        if calls is None:
+            return False
+        return bool(calls.Abort(thread_ident))
 
     # -- unloading ----------------------------------------------------------------------------------
     def unload(self, workflow: WorkflowContext, source: SourceFile, loaded: LoadedSource) -> None:

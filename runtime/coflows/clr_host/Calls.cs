@@ -1,0 +1,145 @@
+// Stoppable calls of C# user code (not for user code).
+//
+// The engine calls every user method through a delegate made by Calls.Wrap: it records that the
+// thread is inside a user call (Enter/Leave, under the thread's own lock), and turns a
+// ThreadAbortException into CallStoppedException after Thread.ResetAbort(), so the abort never
+// leaves the call it was meant for. Calls.Abort(ident) is what the engine's interrupt asks for:
+// it aborts only a thread that is inside a call right now, under that same lock.
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Linq.Expressions;
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Threading;
+
+namespace Coflows
+{
+    /// <summary>A call was stopped: its time limit passed or its caller went away.</summary>
+    public class CallStoppedException : Exception
+    {
+        public CallStoppedException(string message) : base(message) { }
+    }
+
+    public static class Calls
+    {
+        /// <summary>What the host knows of one thread (internal; public for the compiled wrappers).</summary>
+        public sealed class State
+        {
+            internal Thread Thread;
+            internal int Depth;  // nested user calls (C# → Host.Call → C#)
+            internal bool Aborting;  // an abort was requested for the current outermost call
+        }
+
+        [ThreadStatic] private static State current;
+        private static readonly Dictionary<ulong, State> byIdent = new Dictionary<ulong, State>();
+
+        // Python's threading.get_ident() is pthread_self(): the key the engine's interrupt uses.
+        [DllImport("libc", EntryPoint = "pthread_self")]
+        private static extern UIntPtr pthread_self();
+
+        private static readonly MethodInfo EnterMethod = typeof(Calls).GetMethod("Enter");
+        private static readonly MethodInfo LeaveMethod = typeof(Calls).GetMethod("Leave");
+        private static readonly MethodInfo StoppedMethod = typeof(Calls).GetMethod("Stopped");
+
+        public static State Enter()
+        {
+            var s = current;
+            if (s == null)
+            {
+                s = new State { Thread = Thread.CurrentThread };
+                var ident = pthread_self().ToUInt64();
+                lock (byIdent)
+                    byIdent[ident] = s;
+                current = s;
+            }
+            lock (s)
+                s.Depth++;
+            return s;
+        }
+
+        public static void Leave(State s)
+        {
+            lock (s)
+            {
+                if (--s.Depth == 0)
+                    s.Aborting = false;
+            }
+        }
+
+        /// <summary>In the wrapper's catch: cancel the abort, answer the error Python sees.</summary>
+        public static Exception Stopped()
+        {
+            Thread.ResetAbort();
+            return new CallStoppedException("the call was stopped (its time limit passed or its caller went away)");
+        }
+
+        /// <summary>
+        /// After a nested call (Host.Call) returns: if the outer call was stopped meanwhile (the abort
+        /// was caught by the inner call's wrapper), abort again so the outer call ends too.
+        /// </summary>
+        public static void Recheck()
+        {
+            var s = current;
+            if (s == null)
+                return;
+            bool again;
+            lock (s)
+                again = s.Aborting && s.Depth > 0;
+            if (again)
+                Thread.CurrentThread.Abort();
+        }
+
+        /// <summary>Abort the user call running on the thread Python knows as <paramref name="ident"/>.</summary>
+        public static bool Abort(ulong ident)
+        {
+            State s;
+            lock (byIdent)
+            {
+                if (!byIdent.TryGetValue(ident, out s))
+                    return false;
+            }
+            lock (s)
+            {
+                if (s.Depth == 0 || !s.Thread.IsAlive)
+                    return false;
+                s.Aborting = true;
+                s.Thread.Abort();
+                return true;
+            }
+        }
+
+        /// <summary>True while the thread <paramref name="ident"/> is inside a user call.</summary>
+        public static bool InCall(ulong ident)
+        {
+            State s;
+            lock (byIdent)
+            {
+                if (!byIdent.TryGetValue(ident, out s))
+                    return false;
+            }
+            lock (s)
+                return s.Depth > 0;
+        }
+
+        /// <summary>
+        /// A delegate with <paramref name="method"/>'s signature (a static method or property getter)
+        /// that calls it as a stoppable call.
+        /// </summary>
+        public static Delegate Wrap(MethodInfo method)
+        {
+            var ps = method.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+            var ret = method.ReturnType;
+            var type = Expression.GetDelegateType(ps.Select(p => p.Type).Concat(new[] { ret }).ToArray());
+            // through a delegate, not a direct call: the JIT would inline a small user method into the
+            // wrapper, and its frame (file:line) would vanish from stack traces
+            var target = Expression.Constant(Delegate.CreateDelegate(type, method), type);
+            var s = Expression.Variable(typeof(State), "s");
+            Expression body = Expression.TryCatch(
+                Expression.TryFinally(Expression.Invoke(target, ps), Expression.Call(LeaveMethod, s)),
+                Expression.Catch(typeof(ThreadAbortException), Expression.Throw(Expression.Call(StoppedMethod), ret)));
+            body = Expression.Block(ret, new[] { s }, Expression.Assign(s, Expression.Call(EnterMethod)), body);
+            return Expression.Lambda(type, body, method.Name, ps).Compile();
+        }
+    }
+}
