@@ -94,6 +94,8 @@ def workspace(tmp_path: Path) -> Workspace:
 class Server:
     """`coflows server` as a real subprocess (uvicorn on a free loopback port)."""
 
+    args: tuple[str, ...] = ()  # more `coflows server` options (a subclass may set e.g. --access-log)
+
     def __init__(self, ws: Workspace, env: dict[str, str] | None = None) -> None:
         self.ws = ws
         self.port = free_port()
@@ -106,7 +108,8 @@ class Server:
     def start(self, timeout: float = 90) -> Server:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "coflows", "server", str(self.ws.config_path), "--port", str(self.port)],
+            [sys.executable, "-m", "coflows", "server", str(self.ws.config_path), "--port", str(self.port),
+             *self.args],
             cwd=self.ws.root, stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
         )
         deadline = time.monotonic() + timeout

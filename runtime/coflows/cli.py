@@ -40,6 +40,9 @@ def _config(name: str | None) -> Config:
 
 
 def _setup_logging(level: str = "INFO") -> None:
+    from coflows.redact import install
+
+    install()  # API keys never reach a log line, whichever handler writes it (uvicorn's included)
     logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr)
 

@@ -161,8 +161,9 @@ class Config(_Model):
     def admin_key(self) -> str:
         """The admin secret: `Server.SecretKey`, else `COFLOWS_SECRET_KEY`, else one generated once and kept.
 
-        The sample config ships no secret; a generated key is stored (mode 600) so it
-        survives restarts, and printed by the server at start-up.
+        The sample config ships no secret; a generated key is stored (mode 0600, in a 0700
+        `.coflows` folder when we create it) so it survives restarts. The server logs where
+        it is, never the key itself.
         """
         if self.server.secret_key:
             return self.server.secret_key
@@ -170,14 +171,28 @@ class Config(_Model):
         if env:
             return env
         path = self.state_dir() / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_hex(16)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(key)
-        return key
+        if not path.exists():
+            if not path.parent.exists():
+                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            key = secrets.token_hex(16)
+            # Written whole, then linked: of two processes starting at once, one key wins and both read it.
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(key)
+            try:
+                os.link(tmp, path)
+                return key
+            except FileExistsError:
+                pass
+            except OSError:  # a volume without hard links
+                os.replace(tmp, path)
+                return key
+            finally:
+                tmp.unlink(missing_ok=True)
+        if path.stat().st_mode & 0o077:  # written by an older version, or copied in: owner only
+            os.chmod(path, 0o600)
+        return path.read_text().strip()
 
 
 def _json_path(loc: tuple[Any, ...]) -> str:

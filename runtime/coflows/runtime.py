@@ -41,7 +41,7 @@ class Runtime:
         self.database: Database | None = None
         if with_database:
             url = database_url(config.database.type, config.database.connection, config.base_dir)
-            self.database = Database(url)
+            self.database = Database(url, where=f"{config.source}: Database.Connection")
         self.problems: dict[str, list[str]] = {}
         self.package_reports: dict[str, Any] = {}
         self.package_progress: Any = None  # a coflows.packages.Progress (the CLI sets rich bars)

@@ -17,12 +17,14 @@ from urllib.parse import parse_qsl
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coflows.permissions import ADMIN, ANONYMOUS, Principal
+from coflows.redact import protect
 
 PRINCIPAL = "coflows.principal"
 
 
 class Authenticator:
     def __init__(self, admin_key: str, lookup: Callable[[str], Principal | None] | None = None) -> None:
+        protect(admin_key)  # masked in every log line and error body of this process
         self._admin_key = admin_key.encode()
         self._lookup = lookup
 

@@ -10,25 +10,28 @@ from starlette.responses import Response
 
 from coflows.errors import ArgumentError, CoflowsError, UserCodeError
 from coflows.permissions import Principal
+from coflows.redact import redact
 from coflows.serialize import to_json_bytes
 
 log = logging.getLogger("coflows.server")
 
 
 def error_body(exc: BaseException, principal: Principal | None = None) -> tuple[int, dict[str, Any]]:
-    """(status, JSON body) for an exception; stacks only for admins."""
+    """(status, JSON body) for an exception; stacks only for admins; API keys masked (`coflows.redact`)."""
     if isinstance(exc, UserCodeError):
-        err: dict[str, Any] = {"type": exc.type_name, "message": exc.message, "language": exc.language}
+        err: dict[str, Any] = {"type": exc.type_name, "message": redact(exc.message), "language": exc.language,
+                               "origin": "user"}  # raised by user code: a 500 that is not the server's fault
         if principal is not None and principal.is_admin and exc.stack:
-            err["stack"] = exc.stack
+            err["stack"] = redact(exc.stack)
         return exc.http_status, {"error": err}
     if isinstance(exc, CoflowsError):
-        err = {"type": type(exc).__name__, "message": str(exc)}
+        err = {"type": type(exc).__name__, "message": redact(str(exc))}
         if isinstance(exc, ArgumentError) and exc.parameter:
             err["parameter"] = exc.parameter
         return exc.http_status, {"error": err}
     log.exception("internal error", exc_info=exc)
-    return 500, {"error": {"type": "InternalError", "message": f"{type(exc).__name__}: {exc}"}}
+    return 500, {"error": {"type": "InternalError", "message": redact(f"{type(exc).__name__}: {exc}"),
+                           "origin": "server"}}
 
 
 def error_response(exc: BaseException, principal: Principal | None = None) -> Response:
