@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 DENIED, VIEW, READ, WRITE = -1, 0, 1, 2
 NONE = -2  # no grant at all
 PUBLIC = "Public"
+LEVEL_NAMES = {VIEW: "View", READ: "Read", WRITE: "Write"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,19 @@ class Principal:
 
 ANONYMOUS = Principal("anonymous")
 ADMIN = Principal("root", is_admin=True, name="admin")
+
+
+def principal_from_id(principal_id: str | None) -> Principal:
+    """A stored principal id (a flow run's `submitted_by`) back to a Principal, without its groups.
+
+    Until users exist the only stored ids are the admin's and anonymous; an unknown id gets no
+    grants beyond `Public`, so a stored id can never widen what a run may do.
+    """
+    if principal_id == ADMIN.id:
+        return ADMIN
+    if not principal_id or principal_id == ANONYMOUS.id:
+        return ANONYMOUS
+    return Principal(principal_id)
 
 
 def workflow_level(workflow: Workflow, principal: Principal) -> int:
@@ -76,3 +90,19 @@ def can_call(workflow: Workflow, function: Function, principal: Principal) -> bo
 
 def can_view(workflow: Workflow, principal: Principal) -> bool:
     return principal.is_admin or workflow_level(workflow, principal) >= VIEW
+
+
+def denied(principal: Principal, what: str) -> Exception:
+    """The refusal for `what`: 401 when a key would help (anonymous), 403 otherwise."""
+    from coflows.errors import PermissionDenied, Unauthenticated
+
+    if principal.is_anonymous:
+        return Unauthenticated(f"{what}: an API key is required")
+    return PermissionDenied(f"{what}: permission denied for '{principal.id}'")
+
+
+def require(workflow: Workflow, principal: Principal, level: int, what: str) -> None:
+    """Raise `denied(...)` unless the principal has `level` on the workflow that owns `what`."""
+    if principal.is_admin or workflow_level(workflow, principal) >= level:
+        return
+    raise denied(principal, f"{what} needs {LEVEL_NAMES[level]} on workflow '{workflow.name}'")

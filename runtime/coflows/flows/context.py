@@ -90,6 +90,7 @@ class TaskContext:
     aliases: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the run's, for refs of new nodes
     resolver: FunctionResolver | None = field(default=None, repr=False)
     changes: list[DagChange] = field(default_factory=list, repr=False)
+    principal: str | None = None  # id of who submitted (or last re-ran) the run: its calls run as them
 
     def add_child(self, name: str, ref: str, args: Sequence[Any] | None = None,
                   kwargs: Mapping[str, Any] | None = None, *, after: Sequence[str] = (),

@@ -96,7 +96,7 @@ def run_remote(call: TaskCall) -> TaskResult | RemoteFailure:
         return RemoteFailure("CoflowsError", f"the coflows worker plugin is not loaded on worker {os.getpid()}",
                              "", "python", os.getpid())
     ctx = TaskContext(None, call.run_id, call.node, call.attempt, call.ref, call.workflow, call.inputs,
-                      call.aliases, resolver=_resolver)
+                      call.aliases, resolver=_resolver, principal=call.principal)
     try:
         result = run_call(call, _resolver, ctx)
         result.value = None  # the engine decodes `text`; do not pickle the output twice

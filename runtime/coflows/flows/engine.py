@@ -105,6 +105,7 @@ class _Run:
     started_at: float | None
     generation: int
     tasks: dict[str, _Task] = field(default_factory=dict)
+    submitted_by: str | None = None  # principal id: its tasks run as this caller
     open: int = 0  # tasks pending or running
     next_seq: int = 0
 
@@ -228,8 +229,12 @@ class FlowEngine:
 
     def submit(self, spec: FlowSpec | str | dict | list | Any, inputs: Mapping[str, Any] | None = None,
                workflow: str | None = None, name: str | None = None,
-               aliases: Mapping[str, Any] | None = None, format: str | None = None) -> str:
-        """Validate and store a new run; returns its id once it is durable. Tasks start at once."""
+               aliases: Mapping[str, Any] | None = None, format: str | None = None,
+               submitted_by: str | None = None) -> str:
+        """Validate and store a new run; returns its id once it is durable. Tasks start at once.
+
+        `submitted_by`: the principal id the tasks run as (the server checks beforehand that it may
+        call every task's function)."""
         self._require_running()
         if isinstance(spec, FlowSpec) and not aliases and format is None:
             if name is not None:
@@ -250,6 +255,7 @@ class FlowEngine:
             "aliases": dumps(spec.aliases) if spec.aliases else None, "spec": None, "format": spec.format,
             "error": None, "created_at": now, "started_at": None, "finished_at": None,
             "owner": self.owner_id, "lease_expires": now + self.lease_seconds, "generation": 0,
+            "submitted_by": submitted_by,
         }
         try:
             run_row["spec"] = dumps(spec.to_dict())
@@ -265,7 +271,7 @@ class FlowEngine:
                 "state": PENDING, "attempts": 0, "failures": 0,
             })
         run = _Run(run_id, spec.name, workflow, PENDING, None if inputs is None else json.loads(inputs_json),
-                   dict(spec.aliases), None, 0)
+                   dict(spec.aliases), None, 0, submitted_by=submitted_by)
         for i, n in enumerate(spec.nodes):
             run.tasks[n.name] = _Task(n.name, i, n.ref, list(n.args), dict(n.kwargs), list(n.after), n.retries,
                                       n.timeout, n.priority, None, extra=extras[i])
@@ -343,8 +349,10 @@ class FlowEngine:
             return True
         raise FlowStateError(f"run {run_id} is driven by another engine; cancel it there")
 
-    def rerun(self, run_id: str) -> str:
-        """Run a failed/cancelled/interrupted run again from its unfinished tasks; finished ones keep outputs."""
+    def rerun(self, run_id: str, submitted_by: str | None = None) -> str:
+        """Run a failed/cancelled/interrupted run again from its unfinished tasks; finished ones keep outputs.
+
+        Its tasks run as `submitted_by` (the caller asking; the server checks its rights first)."""
         self._require_running()
         state = self.store.run_state(run_id)
         if state is None:
@@ -359,14 +367,16 @@ class FlowEngine:
             raise FlowStateError(f"run {run_id} is {state}; cancel it or wait before re-running")
         elif run_id not in self.store.claim(self.owner_id, time.time(), expires, [run_id]):
             raise FlowStateError(f"run {run_id} is driven by another engine")
+        self.store.set_submitted_by(run_id, submitted_by)
         found = self.store.run_with_tasks(run_id)
         assert found is not None
         self._call(lambda cs: self._cmd_load(found[0], found[1], cs, rerun=True))
         return run_id
 
-    def list_runs(self, limit: int = 50, state: str | None = None) -> list[RunView]:
-        """Newest runs first, without their tasks (see `counts` for tasks per state)."""
-        return [RunView.from_rows(r, None, counts) for r, counts in self.store.list_runs(limit, state)]
+    def list_runs(self, limit: int = 50, state: str | None = None,
+                  workflows: list[str] | None = None) -> list[RunView]:
+        """Newest runs first, without their tasks (see `counts` for tasks per state); `workflows`: only theirs."""
+        return [RunView.from_rows(r, None, counts) for r, counts in self.store.list_runs(limit, state, workflows)]
 
     def subscribe(self, callback: Listener) -> Callable[[], None]:
         """Call `callback(event)` after every stored state change; returns a function that unsubscribes.
@@ -572,7 +582,8 @@ class FlowEngine:
             return
         now = time.time()
         run = _Run(row["id"], row["name"], row["workflow"], row["state"], loads(row["inputs"]),
-                   loads(row["aliases"]) or {}, row["started_at"], row["generation"] or 0)
+                   loads(row["aliases"]) or {}, row["started_at"], row["generation"] or 0,
+                   submitted_by=row.get("submitted_by"))
         for r in task_rows:
             t = _Task(r["node"], r["seq"], r["ref"], loads(r["args"]) or [], loads(r["kwargs"]) or {},
                       loads(r["deps"]) or [], r["retries"], r["timeout"], r["priority"], r["added_by"],
@@ -845,7 +856,8 @@ class FlowEngine:
         deps = list(source.deps)
         parent_outputs = [run.tasks[d].output for d in deps]
         inputs = run.inputs
-        ctx = TaskContext(self, run.id, t.node, t.attempts, ref, run.workflow, inputs or {}, run.aliases)
+        ctx = TaskContext(self, run.id, t.node, t.attempts, ref, run.workflow, inputs or {}, run.aliases,
+                          principal=run.submitted_by)
 
         def prepare() -> TaskCall:
             token = set_current(ctx)  # refs without a workflow resolve against the run's
@@ -855,7 +867,7 @@ class FlowEngine:
             finally:
                 reset_current(token)
             return TaskCall(run.id, t.node, ctx.attempt, ref, run.workflow, call_args, call_kwargs,
-                            inputs or {}, run.aliases)
+                            inputs or {}, run.aliases, principal=run.submitted_by)
 
         def fn() -> TaskResult:
             return run_call(prepare(), resolver, ctx)

@@ -13,6 +13,7 @@ from coflows.context import CallContext, call_context
 from coflows.errors import NotFoundError
 from coflows.flows.context import current_task, in_task
 from coflows.functions import Function
+from coflows.permissions import principal_from_id
 from coflows.registry import Registry
 from coflows.workflow import Workflow
 
@@ -50,7 +51,8 @@ class RegistryResolver:
         wf, fn = self.resolve(ref)
         fn = fn.for_arity(len(args) + len(kwargs))
         a, k = fn.bind(args, kwargs)
-        with call_context(CallContext(wf.id, fn.query_id, fn.name)):
+        principal = principal_from_id(current_task().principal) if in_task() else None
+        with call_context(CallContext(wf.id, fn.query_id, fn.name, principal)):
             return fn.invoke(a, k)
 
     def qualify(self, ref: str) -> str:

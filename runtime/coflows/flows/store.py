@@ -58,6 +58,7 @@ runs = sa.Table(
     sa.Column("owner", sa.String(100)),  # engine driving the run
     sa.Column("lease_expires", sa.Float),
     sa.Column("generation", sa.Integer, nullable=False, default=0),  # +1 per rerun
+    sa.Column("submitted_by", sa.String(200)),  # principal id of the last submit or rerun: tasks run as it
     sa.Index("ix_flow_runs_state", "state"),
     sa.Index("ix_flow_runs_created", "created_at"),
 )
@@ -97,7 +98,14 @@ def _create_v1(conn: sa.Connection) -> None:
     meta.create_all(conn, checkfirst=True)
 
 
-register_migrations("flows", [Migration(1, "flow runs and tasks", _create_v1)])
+def _submitted_by_v2(conn: sa.Connection) -> None:
+    """Databases made before v2 lack `flow_runs.submitted_by` (v1 creates it on new ones)."""
+    if "submitted_by" not in {c["name"] for c in sa.inspect(conn).get_columns("flow_runs")}:
+        conn.execute(sa.text("ALTER TABLE flow_runs ADD COLUMN submitted_by VARCHAR(200)"))
+
+
+register_migrations("flows", [Migration(1, "flow runs and tasks", _create_v1),
+                              Migration(2, "who submitted a run", _submitted_by_v2)])
 
 
 def dumps(value: Any) -> str:
@@ -234,6 +242,11 @@ class FlowStore:
                                .values(owner=owner, lease_expires=expires))
             return res.rowcount == 1
 
+    def set_submitted_by(self, run_id: str, principal_id: str | None) -> None:
+        """A rerun runs as the caller who asks for it: record who that is."""
+        with self.engine.begin() as conn:
+            conn.execute(runs.update().where(runs.c.id == run_id).values(submitted_by=principal_id))
+
     def cancel_unowned(self, run_id: str, now: float) -> bool:
         """Cancel a run that no live engine drives (e.g. interrupted, owner shut down)."""
         with self.engine.begin() as conn:
@@ -266,11 +279,15 @@ class FlowStore:
             rows = conn.execute(sa.select(tasks).where(tasks.c.run_id == run_id).order_by(tasks.c.seq)).mappings()
             return dict(row), [dict(r) for r in rows]
 
-    def list_runs(self, limit: int, state: str | None) -> list[tuple[dict[str, Any], dict[str, int]]]:
+    def list_runs(self, limit: int, state: str | None,
+                  workflows: list[str] | None = None) -> list[tuple[dict[str, Any], dict[str, int]]]:
+        """Newest first; `workflows` given: only runs of those (filtered before the limit)."""
         with self.engine.connect() as conn:
             q = sa.select(runs).order_by(runs.c.created_at.desc()).limit(limit)
             if state is not None:
                 q = q.where(runs.c.state == state)
+            if workflows is not None:
+                q = q.where(runs.c.workflow.in_(workflows))
             rows = [dict(r) for r in conn.execute(q).mappings()]
             counts: dict[str, dict[str, int]] = {r["id"]: {} for r in rows}
             if rows:

@@ -31,6 +31,7 @@ class TaskCall:
     kwargs: dict[str, Any]
     inputs: Mapping[str, Any] = field(default_factory=dict)
     aliases: Mapping[str, Any] = field(default_factory=dict)
+    principal: str | None = None  # the run's submitter: the call's CallContext principal
 
 
 @dataclass

@@ -81,6 +81,7 @@ class RunView:
     format: str | None
     tasks: list[TaskView] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    submitted_by: str | None = None  # principal id its tasks run as (last submit or rerun)
 
     @classmethod
     def from_rows(cls, run: dict[str, Any], task_rows: list[dict[str, Any]] | None,
@@ -93,7 +94,8 @@ class RunView:
         return cls(id=run["id"], name=run["name"], workflow=run["workflow"], state=run["state"],
                    created_at=run["created_at"], started_at=run["started_at"], finished_at=run["finished_at"],
                    error=run["error"], owner=run["owner"], generation=run["generation"] or 0,
-                   inputs=loads(run["inputs"]), format=run["format"], tasks=tasks, counts=counts)
+                   inputs=loads(run["inputs"]), format=run["format"], tasks=tasks, counts=counts,
+                   submitted_by=run.get("submitted_by"))
 
     def task(self, node: str) -> TaskView:
         for t in self.tasks:
@@ -118,7 +120,7 @@ class RunView:
             "created_at": iso(self.created_at), "started_at": iso(self.started_at),
             "finished_at": iso(self.finished_at), "error": self.error, "owner": self.owner,
             "generation": self.generation, "inputs": self.inputs, "format": self.format,
-            "counts": dict(self.counts),
+            "counts": dict(self.counts), "submitted_by": self.submitted_by,
         }
         if tasks:
             d["tasks"] = [t.to_dict() for t in self.tasks]

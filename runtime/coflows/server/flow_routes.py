@@ -5,6 +5,12 @@
 - `POST /flows/runs/{id}/cancel` · `POST /flows/runs/{id}/rerun`
 - `GET /flows/runs/{id}/events` and `GET /flows/events`: Server-Sent Events of state changes
 - `GET /flows/{wid}/flows`: the flows a workflow declares
+
+Rights (docs/security.md): a run belongs to the workflow it was submitted to. Reading a run (get,
+list, events) needs Read there, and a run the caller may not read is a 404 (its existence is
+private). Submit needs Read and every task's function callable by the caller. Cancel and rerun
+need Write on the workflow, or being the (non-anonymous) caller who submitted the run; a rerun
+also needs every task's function callable by the caller, and its tasks then run as that caller.
 """
 
 from __future__ import annotations
@@ -18,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from coflows.errors import ArgumentError, NotFoundError, PermissionDenied, Unauthenticated
+from coflows.errors import ArgumentError, NotFoundError
 from coflows.flows import FlowEngine, parse_spec
 from coflows.flows.registry_resolver import RegistryResolver
-from coflows.permissions import Principal, can_call, can_view
+from coflows.permissions import READ, VIEW, WRITE, Principal, can_call, denied, require, workflow_level
 from coflows.runtime import Runtime
 from coflows.server.auth import principal_of
 from coflows.server.limits import int_param, parse_json, text_param
@@ -29,11 +35,6 @@ from coflows.server.responses import error_response, json_response
 
 TERMINAL = {"finished", "failed", "cancelled", "interrupted"}
 MAX_LIST = 1000  # `limit` of GET /flows/runs: 1 … 1000, else 400
-
-
-def _deny(principal: Principal, what: str) -> Exception:
-    return Unauthenticated(f"{what}: an API key is required") if principal.is_anonymous else PermissionDenied(
-        f"{what}: permission denied for '{principal.id}'")
 
 
 class FlowRoutes:
@@ -44,28 +45,50 @@ class FlowRoutes:
 
     # -- helpers ----------------------------------------------------------------------------
     def _visible(self, principal: Principal, workflow_id: str | None) -> bool:
+        """May the caller read runs of this workflow (Read)? Runs without a workflow: admin only."""
         if principal.is_admin:
             return True
         if workflow_id is None:
             return False
         try:
-            return can_view(self.runtime.registry.workflow(workflow_id), principal)
+            return workflow_level(self.runtime.registry.workflow(workflow_id), principal) >= READ
         except NotFoundError:
             return False
 
+    def readable_workflows(self, principal: Principal) -> list[str] | None:
+        """IDs of the workflows whose runs the caller may read (None: all, for the admin)."""
+        if principal.is_admin:
+            return None
+        return [wf.id for wf in self.runtime.registry.workflows() if workflow_level(wf, principal) >= READ]
+
     def visible_run(self, request: Request) -> Any:
-        """The run named in the path, if the caller may see it; else NotFoundError (never a 403: no leak)."""
+        """The run named in the path, if the caller may read it; else NotFoundError (never a 403: no leak)."""
         principal = principal_of(request.scope)
         run = self.engine.get(request.path_params["run_id"])
         if not self._visible(principal, run.workflow):
             raise NotFoundError(f"unknown run '{request.path_params['run_id']}'")
         return run
 
+    def changeable_run(self, request: Request) -> Any:
+        """The run, if the caller may cancel or rerun it: Write on its workflow, or its own submitter."""
+        principal = principal_of(request.scope)
+        run = self.visible_run(request)
+        if principal.is_admin or (not principal.is_anonymous and run.submitted_by == principal.id):
+            return run
+        require(self.runtime.registry.workflow(run.workflow), principal, WRITE, f"run '{run.id}'")
+        return run
+
+    def check_callable(self, run: Any, principal: Principal) -> None:
+        """Every task's function must be callable by `principal` (a rerun runs as the caller)."""
+        for task in run.tasks:
+            wf, fn = self.resolver.resolve(task.ref)
+            if not can_call(wf, fn, principal):
+                raise denied(principal, f"node '{task.node}' calls {task.ref}")
+
     def build_spec(self, wid: str, body: dict[str, Any], principal: Principal) -> tuple[Any, str]:
         """Parse and validate the spec against the workflow, qualify every ref, check permissions."""
         wf = self.runtime.registry.workflow(wid)
-        if not can_view(wf, principal):
-            raise _deny(principal, f"workflow '{wid}'")
+        require(wf, principal, READ, "submitting a flow run")
         bound = self.resolver.bound(wf.id)
         aliases = body.get("aliases")
         source = body.get("spec")
@@ -87,7 +110,7 @@ class FlowRoutes:
         for node in spec.nodes:
             w, fn = bound.resolve(node.ref)
             if not can_call(w, fn, principal):
-                raise _deny(principal, f"node '{node.name}' ({node.ref})")
+                raise denied(principal, f"node '{node.name}' calls {node.ref}")
             nodes.append(node.model_copy(update={"ref": bound.qualify(node.ref)}))
         return spec.model_copy(update={"nodes": nodes}), wf.id
 
@@ -99,7 +122,8 @@ class FlowRoutes:
             if not isinstance(body, dict):
                 raise ArgumentError("request body: expected a JSON object")
             spec, wid = await asyncio.to_thread(self.build_spec, request.path_params["wid"], body, principal)
-            run_id = await asyncio.to_thread(self.engine.submit, spec, body.get("inputs"), wid)
+            run_id = await asyncio.to_thread(self.engine.submit, spec, body.get("inputs"), wid,
+                                             submitted_by=principal.id)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
         return json_response({"run_id": run_id, "url": f"/flows/runs/{run_id}"}, status=201)
@@ -118,13 +142,13 @@ class FlowRoutes:
             state = text_param(request.query_params, "state", 32)
         except ArgumentError as exc:
             return error_response(exc, principal)
-        runs = await asyncio.to_thread(self.engine.list_runs, limit, state)
-        return json_response([r.to_dict(tasks=False) for r in runs if self._visible(principal, r.workflow)])
+        runs = await asyncio.to_thread(self.engine.list_runs, limit, state, self.readable_workflows(principal))
+        return json_response([r.to_dict(tasks=False) for r in runs])
 
     async def cancel(self, request: Request) -> Response:
         principal = principal_of(request.scope)
         try:
-            run = await asyncio.to_thread(self.visible_run, request)
+            run = await asyncio.to_thread(self.changeable_run, request)
             cancelled = await asyncio.to_thread(self.engine.cancel, run.id)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
@@ -133,8 +157,9 @@ class FlowRoutes:
     async def rerun(self, request: Request) -> Response:
         principal = principal_of(request.scope)
         try:
-            run = await asyncio.to_thread(self.visible_run, request)
-            run_id = await asyncio.to_thread(self.engine.rerun, run.id)
+            run = await asyncio.to_thread(self.changeable_run, request)
+            await asyncio.to_thread(self.check_callable, run, principal)
+            run_id = await asyncio.to_thread(self.engine.rerun, run.id, principal.id)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
         return json_response({"run_id": run_id})
@@ -143,8 +168,7 @@ class FlowRoutes:
         principal = principal_of(request.scope)
         try:
             wf = self.runtime.registry.workflow(request.path_params["wid"])
-            if not can_view(wf, principal):
-                raise _deny(principal, f"workflow '{wf.name}'")
+            require(wf, principal, VIEW, "its flows")
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
         return json_response([f.model_dump(mode="json") for f in wf.manifest.Flows])

@@ -2,7 +2,8 @@
 
 Envelope `{"Type": n, "Content": ...}`. From the client:
 
-* `{"Type": 1, "Content": "<topic>"}` subscribe (needs Read on the topic, as `/m/data`);
+* `{"Type": 1, "Content": "<topic>"}` subscribe (needs Read on the topic, as `/m/data`; checked
+  again when changes are delivered, so a subscriber only receives what it may read now);
 * `{"Type": 2, "Content": "<topic>"}` unsubscribe (coflows addition);
 * `{"Type": 14, "Content": {"TopicID", "ID", "Type": 1|3|4, "Value", "Version"?}}` a change to apply
   (add `Value`; exchange entry `ID` to `Value`; remove entry `ID`), needs Write;
@@ -110,13 +111,27 @@ class LiveHub:
         with self._lock:
             pending, self._pending = self._pending, deque()
             self._scheduled = False
+        allowed: dict[tuple[int, str], bool] = {}  # rights are checked again at delivery, once per burst
         for change in pending:
             clients = self._clients.get(change.topic)
             if not clients:
                 continue
             message = change_message(change)
             for client in list(clients):
-                client.put(message)
+                key = (id(client), change.topic)
+                ok = allowed.get(key)
+                if ok is None:
+                    ok = allowed[key] = self._may_read(client, change.topic)
+                if ok:
+                    client.put(message)
+
+    def _may_read(self, client: _Client, topic: str) -> bool:
+        """Read on the topic now (the workspace's Permissions may have changed since the subscription)."""
+        try:
+            check_topic_access(self.runtime, client.principal, topic, READ)
+        except CoflowsError:
+            return False
+        return True
 
     # -- subscriptions (event loop) -----------------------------------------------------------
     def _subscribe(self, client: _Client, topic: str) -> None:

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from coflows.errors import ArgumentError, CoflowsError, NotFoundError, PermissionDenied, Unauthenticated
+from coflows.errors import ArgumentError, CoflowsError, NotFoundError
 from coflows.m.store import MStore, check_topic
-from coflows.permissions import READ, WRITE, Principal, workflow_level
+from coflows.permissions import LEVEL_NAMES, READ, WRITE, Principal, denied, workflow_level
 from coflows.server.auth import principal_of
 from coflows.server.limits import parse_json
 from coflows.server.responses import error_response, json_response
@@ -36,41 +36,48 @@ if TYPE_CHECKING:
     from coflows.runtime import Runtime
     from coflows.workflow import Workflow
 
-_LEVEL_NAMES = {READ: "Read", WRITE: "Write"}
-
-
 class NoDatabase(CoflowsError):
     http_status = 503
 
 
-def topic_workflows(runtime: Runtime, topic: str, wid: str | None = None) -> list[Workflow]:
-    """The workflows whose permissions govern a topic.
+def topic_owner(runtime: Runtime, topic: str) -> Workflow | None:
+    """The workflow that owns a topic: the one whose ID the topic is or starts with, followed by a
+    non-alphanumeric character (CoFlows' `<WID>`, `<WID>--Queries`, `<WID>-agent...`); the longest
+    such ID wins. None: no workflow owns it (a shared topic)."""
+    best: Workflow | None = None
+    for wf in runtime.registry.workflows():
+        if topic.startswith(wf.id) and (len(topic) == len(wf.id) or not topic[len(wf.id)].isalnum()):
+            if best is None or len(wf.id) > len(best.id):
+                best = wf
+    return best
 
-    `wid` given: that workflow. A topic named after a workflow's ID (CoFlows' `<WID>`,
-    `<WID>--Queries`, `<WID>-agent...`) belongs to that workflow. Any other topic is shared
-    by the server's workflows, and a caller needs the level on every one of them.
+
+def topic_workflows(runtime: Runtime, topic: str, wid: str | None = None) -> list[Workflow]:
+    """The workflows whose permissions govern a topic; a caller needs the level on EVERY one.
+
+    The owner (`topic_owner`) governs its topics; a topic no workflow owns is shared by all the
+    server's workflows. `wid` can only narrow access, never widen it: that workflow is added to
+    the list (an unknown `wid` is a 404), it never replaces the owner.
     """
+    owner = topic_owner(runtime, topic)
+    workflows = [owner] if owner is not None else list(runtime.registry.workflows())
     if wid:
-        return [runtime.registry.workflow(wid)]
-    workflows = runtime.registry.workflows()
-    for wf in workflows:
-        if topic.startswith(wf.id):
-            return [wf]
+        extra = runtime.registry.workflow(wid)
+        if all(wf.id != extra.id for wf in workflows):
+            workflows.append(extra)
     return workflows
 
 
 def check_topic_access(runtime: Runtime, principal: Principal, topic: str, level: int,
                        wid: str | None = None) -> None:
-    """Admin always; otherwise `level` (READ to read, WRITE to write) on the topic's workflows."""
+    """Admin always; otherwise `level` (READ to read, WRITE to write) on every workflow of `topic_workflows`."""
     if principal.is_admin:
         return
     workflows = topic_workflows(runtime, topic, wid)
     if workflows and all(workflow_level(wf, principal) >= level for wf in workflows):
         return
-    if principal.is_anonymous:
-        raise Unauthenticated("an API key is required")
     names = ", ".join(f"'{wf.name}'" for wf in workflows) or "(none)"
-    raise PermissionDenied(f"{_LEVEL_NAMES[level]} on workflow {names} is needed for M topic '{topic}'")
+    raise denied(principal, f"M topic '{topic}' needs {LEVEL_NAMES[level]} on workflow {names}")
 
 
 def parse_json_body(body: bytes) -> Any:

@@ -1,0 +1,168 @@
+"""The authorization table: every route, who may call it, what it reads and changes, its bounds.
+
+One structure for three uses: `docs/security.md` renders it (`python -m coflows.server.authz_table
+docs/security.md` rewrites the table between its markers), `tests/test_security_authz.py` walks it
+against a real server, and the same test fails when the app has a route without a row here.
+
+Access kinds (levels are on the workflow that OWNS the object, never one the caller names):
+- `anyone`: no key needed; holds no workflow data.
+- `listed`: anyone; the answer lists only what the caller may see (`level` says which level).
+- `view` / `read` / `write`: that level on the owning workflow.
+- `call`: Read on the owning workflow and every function involved callable by the caller.
+- `run-change`: Write on the run's workflow, or being the (non-anonymous) caller who submitted it.
+Refusals: a wrong key is 401 on every route; anonymous callers get 401, callers with a key but
+without the level 403; a flow run the caller may not read is 404 (its existence is private).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+ANYONE, LISTED, VIEW, READ, WRITE, CALL, RUN_CHANGE = "anyone", "listed", "view", "read", "write", "call", "run-change"
+ACCESS_TEXT = {
+    ANYONE: "anyone", LISTED: "anyone (filtered)", VIEW: "View", READ: "Read", WRITE: "Write",
+    CALL: "Read + callable", RUN_CHANGE: "Write or submitter",
+}
+
+BODY = "body ≤ Server.MaxBodyBytes (10 MB) → 413; JSON depth ≤ 64, integers ≤ 640 digits → 400"
+CALL_TIME = "Server.CallTimeout (120 s) or the function's own → 504; Server.WorkflowConcurrency → 503"
+
+
+@dataclass(frozen=True)
+class Rule:
+    methods: tuple[str, ...]  # HEAD goes with GET; "WS" for a websocket
+    path: str  # the Starlette route path
+    access: str
+    owner: str  # how the owning workflow is found
+    reads: str
+    changes: str
+    bounds: str = ""
+    level: str = ""  # for `listed`: the level an item needs
+
+
+ROUTES: tuple[Rule, ...] = (
+    Rule(("GET", "POST"), "/flow/query/{wid}/{qid:path}/{fn}", CALL, "`wid` in the path",
+         "the function's result", "whatever the function does", f"{BODY}; {CALL_TIME}"),
+    Rule(("GET",), "/health", ANYONE, "—", "status, version, number of workflows, started engines", "—"),
+    Rule(("GET",), "/flow/workflows", LISTED, "each workflow", "workflows' status", "—", level="View"),
+    Rule(("GET",), "/flow/openapi/{wid}/{qid:path}", VIEW, "`wid` in the path",
+         "the query's OpenAPI (only functions the caller may call)", "—"),
+    Rule(("GET",), "/openapi.json", LISTED, "each workflow", "OpenAPI of every function the caller may call",
+         "—", level="View + callable"),
+    Rule(("GET",), "/docs", ANYONE, "—", "the Swagger UI page (no data)", "—"),
+    Rule(("GET",), "/docs/static", ANYONE, "—", "Swagger UI assets", "—"),
+    # flows
+    Rule(("GET",), "/flows/runs", LISTED, "the run's workflow", "runs (no tasks)", "—",
+         "limit 1…1000 (default 50) → else 400", level="Read"),
+    Rule(("GET",), "/flows/events", LISTED, "the run's workflow", "SSE of state changes", "—",
+         "10,000 queued events per client, then dropped", level="Read"),
+    Rule(("GET",), "/flows/runs/{run_id}", READ, "the run's workflow", "the run and every task's output", "—"),
+    Rule(("GET",), "/flows/runs/{run_id}/events", READ, "the run's workflow", "SSE of the run's changes", "—",
+         "10,000 queued events per client, then dropped"),
+    Rule(("POST",), "/flows/runs/{run_id}/cancel", RUN_CHANGE, "the run's workflow", "—",
+         "cancels the run", BODY),
+    Rule(("POST",), "/flows/runs/{run_id}/rerun", RUN_CHANGE, "the run's workflow", "—",
+         "runs unfinished tasks again, as the caller; every task's function must be callable by the caller",
+         f"{BODY}; tasks: their own `timeout`"),
+    Rule(("POST",), "/flows/{wid}/runs", CALL, "`wid` in the path", "—",
+         "a new run (as the caller) calling every node's function", f"{BODY}; tasks: their own `timeout`"),
+    Rule(("GET",), "/flows/{wid}/flows", VIEW, "`wid` in the path", "the flows package.json declares", "—"),
+    # UI
+    Rule(("GET",), "/ui", ANYONE, "—", "redirect to /ui/flows", "—"),
+    Rule(("GET",), "/ui/flows", ANYONE, "—", "static page; its data comes from /flows/runs", "—"),
+    Rule(("GET",), "/ui/flows/runs/{run_id}", READ, "the run's workflow",
+         "static page (404 page if the run is not readable); data from /flows/runs/{id}", "—"),
+    Rule(("GET",), "/ui/static/{name}", ANYONE, "—", "UI assets (no data)", "—"),
+    Rule(("GET",), "/ui/vendor/{name}", ANYONE, "—", "a fixed list of npm assets (no data)", "—"),
+    # M
+    Rule(("GET",), "/m/data", READ, "the topic's owner (+ `wid`, which only narrows)", "a topic's values", "—"),
+    Rule(("GET",), "/m/rawdata", READ, "the topic's owner (+ `wid`)", "a topic's entries", "—"),
+    Rule(("GET",), "/m/entry", READ, "the topic's owner (+ `wid`)", "one entry", "—"),
+    Rule(("GET",), "/m/topics", LISTED, "each topic's owner", "topic names and counts", "—", level="Read"),
+    Rule(("GET", "POST"), "/m/save", WRITE, "the topic's owner (+ `wid`)", "—", "nothing (writes are durable)",
+         BODY),
+    Rule(("POST",), "/m/add", WRITE, "the topic's owner (+ `wid`)", "—", "adds an entry", BODY),
+    Rule(("POST",), "/m/addmany", WRITE, "the topic's owner (+ `wid`)", "—", "adds entries", BODY),
+    Rule(("POST",), "/m/exchange", WRITE, "the topic's owner (+ `wid`)", "—", "replaces an entry", BODY),
+    Rule(("POST",), "/m/remove", WRITE, "the topic's owner (+ `wid`)", "—", "removes an entry", BODY),
+    Rule(("WS",), "/live", LISTED, "each topic's owner",
+         "subscribe: changes of a topic (Read, checked again at delivery)", "Type 14 changes: Write",
+         "100,000 unsent messages per client, then closed (1013)", level="Read / Write per message"),
+    # agents
+    Rule(("GET",), "/flow/agents", LISTED, "the agent's workflow", "agents' state and errors", "—", level="View"),
+    Rule(("GET",), "/flow/agent/{id}/runs", READ, "the agent's workflow", "its latest runs and their output",
+         "—", "limit 1…1000 (default 50) → else 400"),
+    Rule(("POST",), "/flow/agent/{id}/start", WRITE, "the agent's workflow", "—", "starts its schedule and hooks",
+         BODY),
+    Rule(("POST",), "/flow/agent/{id}/stop", WRITE, "the agent's workflow", "—", "stops it", BODY),
+    Rule(("POST",), "/flow/agent/{id}", WRITE, "the agent's workflow", "the Body hook's result",
+         "whatever its Body hook does", f"{BODY}; {CALL_TIME}"),
+    Rule(("GET", "POST"), "/flow/ActiveAgentToggle", WRITE, "the agent's workflow (`id`)", "—",
+         "starts or stops it", BODY),
+)
+
+
+def rule_for(path: str) -> Rule | None:
+    return next((r for r in ROUTES if r.path == path), None)
+
+
+def missing(app_routes: list[tuple[str, frozenset[str]]]) -> list[str]:
+    """Routes of the app (path, methods) without a row, or with methods the row does not list."""
+    out = []
+    for path, methods in app_routes:
+        rule = rule_for(path)
+        if rule is None:
+            out.append(f"{'/'.join(sorted(methods)) or 'ANY'} {path}: no row")
+            continue
+        extra = set(methods) - set(rule.methods) - {"HEAD"}
+        if extra:
+            out.append(f"{path}: methods {sorted(extra)} not in the table")
+    return out
+
+
+def app_routes(app: object) -> list[tuple[str, frozenset[str]]]:
+    """(path, methods) of every route of a Starlette app; websockets have method "WS", mounts none."""
+    from starlette.routing import Mount, Route, WebSocketRoute
+
+    out = []
+    for r in getattr(app, "routes", []):
+        if isinstance(r, WebSocketRoute):
+            out.append((r.path, frozenset({"WS"})))
+        elif isinstance(r, Route):
+            out.append((r.path, frozenset(r.methods or ())))
+        elif isinstance(r, Mount):
+            out.append((r.path, frozenset()))
+    return out
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown() -> str:
+    lines = ["| method | path | who (on the owning workflow) | owner | reads | changes | bounds |",
+             "|---|---|---|---|---|---|---|"]
+    for r in ROUTES:
+        who = ACCESS_TEXT[r.access] + (f": {r.level}" if r.level else "")
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            "/".join(r.methods), f"`{r.path}`", who, r.owner, r.reads, r.changes, r.bounds or "—")) + " |")
+    return "\n".join(lines) + "\n"
+
+
+START, END = "<!-- authz-table:start -->", "<!-- authz-table:end -->"
+
+
+def splice(doc: str) -> str:
+    """`doc` with the text between the markers replaced by the rendered table."""
+    pattern = re.compile(re.escape(START) + r".*?" + re.escape(END), re.S)
+    if not pattern.search(doc):
+        raise ValueError(f"no {START} … {END} markers in the document")
+    return pattern.sub(lambda _: f"{START}\n{render_markdown()}{END}", doc)
+
+
+if __name__ == "__main__":  # python -m coflows.server.authz_table docs/security.md
+    target = Path(sys.argv[1])
+    target.write_text(splice(target.read_text(encoding="utf-8")), encoding="utf-8")
