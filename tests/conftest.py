@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -19,6 +20,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "test-admin-key"
+
+
+def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def free_port() -> int:
@@ -146,8 +156,18 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        child = self.child_pid()
+        if child is not None:  # the supervisor's child dies with it (SIGKILL): wait until it is gone
+            deadline = time.monotonic() + 10
+            while pid_alive(child) and time.monotonic() < deadline:
+                time.sleep(0.02)
         self.log.close()
         return self.proc.returncode
+
+    def child_pid(self) -> int | None:
+        """The pid of the server process the supervisor started last (from its log line)."""
+        found = re.findall(r"server started \(pid (\d+)\)", self.output())
+        return int(found[-1]) if found else None
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
