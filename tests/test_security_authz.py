@@ -230,6 +230,13 @@ def test_owned_routes_follow_the_table(server: MServer, rule: table.Rule) -> Non
     assert not failures, "\n".join(failures)
 
 
+def test_the_docs_page_loads_only_this_servers_specs(server: MServer) -> None:
+    page = server.get("/docs?url=https://evil.example/spec.json").text
+    assert "evil.example" not in page and "/openapi.json" in page
+    assert "/flow/openapi/x/Q.py" in server.get("/docs?url=/flow/openapi/x/Q.py").text
+    assert "evil" not in server.get("/docs?url=//evil.example/x").text
+
+
 @pytest.mark.parametrize("path", sorted(ANYONE_PROBES))
 def test_routes_open_to_anyone(server: MServer, path: str) -> None:
     assert table.rule_for(path) is not None and table.rule_for(path).access == table.ANYONE
@@ -259,7 +266,7 @@ def test_lists_show_only_what_the_caller_may_see(server: MServer) -> None:
     assert {a["ID"] for a in _listed(s, "/flow/agents", None)} == {f"echo-{k}" for k in viewable}
     assert {a["ID"] for a in _listed(s, "/flow/agents", ADMIN)} == {f"echo-{k}" for k in KINDS}
     # openapi: callable functions only (Read, not Secret)
-    paths = _listed(s, "/openapi.json", None)["paths"]
+    paths = [p for p in _listed(s, "/openapi.json", None)["paths"] if p.startswith("/flow/query/")]
     assert {p.split("/")[3] for p in paths} == {wid(k) for k in readable}
     assert not any(p.endswith("/Secret") for p in paths)
     assert any(p.endswith("/Secret") for p in _listed(s, "/openapi.json", ADMIN)["paths"])
@@ -321,7 +328,7 @@ def test_anonymous_cannot_cancel_or_rerun_an_admins_run(server: MServer) -> None
     s = server
     run_id = admin_run(s, "pub", "Data.py/boom")  # failed: a rerun would run it again
     before = s.get(f"/flows/runs/{run_id}").json()  # Public may Read: the run is visible
-    assert before["state"] == "failed" and before["submitted_by"] == "root"
+    assert before["state"] == "failed"
     r = s.post(f"/flows/runs/{run_id}/rerun")
     assert r.status_code == 401 and "Write" in r.json()["error"]["message"]
     r = s.post(f"/flows/runs/{run_id}/cancel")
@@ -421,3 +428,66 @@ def test_every_route_of_the_app_has_a_row(tmp_path: Path) -> None:
 def test_the_doc_shows_the_table() -> None:
     doc = (REPO / "docs" / "security.md").read_text(encoding="utf-8")
     assert table.splice(doc) == doc, "run: python -m coflows.server.authz_table docs/security.md"
+
+
+# -- callers with a key but without the level: 403 (users come later; the runtime's hook serves) ---
+
+def test_keyed_callers_without_the_level_get_403_and_submitters_own_their_runs(tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from coflows.config import load_config
+    from coflows.permissions import Principal
+    from coflows.runtime import Runtime
+    from coflows.server.app import create_app
+
+    ws = make_workspaces(tmp_path)
+    runtime = Runtime(load_config(ws.config_path))
+    runtime.load()
+    users = {"alice-key": Principal("alice", groups={wid("priv"): 1}),  # Read on Priv
+             "bob-key": Principal("bob")}  # no grant beyond Public
+    runtime.lookup_principal = users.get
+    alice, bob = {"x-api-key": "alice-key"}, {"x-api-key": "bob-key"}
+    with TestClient(create_app(runtime)) as c:
+        def run(spec: str, headers: dict) -> str:
+            r = c.post(f"/flows/{wid('priv')}/runs", json={"spec": spec}, headers=headers)
+            assert r.status_code == 201, r.text
+            run_id = r.json()["run_id"]
+            deadline = time.monotonic() + 30
+            while c.get(f"/flows/runs/{run_id}", headers=ADMIN).json()["state"] not in ("finished", "failed"):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            return run_id
+
+        assert c.get(f"/flow/openapi/{wid('priv')}/Data.py", headers=bob).status_code == 403
+        assert c.get(f"/flow/openapi/{wid('priv')}/Data.py", headers=alice).status_code == 200
+        # M: Read, not Write
+        assert c.post(f"/m/add?type={topic('priv')}", json={"a": 1}, headers=ADMIN).status_code == 200
+        assert c.get(f"/m/data?type={topic('priv')}", headers=alice).json() == [{"a": 1}]
+        r = c.get(f"/m/data?type={topic('priv')}", headers=bob)
+        assert r.status_code == 403 and "Read on workflow 'Priv'" in r.json()["error"]["message"]
+        assert c.post(f"/m/add?type={topic('priv')}", json={"b": 1}, headers=alice).status_code == 403
+        # agents: Read for runs, Write to start
+        assert c.get("/flow/agent/echo-priv/runs", headers=alice).status_code == 200
+        assert c.get("/flow/agent/echo-priv/runs", headers=bob).status_code == 403
+        assert c.post("/flow/agent/echo-priv/start", headers=alice).status_code == 403
+        assert c.post("/flow/agent/echo-priv", json={}, headers=alice).status_code == 403
+        # runs: the admin's are readable, not changeable; her own are hers to cancel and rerun
+        admins = run("Data.py/boom", ADMIN)
+        assert c.get(f"/flows/runs/{admins}", headers=alice).status_code == 200
+        assert c.get(f"/flows/runs/{admins}", headers=bob).status_code == 404
+        r = c.post(f"/flows/runs/{admins}/rerun", headers=alice)
+        assert r.status_code == 403 and "Write" in r.json()["error"]["message"]
+        assert c.post(f"/flows/runs/{admins}/cancel", headers=alice).status_code == 403
+        hers = run("Data.py/boom", alice)
+        assert c.get(f"/flows/runs/{hers}", headers=ADMIN).json()["submitted_by"] == "alice"
+        assert c.post(f"/flows/runs/{hers}/rerun", headers=alice).status_code == 200
+        assert c.post(f"/flows/runs/{hers}/cancel", headers=alice).status_code == 200
+        assert c.post(f"/flows/runs/{hers}/cancel", headers=bob).status_code == 404
+        r = c.post(f"/flows/{wid('priv')}/runs", json={"spec": "Data.py/Secret"}, headers=alice)
+        assert r.status_code == 403 and "Data.py/Secret" in r.json()["error"]["message"]
+        assert c.post(f"/flows/{wid('priv')}/runs", json={"spec": "Data.py/fetch"}, headers=bob).status_code == 403
+        # lists
+        assert {w["id"] for w in c.get("/flow/workflows", headers=bob).json()} == {wid(k) for k in
+                                                                                   ("view", "pub", "wri")}
+        assert wid("priv") in {r["workflow"] for r in c.get("/flows/runs", headers=alice).json()}
+        assert wid("priv") not in {r["workflow"] for r in c.get("/flows/runs", headers=bob).json()}

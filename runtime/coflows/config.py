@@ -113,6 +113,8 @@ class ExecutorConfig(_Model):
 class EnginesConfig(_Model):
     js_timeout_seconds: float = Field(30.0, gt=0)
     js_memory_limit_mb: int = Field(256, ge=16)
+    js_isolates: int = Field(2, ge=1, le=16, description="V8 isolates per workflow (each with the workflow's "
+                             "code and its own globals): a runaway call holds up only its own")
 
 
 class PackagesConfig(_Model):
