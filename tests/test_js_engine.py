@@ -335,8 +335,9 @@ def test_long_call_does_not_block_other_workflows_or_python(tmp_path, runtimes):
     assert not done, "the slow call should still be running"
     assert worst < 0.5  # (the slow call takes 1.5 s; generous for a busy 2-core machine)
     t0 = time.perf_counter()
-    assert rt.call("Slow/Slow.js/Quick") == "quick"  # the same workflow waits: one V8 thread per context
-    assert time.perf_counter() - t0 > 0.5
+    assert rt.call("Slow/Slow.js/Quick") == "quick"  # the same workflow's second isolate answers at once
+    assert time.perf_counter() - t0 < 0.5
+    assert not done
     t.join()
     assert done == ["done"]
 

@@ -49,6 +49,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from coflows.calls.deadline import remaining
 from coflows.agents.definition import AgentDefinition, AgentError, definition_from
 from coflows.context import CallContext, call_context, current, user_log
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
@@ -186,7 +187,7 @@ class _JsWorkflow:
     PROBE_GRACE = 0.5
 
     def __init__(self, engine: JsEngine, workflow: WorkflowContext,
-                 base: list[tuple[str, str]] | None = None) -> None:
+                 base: list[tuple[str, str]] | None = None, replica: bool = False) -> None:
         self.engine = engine
         self.id = workflow.id
         self.name = workflow.name
@@ -203,7 +204,14 @@ class _JsWorkflow:
         self.plock = threading.Lock()
         self.closed = False
         self.restarts = 0
+        self.stopped: set[int] = set()  # call ids stopped by `interrupt` (their context was replaced)
         self.ctx, self.errors = self._make_context()
+        # More isolates with the same Base and queries (Engines.JsIsolates): a call goes to the least
+        # busy one, so one runaway call never holds up the workflow's other JavaScript calls. Agents
+        # (their hooks and state) live in this first isolate only.
+        self.replicas: list[_JsWorkflow] = [] if replica else [
+            _JsWorkflow(engine, workflow, base, replica=True) for _ in range(engine.isolates() - 1)]
+        self.isolates: tuple[_JsWorkflow, ...] = (self, *self.replicas)
 
     # -- contexts ---------------------------------------------------------------------------
     def _make_context(self) -> tuple[V8Context, list[SourceError]]:
@@ -248,6 +256,8 @@ class _JsWorkflow:
                 w.lock.release()
 
     def set_base(self, sources: list[tuple[str, str]]) -> list[SourceError]:
+        for r in self.replicas:
+            r.set_base(sources)
         with self.lock:
             self.base = sources
             old = self.ctx
@@ -256,6 +266,8 @@ class _JsWorkflow:
         return errors
 
     def close(self) -> None:
+        for r in self.replicas:
+            r.close()
         with self.lock:
             self.closed = True
             self._close_context(self.ctx)
@@ -357,6 +369,9 @@ class _JsWorkflow:
             self.scripts[qid] = script
             if exe:
                 agent = self._eval_agent(self.ctx, script)
+        if not exe:
+            for r in self.replicas:
+                r.add_script(script)
         mdocs = parse_module_docs(text, "///", workflow.id, rel)
         functions: dict[str, Function] = {}
         for item in described:
@@ -416,7 +431,19 @@ class _JsWorkflow:
         call_hook.__qualname__ = f"{qid}.{hook}"
         return call_hook
 
+    def add_script(self, script: _Script) -> None:
+        """A replica: evaluate a query the first isolate loaded (its errors were reported there)."""
+        with self.lock:
+            self.prefix_lens[script.rel] = script.prefix_len
+            self.scripts[script.qid] = script
+            try:
+                self._eval_script(self.ctx, script)
+            except CompileError as e:
+                log.error("%s: %s in a second JavaScript isolate: %s", self.name, script.rel, e)
+
     def unload(self, script: _Script) -> None:
+        for r in self.replicas:
+            r.unload(script)
         with self.lock:
             if self.scripts.get(script.qid) is script:
                 del self.scripts[script.qid]
@@ -472,11 +499,24 @@ class _JsWorkflow:
                    docs.timeout)
 
         def invoke(args: list[Any], kwargs: dict[str, Any], _m: _Fn = meta, _w: _JsWorkflow = self) -> Any:
-            return _w.call(_m, args, kwargs)
+            return _w.pick().call(_m, args, kwargs)
 
         return Function(self.id, qid, name, "javascript", tuple(params), invoke, docs, returns, varargs)
 
     # -- calls --------------------------------------------------------------------------------
+    def pick(self) -> _JsWorkflow:
+        """The isolate with the fewest calls queued or running (the first one on a tie)."""
+        isolates = self.isolates
+        if len(isolates) == 1:
+            return self
+        return min(isolates, key=lambda w: len(w.running))
+
+    def stop(self, cid: int, ctx: V8Context) -> None:
+        """Stop call `cid` (a time limit or a gone client, from `JsEngine.interrupt`): replace its isolate."""
+        self.stopped.add(cid)
+        self.engine.pool.submit(self.rebuild, ctx, f"call {cid} was stopped (its time limit passed or its "
+                                                   "caller went away)")
+
     def call(self, m: _Fn, args: list[Any], kwargs: dict[str, Any], sink: Any = None) -> Any:
         """Call a function; `sink` (a text stream) also gets the call's console output (agent runs)."""
         fix: list[list[int]] = []
@@ -511,20 +551,31 @@ class _JsWorkflow:
         else:
             code = (f"__coflows.call({cid},{json.dumps(tag)},{json.dumps(m.qid)},{json.dumps(m.name)},"
                     f"{json.dumps(payload)}{tail}")
-        timeout = m.timeout or self.engine.default_timeout()
+        timeout = m.timeout or self.engine.call_timeout()
+        left = remaining()
+        if left is not None and left < timeout:
+            timeout = left
         deadline = time.monotonic() + timeout
         where = m.label or f"{m.qid}/{m.name}"
+        me = threading.get_ident()
+        threads = self.engine.threads
+        outer = threads.get(me)
         for attempt in (0, 1):
             ctx = self.ctx
             self.inflight[cid] = parent
             self.running[cid] = (ctx, deadline)
+            threads[me] = (self, ctx, cid)
             try:
+                if cid in self.stopped:
+                    raise V8Closed("stopped")
                 try:
                     s = ctx.eval(code, timeout=max(0.0, deadline - time.monotonic()))
                 finally:
                     self.running.pop(cid, None)
                 return self._answer(ctx, s, parent, cid, where, deadline=deadline, timeout=timeout, sink=sink)
             except V8Closed:
+                if cid in self.stopped:
+                    raise self._stopped(where) from None
                 if attempt == 0 and self.ctx is not ctx and not self.closed:
                     continue  # queued in a context that was replaced meanwhile: it never ran
                 raise UserCodeError("ContextRestarted", f"{where}: the workflow's JavaScript context was "
@@ -539,6 +590,8 @@ class _JsWorkflow:
                 self.rebuild(ctx, f"{where} went over the memory limit")
                 raise self._memory_error(where) from None
             except V8Terminated:
+                if cid in self.stopped:
+                    raise self._stopped(where) from None
                 if ctx.memory_limit_reached():
                     self.rebuild(ctx, f"{where} went over the memory limit")
                     raise self._memory_error(where) from None
@@ -551,13 +604,26 @@ class _JsWorkflow:
             except V8ExecuteError as e:  # an error outside the protocol (should not happen): show V8's text
                 raise UserCodeError("Error", str(e).splitlines()[0] if str(e) else "JavaScript error",
                                     str(e), language="javascript") from None
+            except UserCodeError as e:
+                if cid in self.stopped and e.type_name == "ContextRestarted":
+                    raise self._stopped(where) from None
+                raise
             finally:
+                if outer is None:
+                    threads.pop(me, None)
+                else:
+                    threads[me] = outer
                 self.inflight.pop(cid, None)
                 if ctx.memory_limit_reached():
                     self.rebuild(ctx, f"{where} went over the memory limit")
                 elif ctx.gc_check_due():  # garbage of past calls' scripts: see V8Context.GC_CHECK_EVERY
                     self.engine.pool.submit(self._collect, ctx)
         raise AssertionError("unreachable")
+
+    def _stopped(self, where: str) -> CallTimeout:
+        self.stopped.clear()  # one stop at a time is all a context ever has: its replacement runs the rest
+        return CallTimeout(f"{where}: the JavaScript call was stopped (its time limit passed or its caller went "
+                           "away); its isolate was replaced")
 
     def _collect(self, ctx: V8Context) -> None:
         try:
@@ -765,6 +831,7 @@ class JsEngine(Engine):
         self._lock = threading.Lock()
         self._workflows: dict[str, _JsWorkflow] = {}
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="coflows-js-host")
+        self.threads: dict[int, tuple[_JsWorkflow, V8Context, int]] = {}  # thread → the call it waits on
 
     def start(self) -> None:
         from coflows.engines import EngineUnavailable
@@ -793,8 +860,35 @@ class JsEngine(Engine):
         self.pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="coflows-js-host")
 
     def default_timeout(self) -> float:
+        """The limit for loading code (Base, queries, agent factories): `Engines.JsTimeoutSeconds`."""
         rt = self.runtime
         return float(rt.config.engines.js_timeout_seconds) if rt is not None else 30.0
+
+    def call_timeout(self) -> float:
+        """A call's limit when its function names none: `Engines.JsTimeoutSeconds` if the config sets it,
+        else `Server.CallTimeout` (and never past the call's deadline: see `_JsWorkflow.call`)."""
+        rt = self.runtime
+        if rt is None:
+            return 30.0
+        engines = rt.config.engines
+        if "js_timeout_seconds" in engines.model_fields_set:
+            return float(engines.js_timeout_seconds)
+        return float(rt.config.server.call_timeout)
+
+    def isolates(self) -> int:
+        rt = self.runtime
+        return int(rt.config.engines.js_isolates) if rt is not None else 2
+
+    def interrupt(self, thread_ident: int) -> bool:
+        """Stop the JavaScript call `thread_ident` waits on: its isolate is replaced (Base and queries
+        evaluated again in a fresh one); the call ends with CallTimeout, the workflow's other
+        isolates keep serving."""
+        entry = self.threads.get(thread_ident)
+        if entry is None:
+            return False
+        jw, ctx, cid = entry
+        jw.stop(cid, ctx)
+        return True
 
     def memory_limit_bytes(self) -> int:
         rt = self.runtime
@@ -850,4 +944,5 @@ class JsEngine(Engine):
             binding = "mini-racer"
         return {"language": self.language, "version": getattr(self, "version", ""), "binding": binding,
                 "contexts": len(self._workflows),
-                "restarts": sum(w.restarts for w in self._workflows.values())}
+                "isolates": sum(len(w.isolates) for w in self._workflows.values()),
+                "restarts": sum(i.restarts for w in self._workflows.values() for i in w.isolates)}
