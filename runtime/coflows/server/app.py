@@ -18,8 +18,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from coflows import __version__
-from coflows.errors import NotFoundError, Unauthenticated
-from coflows.permissions import can_view
+from coflows.permissions import VIEW, can_view, require
 from coflows.runtime import Runtime
 from coflows.server.auth import AuthMiddleware, Authenticator, principal_of
 from coflows.server.draining import DrainingMiddleware, InFlight
@@ -78,9 +77,7 @@ class Api:
         principal = principal_of(request.scope)
         try:
             wf = self.runtime.registry.workflow(request.path_params["wid"])
-            if not can_view(wf, principal):
-                raise (Unauthenticated("an API key is required") if principal.is_anonymous
-                       else NotFoundError(f"unknown workflow '{request.path_params['wid']}'"))
+            require(wf, principal, VIEW, "its OpenAPI")  # 401 anonymous, 403 with a key (docs/security.md)
             q = self.runtime.registry.query(wf, request.path_params["qid"])
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
@@ -94,6 +91,8 @@ class Api:
 
     async def docs(self, request: Request) -> Response:
         url = request.query_params.get("url", "/openapi.json")
+        if not url.startswith("/") or url.startswith("//") or "\\" in url:
+            url = "/openapi.json"  # this server's specs only: a link must not load someone else's page
         return HTMLResponse(_DOCS_PAGE.format(title="coflows API", url=json.dumps(html.escape(url))))
 
 
