@@ -1,7 +1,8 @@
 """OpenAPI 3.1 built from the Functions' signatures and docs.
 
 Per query at `/flow/openapi/{wid}/{qid}` and for everything the caller may
-call at `/openapi.json`. Functions the caller may not call are left out.
+call at `/openapi.json` (with the server's own routes: `openapi_routes.py`).
+Functions the caller may not call are left out.
 """
 
 from __future__ import annotations
@@ -12,15 +13,12 @@ from typing import Any
 from coflows import __version__
 from coflows.functions import Function
 from coflows.permissions import Principal, can_call
+from coflows.server.openapi_routes import ERROR, responses
 from coflows.workflow import Query, Workflow
 
 _API_KEY = {"type": "apiKey", "in": "header", "name": "x-api-key"}
 _API_KEY_QUERY = {"type": "apiKey", "in": "query", "name": "_cokey"}
-_ERROR = {
-    "type": "object",
-    "properties": {"error": {"type": "object", "properties": {
-        "type": {"type": "string"}, "message": {"type": "string"}, "parameter": {"type": "string"}}}},
-}
+_ERROR = ERROR
 
 
 def _op_id(*parts: str) -> str:
@@ -30,15 +28,11 @@ def _op_id(*parts: str) -> str:
 def _operations(wf: Workflow, q: Query, fn: Function) -> dict[str, Any]:
     tag = f"{wf.name}/{q.id}"
     desc = fn.docs.description or ""
-    responses = {
-        "200": {"description": fn.docs.returns or "the function's result",
-                "content": {"application/json": {"schema": fn.returns.json_schema()}}},
-        "400": {"description": "an argument is missing, extra or of the wrong type",
-                "content": {"application/json": {"schema": _ERROR}}},
-        "401": {"description": "an API key is required"},
-        "404": {"description": "unknown workflow, query or function"},
-        "500": {"description": "the function raised an error", "content": {"application/json": {"schema": _ERROR}}},
-    }
+    codes = responses({"200": {"description": fn.docs.returns or "the function's result",
+                               "content": {"application/json": {"schema": fn.returns.json_schema()}}}},
+                      "400", "401", "403", "404", "413", "503", "504")
+    codes["500"] = {"description": "the function raised an error (error.origin is 'user')",
+                    "content": {"application/json": {"schema": _ERROR}}}
     params = [
         {"name": p.name, "in": "query", "required": p.required,
          "description": p.description or f"{p.type.label}",
@@ -47,7 +41,7 @@ def _operations(wf: Workflow, q: Query, fn: Function) -> dict[str, Any]:
     ]
     ops: dict[str, Any] = {
         "get": {"operationId": _op_id(wf.name, q.id, fn.name, "get"), "tags": [tag],
-                "summary": fn.name, "description": desc, "parameters": params, "responses": responses},
+                "summary": fn.name, "description": desc, "parameters": params, "responses": codes},
     }
     if fn.raw_body:
         body_schema: dict[str, Any] = {"type": "object", "description": "passed as raw JSON text"}
@@ -63,7 +57,7 @@ def _operations(wf: Workflow, q: Query, fn: Function) -> dict[str, Any]:
                    "summary": fn.name, "description": desc,
                    "requestBody": {"required": bool(fn.params),
                                    "content": {"application/json": {"schema": body_schema}}},
-                   "responses": responses}
+                   "responses": codes}
     return ops
 
 
@@ -72,8 +66,9 @@ def _plain(v: Any) -> bool:
 
 
 def build_openapi(items: list[tuple[Workflow, Query]], principal: Principal, title: str = "coflows",
-                  info: dict[str, str] | None = None) -> dict[str, Any]:
-    paths: dict[str, Any] = {}
+                  info: dict[str, str] | None = None, server_paths: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The functions of `items` the caller may call, plus `server_paths` (the server's own routes)."""
+    paths: dict[str, Any] = dict(server_paths or {})
     tags = []
     for wf, q in items:
         visible = [fn for _, fn in sorted(q.functions.items()) if can_call(wf, fn, principal)]

@@ -1,0 +1,160 @@
+"""OpenAPI paths of the server's own routes (health, workflows, M, flows, agents, docs).
+
+Why by hand: these routes are Starlette handlers without typed signatures; writing their
+parameters, bodies and responses here keeps `/openapi.json` a true description of the whole
+server, which the schemathesis fuzz test (`tests/test_fuzz_openapi.py`) walks. Keep each entry
+in step with its handler (and with `docs/security.md`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "object", "required": ["type", "message"], "properties": {
+        "type": {"type": "string"}, "message": {"type": "string"}, "parameter": {"type": "string"},
+        "origin": {"type": "string", "enum": ["user", "server"],
+                   "description": "'user': raised by user code (a 500 that is not the server's fault)"},
+        "language": {"type": "string"}, "stack": {"type": "string"}}}},
+}
+_DESCRIPTIONS = {
+    "400": "bad input: the message names the parameter or field",
+    "401": "an API key is required (or the key is invalid)",
+    "403": "the caller lacks the permission",
+    "404": "unknown workflow, query, function, topic, entry, run or agent",
+    "413": "request body larger than Server.MaxBodyBytes",
+    "503": "unavailable: no database, draining, or the workflow's concurrency cap is full (Retry-After)",
+    "504": "the call exceeded its time limit",
+}
+ANY_JSON: dict[str, Any] = {}
+LIMIT = {"name": "limit", "in": "query", "required": False,
+         "description": "how many, newest first: 1 … 1000 (else 400)",
+         "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50}}
+TOPIC = {"name": "type", "in": "query", "required": True, "description": "the M topic (at most 255 characters)",
+         "schema": {"type": "string", "minLength": 1, "maxLength": 255}}
+WID_Q = {"name": "wid", "in": "query", "required": False,
+         "description": "workflow ID or name (CoFlows compatibility; never widens access)",
+         "schema": {"type": "string"}}
+
+
+def _json(schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"description": description or "OK", "content": {"application/json": {"schema": schema}}}
+
+
+def responses(ok: dict[str, Any], *codes: str) -> dict[str, Any]:
+    """`ok` (status → response) plus the JSON error responses named in `codes`."""
+    out = dict(ok)
+    for code in codes:
+        out[code] = _json(ERROR, _DESCRIPTIONS[code])
+    return out
+
+
+def path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "description": description, "schema": {"type": "string"}}
+
+
+def _op(op_id: str, tag: str, summary: str, ok: dict[str, Any], codes: tuple[str, ...],
+        params: list[dict[str, Any]] | None = None, body: dict[str, Any] | None = None,
+        body_required: bool = True) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": op_id, "tags": [tag], "summary": summary,
+                          "parameters": params or [], "responses": responses(ok, *codes)}
+    if body is not None:
+        op["requestBody"] = {"required": body_required, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+_RUN = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                         "state": {"type": "string"}, "workflow": {"type": ["string", "null"]}}}
+_AGENT = {"type": "object", "properties": {"id": {"type": "string"}, "state": {"type": "string"}}}
+_RAW_ENTRY = {"type": "object", "properties": {"ID": {"type": "string"}, "EntryID": {"type": "string"},
+                                               "Entry": ANY_JSON, "Version": {"type": "integer"}}}
+_SSE = {"description": "Server-Sent Events (snapshot, then state changes)",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+_READ_CODES = ("400", "401", "403", "404", "503")
+_WRITE_CODES = ("400", "401", "403", "404", "413", "503")
+
+
+def server_paths() -> dict[str, Any]:
+    """Every route of the server besides `/flow/query/...` (those come from the functions)."""
+    m_read = lambda op_id, summary, schema, extra=(): {  # noqa: E731
+        "get": _op(op_id, "M", summary, {"200": _json(schema)}, _READ_CODES, [TOPIC, WID_Q, *extra])}
+    m_write = lambda op_id, summary, body, schema: {  # noqa: E731
+        "post": _op(op_id, "M", summary, {"200": _json(schema)}, _WRITE_CODES, [TOPIC, WID_Q], body)}
+    run_id = path_param("run_id", "a flow run ID")
+    wid = path_param("wid", "workflow ID or name")
+    agent_id = path_param("id", "an agent ID")
+    return {
+        "/health": {"get": _op("health", "server", "liveness, version, workflows and started engines",
+                               {"200": _json({"type": "object"})}, ())},
+        "/flow/workflows": {"get": _op("workflows", "server", "the workflows the caller may view",
+                                       {"200": _json({"type": "array", "items": {"type": "object"}})}, ())},
+        "/openapi.json": {"get": _op("openapi", "server", "this document (what the caller may call)",
+                                     {"200": _json({"type": "object"})}, ())},
+        "/flow/openapi/{wid}/{qid}": {"get": _op(
+            "openapi_query", "server", "OpenAPI of one query", {"200": _json({"type": "object"})},
+            ("401", "404"), [wid, path_param("qid", "query ID"),
+                             {"name": "format", "in": "query", "required": False,
+                              "schema": {"type": "string", "enum": ["json", "yaml"]}}])},
+        "/m/data": m_read("m_data", "a topic's values, in insertion order", {"type": "array"}),
+        "/m/rawdata": m_read("m_rawdata", "a topic's entries with IDs and versions",
+                             {"type": "array", "items": _RAW_ENTRY}),
+        "/m/entry": m_read("m_entry", "one entry of a topic", _RAW_ENTRY,
+                           ({"name": "id", "in": "query", "required": True, "schema": {"type": "string"}},)),
+        "/m/topics": {"get": _op("m_topics", "M", "the topics the caller may read",
+                                 {"200": _json({"type": "array", "items": {"type": "object"}})}, ("503",))},
+        "/m/save": {"get": _op("m_save", "M", "no-op (writes are committed already)",
+                               {"200": _json({"type": "object"})}, _READ_CODES, [TOPIC, WID_Q])},
+        "/m/add": m_write("m_add", "add a value", ANY_JSON, {"type": "object"}),
+        "/m/addmany": m_write("m_addmany", "add several values", {"type": "array"}, {"type": "object"}),
+        "/m/exchange": m_write("m_exchange", "replace an entry (by ID or by its current value)",
+                               {"type": "object", "properties": {"ID": {"type": "string"}, "Old": ANY_JSON,
+                                                                 "Value": ANY_JSON, "Version": {"type": "integer"}}},
+                               {"type": "object"}),
+        "/m/remove": m_write("m_remove", "remove an entry (by ID or by value)",
+                             {"type": "object", "properties": {"ID": {"type": "string"}, "Value": ANY_JSON,
+                                                               "Version": {"type": "integer"}}},
+                             {"type": "object"}),
+        "/flows/runs": {"get": _op("flow_runs", "flows", "the latest runs the caller may view",
+                                   {"200": _json({"type": "array", "items": _RUN})}, ("400",),
+                                   [LIMIT, {"name": "state", "in": "query", "required": False,
+                                            "schema": {"type": "string", "maxLength": 32}}])},
+        "/flows/events": {"get": _op("flow_events", "flows", "state changes of every visible run (SSE)",
+                                     {"200": _SSE}, ())},
+        "/flows/runs/{run_id}": {"get": _op("flow_run", "flows", "a run with every task",
+                                            {"200": _json(_RUN)}, ("404",), [run_id])},
+        "/flows/runs/{run_id}/events": {"get": _op("flow_run_events", "flows", "a run's state changes (SSE)",
+                                                   {"200": _SSE}, ("404",), [run_id])},
+        "/flows/runs/{run_id}/cancel": {"post": _op(
+            "flow_cancel", "flows", "cancel a run", {"200": _json({"type": "object"})},
+            ("401", "403", "404"), [run_id])},
+        "/flows/runs/{run_id}/rerun": {"post": _op(
+            "flow_rerun", "flows", "run a finished run again, with the caller's rights",
+            {"200": _json({"type": "object"})}, ("400", "401", "403", "404", "503"), [run_id])},
+        "/flows/{wid}/runs": {"post": _op(
+            "flow_submit", "flows", "start a run of a spec (graph string, YAML, JSON) or a declared flow",
+            {"201": _json({"type": "object", "properties": {"run_id": {"type": "string"}}})},
+            ("400", "401", "403", "404", "413", "503"), [wid],
+            {"type": "object", "properties": {
+                "spec": {"type": "string", "maxLength": 1_000_000}, "flow": {"type": "string"},
+                "format": {"type": "string", "enum": ["graph", "yaml", "json", "colonyos"]},
+                "inputs": ANY_JSON, "aliases": {"type": "object"}, "name": {"type": "string"}}})},
+        "/flows/{wid}/flows": {"get": _op("flow_declared", "flows", "the flows a workflow declares",
+                                          {"200": _json({"type": "array"})}, ("401", "403", "404"), [wid])},
+        "/flow/agents": {"get": _op("agents", "agents", "the agents the caller may view",
+                                    {"200": _json({"type": "array", "items": _AGENT})}, ())},
+        "/flow/agent/{id}/runs": {"get": _op("agent_runs", "agents", "an agent's latest runs",
+                                             {"200": _json({"type": "array"})}, _READ_CODES, [agent_id, LIMIT])},
+        "/flow/agent/{id}/start": {"post": _op("agent_start", "agents", "start an agent",
+                                               {"200": _json(_AGENT)}, ("401", "403", "404"), [agent_id])},
+        "/flow/agent/{id}/stop": {"post": _op("agent_stop", "agents", "stop an agent",
+                                              {"200": _json(_AGENT)}, ("401", "403", "404"), [agent_id])},
+        "/flow/agent/{id}": {"post": _op("agent_body", "agents", "call the agent's Body hook with the JSON body",
+                                         {"200": _json(ANY_JSON)},
+                                         ("400", "401", "403", "404", "413", "503", "504"), [agent_id], ANY_JSON)},
+        "/flow/ActiveAgentToggle": {"get": _op(
+            "agent_toggle", "agents", "start the agent if stopped, stop it if running",
+            {"200": _json(_AGENT)}, ("400", "401", "403", "404"),
+            [{"name": "id", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 255}}])},
+    }
