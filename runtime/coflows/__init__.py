@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy, so `import coflows` stays light
-    """`coflows.M` (CoFlows' `M.Base(topic)`), `coflows.m(topic)` and `coflows.call(ref, …)`."""
+    """`coflows.M` (CoFlows' `M.Base(topic)`), `coflows.m(topic)`, `coflows.call(ref, …)`, `@coflows.timeout(s)`."""
     if name in ("M", "m"):
         import coflows.m as _m  # the package itself is callable: coflows.m("orders")
 
@@ -25,4 +25,8 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy, so `import coflows` stays li
         from coflows.runtime import call
 
         return call
+    if name == "timeout":  # @coflows.timeout(seconds): a function's own time limit
+        from coflows.calls.timeout import timeout
+
+        return timeout
     raise AttributeError(f"module 'coflows' has no attribute {name!r}")

@@ -59,7 +59,6 @@ class ServerConfig(_Model):
     secret_key: str = ""
     lets_encrypt: LetsEncryptConfig = LetsEncryptConfig()
     threads: int = Field(32, ge=1, le=1024, description="worker threads for user code")
-    inline_calls: bool = Field(True, description="run calls proven fast on the event loop (server/inline.py)")
     call_timeout: float = Field(120.0, gt=0, description="seconds a call of user code may take (any language); "
                                 "a function's own `timeout` overrides it")
     workflow_concurrency: int = Field(0, ge=0, description="calls of one workflow running at once; 0: threads // 2 "

@@ -8,11 +8,11 @@ and `coflows.call`'s pointer to the runtime that user code runs in.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
+from coflows.calls import Calls
 from coflows.config import Config
 from coflows.engines import EngineManager
 from coflows.errors import CoflowsError
@@ -37,7 +37,11 @@ class Runtime:
         self.config = config
         self.engines = EngineManager(self)
         self.registry = Registry()
-        self.executor = ThreadPoolExecutor(max_workers=config.server.threads, thread_name_prefix="coflows-call")
+        # Every call of user code (HTTP, agents, flow tasks) runs here: under a deadline, within its
+        # workflow's cap, on threads that are written off and replaced when a call cannot be stopped.
+        server = config.server
+        self.calls = Calls(server.threads, server.call_timeout, server.workflow_concurrency,
+                           engines=lambda: self.engines.started().values())
         self.database: Database | None = None
         if with_database:
             url = database_url(config.database.type, config.database.connection, config.base_dir)
@@ -103,7 +107,7 @@ class Runtime:
                 fn()
             except Exception:  # noqa: BLE001
                 log.exception("error while closing")
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.calls.close()
         if self.database is not None:
             self.database.dispose()
         if _current is self:

@@ -73,9 +73,6 @@ class Engine(ABC):
     extensions: ClassVar[tuple[str, ...]]
     # Start order: lower starts first. CLR 10, JVM 20, V8 30 (ENGINES.md: other orders crash).
     order: ClassVar[int] = 0
-    # May a proven-fast call run on the server's event loop (server/inline.py)? Not when a call
-    # can wait for a resource another call holds (V8: one thread per workflow context).
-    inline_calls: ClassVar[bool] = True
 
     def __init__(self, runtime: Runtime | None) -> None:
         self.runtime = runtime

@@ -29,6 +29,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from coflows.calls.timeout import declared_timeout
 from coflows.context import install_output_capture
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.errors import CoflowsError, CompileError, SourceError, UserCodeError
@@ -263,6 +264,8 @@ class PythonEngine(Engine):
         except Exception:  # noqa: BLE001 - unresolvable annotations: fall back to raw ones
             hints = {}
         docs = xml or FunctionDocs()
+        if docs.timeout is None:
+            docs.timeout = declared_timeout(fn)  # @coflows.timeout(seconds)
         docstring = inspect.getdoc(fn)
         if docstring and not docs.description:
             docs.description = docstring

@@ -5,8 +5,11 @@ CoFlows, other keys are parameter names. A POST body that is a JSON object
 gives named arguments (a function with exactly one string parameter gets the
 raw JSON text instead, as in CoFlows); a JSON array gives positional ones.
 The whole call (lookup with hot-reload check, permission, conversion, user
-code, serialization) runs in one hop to a worker thread: user code never runs
-on the event loop.
+code, serialization) runs in one hop to the call pool (`coflows.calls`): user
+code never runs on the event loop. On the loop stay only constant-time steps:
+argument splitting, the workflow's bulkhead slot, the function's own time limit
+(when its source is loaded and current) and, for calls that last, a watch for
+the client going away (which stops the call as a timeout does).
 """
 
 from __future__ import annotations
@@ -14,19 +17,18 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
+from coflows.calls import CallStopped, WorkflowBusy
 from coflows.context import CallContext, call_context
-from coflows.errors import ArgumentError, PermissionDenied, Unauthenticated
+from coflows.errors import ArgumentError, CoflowsError, PermissionDenied, Unauthenticated
 from coflows.permissions import Principal, can_call
 from coflows.runtime import Runtime
 from coflows.serialize import to_csv, to_json_bytes, to_text
 from coflows.server.auth import principal_of
-from coflows.server.inline import InlinePolicy
 from coflows.server.limits import decode_utf8, parse_json
 from coflows.server.responses import error_body
 
@@ -81,15 +83,10 @@ def _split_format(name: str) -> tuple[str, str]:
     return name, "json"
 
 def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: str, fmt: str,
-            positional: list[Any], named: dict[str, Any], body: bytes | None,
-            refresh: bool = True) -> tuple[int, bytes, str, float, float, bool]:
-    """The whole call. Returns (status, body, media type, wall and CPU seconds in user code, may run inline)."""
-    spent = cpu = 0.0
-    inline_ok = False
+            positional: list[Any], named: dict[str, Any], body: bytes | None) -> tuple[int, bytes, str]:
+    """The whole call, on a pool thread. Returns (status, body, media type)."""
     try:
-        workflow, fn = runtime.registry.function(wid, qid, name, refresh)
-        engine = runtime.engines.running(fn.language)
-        inline_ok = engine is None or engine.inline_calls
+        workflow, fn = runtime.registry.function(wid, qid, name)
         if not can_call(workflow, fn, principal):
             if principal.is_anonymous:
                 raise Unauthenticated(f"{wid}/{qid}/{name}: an API key is required")
@@ -110,57 +107,122 @@ def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: st
                     raise ArgumentError("request body: expected a JSON object (by parameter name) or array")
         fn = fn.for_arity(len(positional) + len(named))
         args, kwargs = fn.bind(positional, named)
-        started, started_cpu = time.perf_counter(), time.thread_time()
-        try:
-            with call_context(CallContext(workflow.id, fn.query_id, fn.name, principal)):
-                result = fn.invoke(args, kwargs)
-        finally:
-            spent, cpu = time.perf_counter() - started, time.thread_time() - started_cpu
+        with call_context(CallContext(workflow.id, fn.query_id, fn.name, principal)):
+            result = fn.invoke(args, kwargs)
         if fmt == "json":
-            return 200, to_json_bytes(result), _MEDIA["json"], spent, cpu, inline_ok
+            return 200, to_json_bytes(result), _MEDIA["json"]
         text = to_csv(result) if fmt == "csv" else to_text(result)
-        return 200, text.encode("utf-8"), _MEDIA[fmt], spent, cpu, inline_ok
-    except KeyboardInterrupt:
-        raise
+        return 200, text.encode("utf-8"), _MEDIA[fmt]
+    except (KeyboardInterrupt, CallStopped):
+        raise  # a stop (timeout, gone client): the watchdog has answered the caller
     except BaseException as exc:  # noqa: BLE001 - every failure (SystemExit in user code too) is a response
         status, err = error_body(exc, principal)
-        return status, to_json_bytes(err), _MEDIA["json"], spent, cpu, inline_ok
+        return status, to_json_bytes(err), _MEDIA["json"]
+
+
+class Draining(CoflowsError):
+    """The server is stopping (shutdown, memory limit): new calls are refused until it is back."""
+
+    http_status = 503
+    retry_after = 5
+
+
+# A call still running after this long gets a watch for its client going away (a fast call
+# costs one timer, not a task).
+WATCH_AFTER_S = 0.2
+
 
 class QueryEndpoint:
-    """A raw ASGI endpoint bound to the runtime: no Request/Response objects on the hot path.
-
-    Calls run inline or on the worker pool as `InlinePolicy` decides.
-    """
+    """A raw ASGI endpoint bound to the runtime: no Request/Response objects on the hot path."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
-        self.policy = InlinePolicy(enabled=runtime.config.server.inline_calls)
+        self.calls = runtime.calls
+
+    def _limits(self, wid: str, qid: str, name: str) -> tuple[str, str, float | None]:
+        """(bulkhead key, label, own timeout) from what is loaded: dict lookups, no reload, no user code."""
+        registry = self.runtime.registry
+        try:
+            wf = registry.workflow(wid)
+        except CoflowsError:
+            return wid, f"{wid}/{qid}/{name}", None  # the worker answers 404
+        q = wf.queries.get(qid)
+        loaded = q.functions.get(name) if q is not None else None
+        return wf.id, f"{wf.name}/{qid}/{name}", loaded.docs.timeout if loaded is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = scope["path_params"]
         name, fmt = _split_format(params["fn"])
         principal = principal_of(scope)
         try:
+            if self.runtime.draining:
+                raise Draining("the server is restarting or shutting down; retry shortly")
             positional, named = parse_arguments(scope["query_string"])
-        except ArgumentError as exc:
-            status, err = error_body(exc, principal)
-            await _respond(send, status, to_json_bytes(err), _MEDIA["json"])
+        except CoflowsError as exc:
+            await _respond_error(send, exc, principal)
             return
         body = await _read_body(receive) if scope["method"] == "POST" else None
         wid, qid = params["wid"], params["qid"]
-        key = (wid, qid, name)
-        if self.policy.inline(key) and self.runtime.registry.is_fresh(wid, qid):
-            status, content, media, wall, cpu, allowed = execute(self.runtime, principal, wid, qid, name, fmt,
-                                                                 positional, named, body, False)
-            self.policy.record(key, wall, cpu, inline=True, allowed=allowed)
-        else:
+        key, label, own = self._limits(wid, qid, name)
+        calls = self.calls
+        try:
+            calls.bulkheads.enter(key, label.partition("/")[0])
+        except WorkflowBusy as exc:
+            await _respond_error(send, exc, principal)
+            return
+        try:
+            call, fut = calls.start_async(execute, (self.runtime, principal, wid, qid, name, fmt, positional, named,
+                                                    body), label=label, timeout=own)
             loop = asyncio.get_running_loop()
-            status, content, media, wall, cpu, allowed = await loop.run_in_executor(
-                self.runtime.executor, execute, self.runtime, principal, wid, qid, name, fmt,
-                positional, named, body,
-            )
-            self.policy.record(key, wall, cpu, inline=False, allowed=allowed)
-        await _respond(send, status, content, media)
+            watch = _DisconnectWatch(calls, call, receive)
+            timer = loop.call_later(WATCH_AFTER_S, watch.start)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                calls.cancel(call)
+                raise
+            finally:
+                timer.cancel()
+                watch.stop()
+        finally:
+            calls.bulkheads.leave(key)
+        if call.ok:
+            status, content, media = call.value
+            await _respond(send, status, content, media)
+        else:
+            await _respond_error(send, call.value, principal)
+
+
+class _DisconnectWatch:
+    """Reads `receive()` while a long call runs: `http.disconnect` stops the call."""
+
+    __slots__ = ("calls", "call", "receive", "task")
+
+    def __init__(self, calls: Any, call: Any, receive: Receive) -> None:
+        self.calls, self.call, self.receive, self.task = calls, call, receive, None
+
+    def start(self) -> None:
+        if not self.call.settled:
+            self.task = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        while not self.call.settled:
+            message = await self.receive()
+            if message["type"] == "http.disconnect":
+                if not self.call.settled:
+                    self.calls.cancel(self.call)
+                return
+
+    def stop(self) -> None:
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+
+
+async def _respond_error(send: Send, exc: BaseException, principal: Principal) -> None:
+    status, err = error_body(exc, principal)
+    retry = getattr(exc, "retry_after", None)
+    await _respond(send, status, to_json_bytes(err), _MEDIA["json"],
+                   [(b"retry-after", str(retry).encode())] if retry else None)
 
 async def _read_body(receive: Receive) -> bytes:
     chunks = []
@@ -173,7 +235,10 @@ async def _read_body(receive: Receive) -> bytes:
             break
     return b"".join(chunks)
 
-async def _respond(send: Send, status: int, content: bytes, media: str) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", media.encode()), (b"content-length", str(len(content)).encode())]})
+async def _respond(send: Send, status: int, content: bytes, media: str,
+                   extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", media.encode()), (b"content-length", str(len(content)).encode())]
+    if extra:
+        headers += extra
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": content})
