@@ -320,6 +320,10 @@ def test_live_subscriptions_need_read_on_the_topics_owner(server: MServer) -> No
         assert got[0]["TopicID"] == topic("pub") and got[0]["Value"] == {"public": 1}
     finally:
         live.close()
+    from websockets.exceptions import InvalidHandshake
+
+    with pytest.raises(InvalidHandshake):  # a wrong key: the handshake is refused, never downgraded
+        Live(s.ws_url(key="not-the-key")).close()
 
 
 # -- the findings of issue 14 -----------------------------------------------------------------------
