@@ -495,3 +495,29 @@ def test_keyed_callers_without_the_level_get_403_and_submitters_own_their_runs(t
                                                                                    ("view", "pub", "wri")}
         assert wid("priv") in {r["workflow"] for r in c.get("/flows/runs", headers=alice).json()}
         assert wid("priv") not in {r["workflow"] for r in c.get("/flows/runs", headers=bob).json()}
+
+
+def test_live_checks_rights_again_when_it_delivers() -> None:
+    """A subscriber whose Read was taken away (the workspace's Permissions changed) receives nothing more."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from coflows.m.store import Change
+    from coflows.permissions import ANONYMOUS
+    from coflows.server.live import LiveHub, _Client
+
+    async def scenario() -> list[str]:
+        wf = SimpleNamespace(id=wid("pub"), name="Pub", permissions={"Public": 1})
+        hub = LiveHub(SimpleNamespace(registry=SimpleNamespace(workflows=lambda: [wf])))
+        client = _Client(None, ANONYMOUS)  # type: ignore[arg-type]
+        hub._clients[topic("pub")] = {client}
+        got = []
+        for n, level in enumerate((1, -1, 1)):
+            wf.permissions["Public"] = level
+            hub._pending.append(Change(topic("pub"), f"id{n}", 1, str(n), 1))
+            hub._flush()
+            while not client.queue.empty():
+                got.append(json.loads(client.queue.get_nowait())["Content"]["ID"])
+        return got
+
+    assert asyncio.run(scenario()) == ["id0", "id2"]
