@@ -50,11 +50,13 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         length: bytes | None = None
+        chunked = False
         for name, value in scope["headers"]:
             if name == b"content-length":
                 length = value
-                break
-        if length is not None:
+            elif name == b"transfer-encoding":
+                chunked = True
+        if length is not None and not chunked:
             try:
                 declared = int(length)
             except ValueError:
@@ -66,6 +68,9 @@ class BodyLimitMiddleware:
                 # the HTTP server delivers no more than content-length: nothing to count
                 await self.app(scope, receive, send)
                 return
+        elif not chunked:
+            await self.app(scope, receive, send)  # no body at all (a GET): nothing to count
+            return
         await self._counted(scope, receive, send)
 
     async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
