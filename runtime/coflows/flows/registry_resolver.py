@@ -51,7 +51,8 @@ class RegistryResolver:
         wf, fn = self.resolve(ref)
         fn = fn.for_arity(len(args) + len(kwargs))
         a, k = fn.bind(args, kwargs)
-        principal = principal_from_id(current_task().principal) if in_task() else None
+        submitter = current_task().principal if in_task() else None  # None: a run started by code
+        principal = principal_from_id(submitter) if submitter else None
         with call_context(CallContext(wf.id, fn.query_id, fn.name, principal)):
             return fn.invoke(a, k)
 
