@@ -1,6 +1,6 @@
 // Stoppable calls of C# user code (not for user code).
 //
-// The engine calls every user method through a delegate made by Calls.Wrap: it records that the
+// The engine calls every user method through a stub made by Calls.Stub: it records that the
 // thread is inside a user call (Enter/Leave, under the thread's own lock), and turns a
 // ThreadAbortException into CallStoppedException after Thread.ResetAbort(), so the abort never
 // leaves the call it was meant for. Calls.Abort(ident) is what the engine's interrupt asks for:
@@ -10,6 +10,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Linq.Expressions;
 using System.Reflection;
+using System.Reflection.Emit;
 using System.Runtime.InteropServices;
 using System.Threading;
 
@@ -122,24 +123,60 @@ namespace Coflows
                 return s.Depth > 0;
         }
 
+        private static readonly ModuleBuilder stubs = AppDomain.CurrentDomain
+            .DefineDynamicAssembly(new AssemblyName("Coflows.Stoppable"), AssemblyBuilderAccess.Run)
+            .DefineDynamicModule("Coflows.Stoppable");
+        private static int stubCount;
+
         /// <summary>
-        /// A delegate with <paramref name="method"/>'s signature (a static method or property getter)
-        /// that calls it as a stoppable call.
+        /// A class with one static method <c>Call</c> of <paramref name="method"/>'s signature (a static
+        /// method or property getter) that calls it as a stoppable call. A static method, not a
+        /// delegate: pythonnet calls a static method about 3 µs faster than a delegate.
         /// </summary>
-        public static Delegate Wrap(MethodInfo method)
+        public static Type Stub(MethodInfo method)
         {
-            var ps = method.GetParameters().Select(p => Expression.Parameter(p.ParameterType, p.Name)).ToArray();
+            var ps = method.GetParameters();
+            var types = ps.Select(p => p.ParameterType).ToArray();
             var ret = method.ReturnType;
-            var type = Expression.GetDelegateType(ps.Select(p => p.Type).Concat(new[] { ret }).ToArray());
-            // through a delegate, not a direct call: the JIT would inline a small user method into the
-            // wrapper, and its frame (file:line) would vanish from stack traces
-            var target = Expression.Constant(Delegate.CreateDelegate(type, method), type);
-            var s = Expression.Variable(typeof(State), "s");
-            Expression body = Expression.TryCatch(
-                Expression.TryFinally(Expression.Invoke(target, ps), Expression.Call(LeaveMethod, s)),
-                Expression.Catch(typeof(ThreadAbortException), Expression.Throw(Expression.Call(StoppedMethod), ret)));
-            body = Expression.Block(ret, new[] { s }, Expression.Assign(s, Expression.Call(EnterMethod)), body);
-            return Expression.Lambda(type, body, method.Name, ps).Compile();
+            var delegateType = Expression.GetDelegateType(types.Concat(new[] { ret }).ToArray());
+            TypeBuilder tb;
+            lock (stubs)
+                tb = stubs.DefineType("Coflows.Stoppable.Stub" + (++stubCount) + "_" + method.Name,
+                                      TypeAttributes.Public | TypeAttributes.Sealed | TypeAttributes.Abstract);
+            var target = tb.DefineField("Target", delegateType, FieldAttributes.Public | FieldAttributes.Static);
+            var mb = tb.DefineMethod("Call", MethodAttributes.Public | MethodAttributes.Static, ret, types);
+            for (int i = 0; i < ps.Length; i++)
+                mb.DefineParameter(i + 1, ParameterAttributes.None, ps[i].Name);
+            var il = mb.GetILGenerator();
+            var s = il.DeclareLocal(typeof(State));
+            var r = ret == typeof(void) ? null : il.DeclareLocal(ret);
+            il.Emit(OpCodes.Call, EnterMethod);
+            il.Emit(OpCodes.Stloc, s);
+            il.BeginExceptionBlock();  // try { try { r = Target(args); } finally { Leave(s); } }
+            il.BeginExceptionBlock();
+            // through the delegate, not a direct call: the JIT would inline a small user method here,
+            // and its frame (file:line) would vanish from stack traces
+            il.Emit(OpCodes.Ldsfld, target);
+            for (int i = 0; i < ps.Length; i++)
+                il.Emit(OpCodes.Ldarg, (short)i);
+            il.Emit(OpCodes.Callvirt, delegateType.GetMethod("Invoke"));
+            if (r != null)
+                il.Emit(OpCodes.Stloc, r);
+            il.BeginFinallyBlock();
+            il.Emit(OpCodes.Ldloc, s);
+            il.Emit(OpCodes.Call, LeaveMethod);
+            il.EndExceptionBlock();
+            il.BeginCatchBlock(typeof(ThreadAbortException));  // catch (ThreadAbortException) { throw Stopped(); }
+            il.Emit(OpCodes.Pop);
+            il.Emit(OpCodes.Call, StoppedMethod);
+            il.Emit(OpCodes.Throw);
+            il.EndExceptionBlock();
+            if (r != null)
+                il.Emit(OpCodes.Ldloc, r);
+            il.Emit(OpCodes.Ret);
+            var type = tb.CreateType();
+            type.GetField("Target").SetValue(null, Delegate.CreateDelegate(delegateType, method));
+            return type;
         }
     }
 }

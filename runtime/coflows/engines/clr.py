@@ -139,7 +139,8 @@ def _bin_paths(workflow: WorkflowContext) -> list[Path]:
 
 
 # -- errors -----------------------------------------------------------------------------------------
-_NOISE = ("(wrapper managed-to-native)", "System.Reflection.", "Python.Runtime.", "at (wrapper ")
+_NOISE = ("(wrapper managed-to-native)", "System.Reflection.", "Python.Runtime.", "at (wrapper ",
+          "Coflows.Stoppable.")  # the stub that makes a call stoppable (clr_host/Calls.cs)
 _UNWRAP = {"System.Reflection.TargetInvocationException", "System.TypeInitializationException"}
 
 
@@ -758,9 +759,11 @@ class ClrEngine(Engine):
                         _cv.param_type(mi.ReturnType), varargs is not None)
 
     def _wrap(self, method: Any, m: _Member) -> Any:
-        """`method` called as a stoppable call (`Coflows.Calls.Wrap`), or None if it cannot be wrapped."""
+        """`method` called as a stoppable call (`Coflows.Calls.Stub`), or None if it cannot be wrapped."""
         try:
-            return self._calls.Wrap(method)
+            stub = getattr(_cv.py_class(self._calls.Stub(method)), "Call")
+            types = tuple(_cv.py_class(p.ParameterType) for p in method.GetParameters())
+            return stub.__overloads__[types] if types else stub
         except Exception as e:  # noqa: BLE001 - still callable, only not stoppable
             log.warning("%s: cannot make it stoppable (%s); a time limit will not stop it", m.signature(),
                         getattr(e, "Message", e))
