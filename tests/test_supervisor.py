@@ -241,3 +241,12 @@ def test_no_supervisor_runs_one_process(tmp_path):
         out = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == -signal.SIGTERM
     assert "server started" not in out  # no supervisor
+
+
+def test_a_memory_limit_below_the_started_server_is_a_config_error(tmp_path):
+    """Not a restart loop: the limit can never be met, so the supervisor stops with exit 2 and says why."""
+    ws = crash_ws(tmp_path, MemoryLimit=20)
+    r = run_cli(ws.root, str(ws.config_path), "--port", "0")
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert r.stderr.count("server started") == 1
+    assert "Server.MemoryLimit 20 MB is below what the server holds after start-up" in r.stderr

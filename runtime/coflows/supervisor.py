@@ -113,6 +113,25 @@ def _die_with_parent() -> None:
         pass
 
 
+def _reap_orphans(child_pid: int) -> None:
+    """As PID 1 (a container's entry point), collect the exit status of orphaned grandchildren.
+
+    Processes started by user code whose parent died are re-parented to PID 1; left
+    alone they stay zombies. Our own child is left to `Popen.wait`.
+    """
+    while True:
+        try:
+            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return
+        if info is None or info.si_pid in (0, child_pid):
+            return
+        try:
+            os.waitpid(info.si_pid, 0)
+        except ChildProcessError:
+            return
+
+
 @dataclass
 class _Child:
     proc: subprocess.Popen
@@ -209,7 +228,10 @@ class Supervisor:
                     pass
                 child.read_status()
                 if self._stop_signal is not None and stop_deadline is None:
+                    child.proc.send_signal(signal.SIGTERM)  # again, if it came before the child was known
                     stop_deadline = time.monotonic() + STOP_GRACE
+                if os.getpid() == 1:
+                    _reap_orphans(child.proc.pid)
                 if stop_deadline is not None and time.monotonic() > stop_deadline:
                     log.error("server did not stop within %.0f s; killing it", STOP_GRACE)
                     child.proc.kill()
