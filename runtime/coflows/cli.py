@@ -470,7 +470,7 @@ def flow_run(spec: Annotated[str, typer.Option("--spec", "-s", help="a file or a
         wf = runtime.registry.default_workflow()
         resolver = RegistryResolver(runtime.registry, wf.id)
         engine = FlowEngine(runtime.database, resolver, max_workers=cfg.executor.max_workers,
-                            executor=executor_from_config(cfg)).start()
+                            executor=executor_from_config(cfg, runtime.calls)).start()
         source, fmt = _read_spec(spec)
         run_id = engine.submit(source, json.loads(inputs) if inputs else None, workflow=wf.id, format=fmt)
         run = engine.wait(run_id, timeout).to_dict()

@@ -88,7 +88,8 @@ class AgentManager:
     def _runner(self, wf: Workflow, definition: AgentDefinition, schedule: Any, error: str | None) -> AgentRunner:
         assert self.pool is not None
         runner = AgentRunner(definition, workflow_name=wf.name, schedule=schedule, pool=self.pool,
-                             scheduler=self.scheduler, recorder=self.recorder, store_of=self._store)
+                             scheduler=self.scheduler, recorder=self.recorder, store_of=self._store,
+                             calls=getattr(self.runtime, "calls", None))
         if error is not None:
             runner.state, runner.error = "error", error
             log.error("agent %s not started: %s", definition.id, error)

@@ -1,4 +1,8 @@
-"""Running one agent: its hooks on a thread pool, its schedule without overlap, its runs recorded.
+"""Running one agent: its hooks on the call pool, its schedule without overlap, its runs recorded.
+
+* Every hook runs on the runtime's call pool (`coflows.calls`) under its time limit (a Python
+  hook's `@coflows.timeout`, else `Server.CallTimeout`); a hook past it is stopped and its run
+  recorded as an error (`CallTimeout`). The agent's own pool only orders and waits.
 
 * M hooks (Add/Exchange/Remove) of one agent run one at a time, in commit order, through the
   agent's mailbox; `Load` is the mailbox's first item. The writer only appends to the mailbox.
@@ -32,6 +36,7 @@ import sqlalchemy as sa
 
 from coflows.agents.definition import M_HOOKS, MAIN_MESSAGE, AgentDefinition
 from coflows.agents.schedule import DEFAULT_EXECUTION_TYPE, Schedule
+from coflows.calls.timeout import declared_timeout
 from coflows.context import CallContext, TaggedStream, call_context
 from coflows.errors import CoflowsError
 from coflows.m.store import ADD, EXCHANGE, REMOVE, Change, MStore
@@ -39,6 +44,8 @@ from coflows.store import Database, Migration, migrate, register_migrations
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
+
+    from coflows.calls import Calls
 
 log = logging.getLogger("coflows.agents")
 
@@ -285,8 +292,9 @@ class AgentRunner:
 
     def __init__(self, definition: AgentDefinition, *, workflow_name: str, schedule: Schedule | None,
                  pool: DaemonPool, scheduler: BaseScheduler, recorder: RunRecorder,
-                 store_of: Callable[[], MStore | None]) -> None:
+                 store_of: Callable[[], MStore | None], calls: Calls | None = None) -> None:
         self.definition = definition
+        self.calls = calls  # the runtime's call pool: hooks run there, under their time limit
         self.workflow_name = workflow_name
         self.schedule = schedule
         self.pool = pool
@@ -440,15 +448,26 @@ class AgentRunner:
         key = id(rec)
         self._running[key] = rec
         buf = io.StringIO()
-        previous = getattr(_capture, "buf", None)
-        _capture.buf = buf
         ctx = CallContext(self.definition.workflow_id, f"agent:{self.definition.name}", hook, principal)
+
+        def run_hook() -> Any:  # on the call pool's thread: capture and context are per thread
+            previous = getattr(_capture, "buf", None)
+            _capture.buf = buf
+            try:
+                with call_context(ctx):
+                    try:
+                        return fn(*args)
+                    finally:
+                        _flush_streams()
+            finally:
+                _capture.buf = previous
+
         try:
-            with call_context(ctx):
-                try:
-                    result = fn(*args)
-                finally:
-                    _flush_streams()
+            if self.calls is None:
+                result = run_hook()
+            else:
+                label = f"agent {self.id} {hook}"
+                result = self.calls.run(run_hook, label=label, timeout=declared_timeout(fn))
             rec.status = OK
             return result
         except Exception as e:  # noqa: BLE001 - user code may raise anything
@@ -461,7 +480,6 @@ class AgentRunner:
                 raise err from e
             return None
         finally:
-            _capture.buf = previous
             rec.ended = time.time()
             text = buf.getvalue()
             rec.output = text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + "\n… (output truncated)"

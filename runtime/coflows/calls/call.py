@@ -23,7 +23,7 @@ class CallCancelled(CoflowsError):
 
 class Call:
     __slots__ = ("fn", "args", "label", "limit", "deadline", "on_done", "waiter", "lock", "running", "stop_sent",
-                 "settled", "ok", "value", "stopping_since", "cancel_requested")
+                 "settled", "ok", "value", "stopping_since", "cancel_requested", "started")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], label: str, limit: float | None,
                  on_done: Callable[[Call], None] | None = None) -> None:
@@ -42,6 +42,7 @@ class Call:
         self.value: Any = None  # the result, or the exception
         self.stopping_since: float | None = None
         self.cancel_requested = False
+        self.started = 0.0  # time.monotonic() when a worker began it
 
     def settle(self, ok: bool, value: Any) -> bool:
         """Record the outcome once and tell the submitter; False when it was already settled."""

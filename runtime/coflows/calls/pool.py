@@ -163,6 +163,7 @@ class WorkerPool:
             call.settle(False, call.timeout_error())
             return
         w.call = call
+        call.started = time.monotonic()
         call.running = True
         if self.on_start is not None:
             self.on_start(call)

@@ -828,7 +828,7 @@ class FlowEngine:
         if t.timeout:
             self._timer(now + t.timeout, "timeout", run.id, t.node, t.attempts)
         fn, prepare = self._task_fn(run, t)
-        job = Job(run.id, t.node, t.attempts, t.ref, fn, prepare)
+        job = Job(run.id, t.node, t.attempts, t.ref, fn, prepare, timeout=t.timeout)
         self._jobs[(run.id, t.node)] = job
         return job
 

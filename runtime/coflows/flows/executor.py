@@ -37,6 +37,8 @@ class Job:
     fn: Callable[[], Any]
     prepare: Callable[[], TaskCall] | None = field(default=None, repr=False)
     abandoned: bool = field(default=False, repr=False)
+    timeout: float | None = None  # the task's own `timeout`; else the call pool's Server.CallTimeout
+    call: Any = field(default=None, repr=False)  # the running `coflows.calls.Call`, on the call pool
 
 
 @dataclass
@@ -67,14 +69,19 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """A thread pool that replaces a thread stuck in an abandoned job, so timeouts do not shrink it.
+    """Runs jobs in this process: on the runtime's call pool when given one (`calls`), else on threads
+    of its own.
 
-    Python threads cannot be killed: a job that overran its timeout keeps its
-    thread until the function returns. The pool lets one extra thread live per
-    abandoned job, and retires a thread whenever the pool is above its size.
+    On the call pool a job runs under a deadline (the task's `timeout`, else `Server.CallTimeout`)
+    and an abandoned job (timeout, cancel) is stopped like any call: an asynchronous exception for
+    Python, `Engine.interrupt` for C#/Java, the thread written off and replaced if that fails.
+    Without it (unit tests, a bare engine), a job that overran its timeout keeps its thread until
+    the function returns; the pool lets one extra thread live per abandoned job, and retires a
+    thread whenever the pool is above its size.
     """
 
-    def __init__(self, max_workers: int = 8, name: str = "coflows-flow"):
+    def __init__(self, max_workers: int = 8, name: str = "coflows-flow", calls: Any = None):
+        self.calls = calls
         self.max_workers = max_workers
         self.name = name
         self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
@@ -93,6 +100,13 @@ class LocalExecutor:
     def submit(self, job: Job) -> None:
         if self._stopped:
             raise RuntimeError("executor is shut down")
+        if self.calls is not None:
+            # the task's own timeout is the flow engine's to enforce (its timer abandons the job, which
+            # stops the call); the pool's deadline is a second later, a backstop
+            limit = job.timeout + 1.0 if job.timeout else None
+            job.call = self.calls.submit(job.fn, label=f"flow task {job.node} ({job.ref}) of run {job.run_id}",
+                                         timeout=limit, on_done=lambda call: self._done(job, call))
+            return
         self._queue.put(job)
         if self._idle.acquire(blocking=False):
             return  # an idle thread will take it
@@ -104,7 +118,28 @@ class LocalExecutor:
             serial = self._serial
         threading.Thread(target=self._work, name=f"{self.name}-{serial}", daemon=True).start()
 
+    def _done(self, job: Job, call: Any) -> None:
+        """A job settled on the call pool (its result, its error, or its timeout)."""
+        if call.ok:
+            outcome = Outcome(True, call.value)
+        else:
+            exc = call.value
+            trace = "".join(traceback.format_exception(exc)) if exc.__traceback__ is not None else ""
+            outcome = Outcome(False, error=exc, trace=trace)
+        outcome.seconds = time.monotonic() - call.started if call.started else 0.0
+        report = self._report
+        if report is not None:
+            try:
+                report(job, outcome)
+            except Exception:  # noqa: BLE001 - the engine logs its own errors
+                traceback.print_exc()
+
     def abandon(self, job: Job) -> None:
+        if self.calls is not None:
+            job.abandoned = True
+            if job.call is not None:
+                self.calls.cancel(job.call)  # stop it; its late outcome is ignored by the engine
+            return
         with self._lock:
             if not job.abandoned:
                 job.abandoned = True
@@ -151,14 +186,15 @@ class LocalExecutor:
             self._idle.release()
 
 
-def executor_from_config(config: Any) -> Executor | None:
-    """The executor `coflows_config.json` asks for: None for `local` (the engine makes its thread pool).
+def executor_from_config(config: Any, calls: Any = None) -> Executor | None:
+    """The executor `coflows_config.json` asks for: for `local`, a `LocalExecutor` on the runtime's
+    call pool `calls` (None without one: the engine makes its own thread pool).
 
     Dask is imported only when configured (it is an optional extra and slow to import).
     """
     settings = config.executor
     if settings.executor_type != "dask":
-        return None
+        return None if calls is None else LocalExecutor(settings.max_workers, calls=calls)
     try:
         from coflows.flows.dask_executor import DaskExecutor
         from coflows.flows.dask_worker import CoflowsWorkerPlugin

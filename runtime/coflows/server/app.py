@@ -7,6 +7,8 @@ import gc
 import html
 import json
 import logging
+import os
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -28,6 +30,8 @@ from coflows.server.queries import QueryEndpoint
 from coflows.server.responses import error_response, json_response
 
 log = logging.getLogger("coflows.server")
+
+SWITCH_INTERVAL_S = 0.001  # bench/spin_health.py measures the trade-off
 
 
 def _swagger_static() -> Path | None:
@@ -116,6 +120,11 @@ def build_routes(runtime: Runtime) -> list[BaseRoute]:
 
 def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     """The ASGI app for a loaded runtime. Components (agents, M, flows) add their routes."""
+
+    # A thread running Python code keeps the GIL until another asks for it and a switch interval
+    # passes (5 ms by default); the event loop needs it back for every request, so with calls
+    # spinning it would wait that long each time. A shorter interval keeps it responsive.
+    sys.setswitchinterval(float(os.environ.get("COFLOWS_SWITCH_INTERVAL", SWITCH_INTERVAL_S)))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
