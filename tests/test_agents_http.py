@@ -38,7 +38,7 @@ def test_agents_routes(tmp_path, m_server):  # noqa: F811
     assert r.status_code == 200 and r.json() == {"you said": {"hello": 1}}
     assert s.post("/flow/agent/echo", json={"hello": 1}).status_code == 401  # Write needed, not Read
     r = s.post("/flow/agent/echo", content=b"{oops", headers=admin)
-    assert r.status_code == 400 and "malformed JSON body" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "invalid JSON" in r.json()["error"]["message"]
     r = s.post("/flow/agent/echo", json={"fail": True}, headers=admin)
     assert r.status_code == 500 and r.json()["error"]["type"] == "ZeroDivisionError"
     assert s.post("/flow/agent/nope", json={}, headers=admin).status_code == 404

@@ -53,7 +53,7 @@ def test_rest_round_trip(server):
 
 def test_bad_input_is_a_400_that_names_the_problem(server):
     r = server.post("/m/add?type=orders", content=b'{"item": "tea",', headers=admin)
-    assert r.status_code == 400 and "malformed JSON body" in r.json()["error"]["message"]
+    assert r.status_code == 400 and "invalid JSON" in r.json()["error"]["message"]
     assert "line 1 column" in r.json()["error"]["message"]
     r = server.post("/m/add?type=orders", content=b"", headers=admin)
     assert r.status_code == 400 and "empty body" in r.json()["error"]["message"]
