@@ -26,6 +26,7 @@ from coflows.server.auth import AuthMiddleware, Authenticator, principal_of
 from coflows.server.draining import DrainingMiddleware, InFlight
 from coflows.server.limits import BodyLimitMiddleware
 from coflows.server.openapi import build_openapi
+from coflows.server.openapi_routes import server_paths
 from coflows.server.queries import QueryEndpoint
 from coflows.server.responses import error_response, json_response
 
@@ -75,7 +76,9 @@ class Api:
         principal = principal_of(request.scope)
         items = [(wf, q) for wf in self.runtime.registry.workflows() if can_view(wf, principal)
                  for q in wf.queries.values()]
-        return json_response(build_openapi(items, principal, "coflows"))
+        installed = {getattr(r, "path", None) for r in request.app.routes}
+        own = {path: ops for path, ops in server_paths().items() if path in installed}
+        return json_response(build_openapi(items, principal, "coflows", server_paths=own))
 
     async def openapi_query(self, request: Request) -> Response:
         principal = principal_of(request.scope)
