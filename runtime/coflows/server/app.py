@@ -65,7 +65,8 @@ class Api:
     async def health(self, request: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__,
                              "workflows": len(self.runtime.registry.workflows()),
-                             "engines": sorted(self.runtime.engines.started())})
+                             "engines": sorted(self.runtime.engines.started()),
+                             "calls": self.runtime.calls.stats()})
 
     async def workflows(self, request: Request) -> Response:
         principal = principal_of(request.scope)
