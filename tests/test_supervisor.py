@@ -250,3 +250,28 @@ def test_a_memory_limit_below_the_started_server_is_a_config_error(tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.count("server started") == 1
     assert "Server.MemoryLimit 20 MB is below what the server holds after start-up" in r.stderr
+
+
+def test_exit_reasons_name_the_code_the_signal_or_the_memory_limit():
+    from coflows.supervisor import EXIT_MEMORY, describe_exit
+
+    assert describe_exit(1) == "server exited with code 1"
+    assert describe_exit(-9) == "server killed by signal 9 (SIGKILL; the OOM killer sends this)"
+    assert describe_exit(-11) == "server killed by signal 11 (SIGSEGV; a crash in native code)"
+    assert describe_exit(EXIT_MEMORY, 512) == "server passed its memory limit of 512 MB"
+    assert describe_exit(-9, 512, "RSS 900 MB, past 768 MB: killed") == (
+        "server passed its memory limit of 512 MB (RSS 900 MB, past 768 MB: killed)")
+
+
+@pytest.mark.parametrize("method, path, refused", [
+    ("GET", "/flow/query/W/Q.py/F", True), ("POST", "/flow/query/W/Q.py/F", True),
+    ("POST", "/m/add", True), ("POST", "/m/addmany", True), ("GET", "/m/save", True), ("POST", "/m/remove", True),
+    ("POST", "/m/exchange", True), ("POST", "/flows/W/runs", True), ("POST", "/flows/runs/r1/rerun", True),
+    ("POST", "/flow/agent/a1", True), ("POST", "/flow/agent/a1/start", True), ("GET", "/flow/ActiveAgentToggle", True),
+    ("GET", "/health", False), ("GET", "/m/data", False), ("GET", "/flows/runs", False), ("GET", "/flow/agents", False),
+    ("GET", "/flows/runs/r1", False), ("POST", "/flows/runs/r1/cancel", False), ("GET", "/ui/flows", False), ("GET", "/flow/workflows", False),
+])
+def test_while_draining_only_routes_that_start_work_are_refused(method, path, refused):
+    from coflows.server.draining import guarded
+
+    assert guarded({"type": "http", "method": method, "path": path}) is refused

@@ -34,7 +34,7 @@ def guarded(scope: Scope) -> bool:
     path: str = scope["path"]
     if path.startswith(_ALWAYS):
         return True
-    return scope["method"] == "POST" and path.startswith(_POST)
+    return scope["method"] == "POST" and path.startswith(_POST) and not path.endswith("/cancel")
 
 
 class DrainingMiddleware:
