@@ -150,6 +150,7 @@ def test_null_for_an_int_is_400_and_user_code_is_not_reached(server):
     ("/flows/runs?state=" + "x" * 100, "state"),
     ("/flow/ActiveAgentToggle?id=" + "x" * 300, "id"),
     ("/m/data?type=a%00b", "topic"),
+    ("/m/entry?type=t&id=" + "x" * 300, "id"),
 ])
 def test_bad_query_parameters_are_400_with_json(server, path, parameter):
     err = _error(server.get(path, headers=server.admin()), 400)
@@ -173,3 +174,9 @@ def test_yaml_alias_bomb_is_400_fast_and_memory_does_not_stay(server):
                              headers=server.admin()), 400)
     assert "nested deeper than 64" in err["message"] and time.monotonic() - started < 5
     assert server.get("/health").status_code == 200
+
+
+def test_nul_in_a_path_is_400(server):
+    for path in ("/flows/runs/a%00b", "/flow/agent/a%00b/runs", f"/flows/{WID}%00/flows"):
+        err = _error(server.get(path, headers=server.admin()), 400)
+        assert "NUL" in err["message"]

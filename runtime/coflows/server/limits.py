@@ -33,11 +33,6 @@ class PayloadTooLarge(CoflowsError):
     http_status = 413
 
 
-def _too_large_body(limit: int) -> bytes:
-    return json.dumps({"error": {"type": "PayloadTooLarge",
-                                 "message": f"request body larger than {limit} bytes (Server.MaxBodyBytes)"}}).encode()
-
-
 class BodyLimitMiddleware:
     """413 for a body over `max_bytes`: at once from `content-length`, or while a chunked body streams in."""
 
@@ -48,6 +43,9 @@ class BodyLimitMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"]:  # %00 in a path: no route, id or name has one; databases refuse it
+            await _reply(send, 400, {"error": {"type": "ArgumentError", "message": "the URL path contains NUL (%00)"}})
             return
         length: bytes | None = None
         chunked = False
@@ -103,10 +101,17 @@ class BodyLimitMiddleware:
 
 
 async def _reply_413(send: Send, limit: int) -> None:
-    body = _too_large_body(limit)
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await _reply(send, 413, {"error": {"type": "PayloadTooLarge",
+                                       "message": f"request body larger than {limit} bytes (Server.MaxBodyBytes)"}},
+                 close=True)
+
+
+async def _reply(send: Send, status: int, error: dict[str, Any], close: bool = False) -> None:
+    body = json.dumps(error).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))  # the unread body must not be taken for the next request
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -29,7 +29,7 @@ from coflows.errors import ArgumentError, CoflowsError, NotFoundError
 from coflows.m.store import MStore, check_topic
 from coflows.permissions import LEVEL_NAMES, READ, WRITE, Principal, denied, workflow_level
 from coflows.server.auth import principal_of
-from coflows.server.limits import parse_json
+from coflows.server.limits import parse_json, text_param
 from coflows.server.responses import error_response, json_response
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ class MRoutes:
 
     async def entry(self, request: Request) -> Response:
         def work(store: MStore, topic: str, _: Any) -> Response:
-            entry_id = request.query_params.get("id")
+            entry_id = text_param(request.query_params, "id", 255)
             if not entry_id:
                 raise ArgumentError("query parameter 'id' (the entry id) is required", "id")
             row = store.get(topic, entry_id)
