@@ -103,7 +103,10 @@ def _serve(config: Config, host: str, port: int, access_log: bool, log_level: st
             sock = listen(host, port)  # before loading anything: a busy port fails at once
         except OSError as e:
             raise _fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1) from None
+    from coflows.workspace.build import check_workspaces
+
     try:
+        check_workspaces(config)  # a missing database folder or a duplicate ID: refuse before creating anything
         runtime = Runtime(config)
         problems = runtime.load()
     except (ConfigError, ManifestError) as e:
@@ -130,7 +133,14 @@ app.add_typer(build_app, name="build")
 @build_app.command("local")
 def build_local(config_file: Annotated[Optional[str], typer.Argument(help="config file")] = None,
                 config: ConfigOpt = None) -> None:
-    """Scan the workspace folders into package.json, then load everything and report every error."""
+    """Scan the workspace folders into package.json, then load everything and report every error.
+
+    Exit 2 for a mistake in the config or a manifest (then nothing is written), a duplicate
+    query or agent ID, an agent whose factory fails or whose schedule is invalid; exit 1 for
+    a source that does not compile or a package that does not install. The build opens no
+    database: the server creates it.
+    """
+    from coflows.agents.check import check_agents
     from coflows.runtime import Runtime
     from coflows.workspace.build import build_workspaces
 
@@ -144,12 +154,13 @@ def build_local(config_file: Annotated[Optional[str], typer.Argument(help="confi
                 out.print(f"{path}: added {added}")
         from coflows.packages import RichProgress
 
-        runtime = Runtime(cfg)
+        runtime = Runtime(cfg, with_database=False)
         with RichProgress(console=console) as progress:
             runtime.package_progress = progress
             problems = runtime.load()
     except (ConfigError, ManifestError) as e:
         raise _fail(str(e), 2) from None
+    agents = check_agents(runtime.registry.workflows())
     _print_packages(runtime)
     table = Table(title="build")
     for col in ("workflow", "query", "language", "functions", "status"):
@@ -160,6 +171,15 @@ def build_local(config_file: Annotated[Optional[str], typer.Argument(help="confi
             status = "[green]ok[/]" if q.error is None else "[red]error[/]"
             table.add_row(wf.name, q.id, q.language or "?", str(len(q.functions)), status)
     out.print(table)
+    if agents:
+        table = Table(title="agents")
+        for col in ("workflow", "agent", "ID", "schedule", "status"):
+            table.add_column(col)
+        for a in agents:
+            d = a.definition
+            table.add_row(a.wf.name, a.src.name, d.id if d else "?", (d.schedule or "") if d else "",
+                          "[green]ok[/]" if a.error is None else "[red]error[/]")
+        out.print(table)
     for wf_id, items in problems.items():
         for item in items:
             if item.startswith("warning: "):
@@ -167,7 +187,12 @@ def build_local(config_file: Annotated[Optional[str], typer.Argument(help="confi
             else:
                 errors += 1
                 console.print(item, highlight=False, markup=False)
+    agent_errors = [a.error for a in agents if a.error]
+    for item in agent_errors:
+        console.print(item, highlight=False, markup=False)
     runtime.close()
+    if agent_errors:
+        raise _fail(f"{errors + len(agent_errors)} error(s)", 2)
     if errors:
         raise _fail(f"{errors} error(s)", 1)
     out.print("[bold green]Success!!![/]")

@@ -14,11 +14,11 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coflows.agents.check import build_definition
 from coflows.agents.definition import AgentDefinition, AgentError
-from coflows.agents.python_factory import definition_from_module
 from coflows.agents.runner import AgentRunner, DaemonPool, RunRecord, RunRecorder, install_capture
 from coflows.agents.schedule import parse_schedule
-from coflows.engines import SourceFile, language_of
+from coflows.engines import SourceFile
 from coflows.errors import CoflowsError, NotFoundError
 from coflows.m.store import MStore
 
@@ -49,25 +49,8 @@ class AgentManager:
         db = self.runtime.database
         return MStore.for_database(db) if db is not None else None
 
-    def _exe(self, wf: Workflow, src: SourceFile) -> str:
-        for entry in wf.manifest.Agents:
-            if entry.Name == src.name:
-                return entry.Exe or "pkg"
-        return "pkg"
-
     def build_definition(self, wf: Workflow, src: SourceFile) -> AgentDefinition:
-        rel = wf.ctx.relpath(src.path)
-        language = language_of(src.path)
-        if language is None:
-            raise AgentError(f"{rel}: no engine for files of type {src.path.suffix or '(none)'}")
-        engine = wf.engines.get(language)
-        loaded = engine.load(wf.ctx, src)
-        if isinstance(loaded.factory, AgentDefinition):
-            return loaded.factory
-        if language == "python":
-            return definition_from_module(loaded.handle, self._exe(wf, src), workflow_id=wf.id, source=rel,
-                                          file_name=src.name)
-        raise AgentError(f"{rel}: {language} agents are not supported yet (the engine gave no agent definition)")
+        return build_definition(wf, src)  # the same as `coflows build local` checks (agents/check.py)
 
     def _build(self, wf: Workflow, src: SourceFile) -> AgentRunner:
         rel = wf.ctx.relpath(src.path)
@@ -93,6 +76,7 @@ class AgentManager:
         if error is not None:
             runner.state, runner.error = "error", error
             log.error("agent %s not started: %s", definition.id, error)
+            self.runtime.problems.setdefault(wf.id, []).append(f"agent '{definition.id}' not started: {error}")
         return runner
 
     def load_all(self) -> None:

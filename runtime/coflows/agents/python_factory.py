@@ -62,6 +62,8 @@ def definition_from_module(module: types.ModuleType, exe: str | None, *, workflo
             err = user_code_error(e)
             raise AgentError(f"{source}: {exe or 'pkg'}() failed: {err}\n{err.stack}".rstrip()) from None
         hooks = None
+    elif exe not in (None, "", "pkg"):  # a factory named in package.json must exist (no silent AGENT fallback)
+        raise AgentError(f"{source}: no function '{exe}()' (the agent's factory, package.json 'Exe')")
     elif isinstance(getattr(module, "AGENT", None), dict):
         spec = module.AGENT
         hooks = {h: getattr(module, h) for h in HOOKS if callable(getattr(module, h, None))}

@@ -58,9 +58,9 @@ SQLITE_SIDECARS = ("-wal", "-shm", "-journal")
 
 def sqlite_file(url: str) -> Path | None:
     """The database file of a SQLite URL; None for other databases and in-memory ones."""
-    parsed = sa.engine.make_url(url)
-    if parsed.get_backend_name() != "sqlite":
+    if not url.startswith("sqlite"):
         return None
+    parsed = sa.engine.make_url(url)
     name = parsed.database or ""
     if name in ("", ":memory:") or name.startswith("file:") or parsed.query.get("mode") == "memory":
         return None

@@ -117,6 +117,8 @@ def add_query(manifest: Manifest, root: Path, language: str, name: str) -> str:
     path = root / "Queries" / file_name
     if path.exists():
         raise ManifestError(f"add query: {path} already exists")
+    if any((q.ID or q.Name) == file_name for q in manifest.Queries):
+        raise ManifestError(f"add query: a query with ID '{file_name}' is already listed in package.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(TEMPLATES[lang].replace("XXX", name))
     manifest.Queries.append(QueryEntry(Name=file_name, Content=f"Queries/{file_name}", ID=file_name))
@@ -127,6 +129,8 @@ def add_agent(manifest: Manifest, root: Path, name: str) -> str:
     path = root / "Agents" / f"{name}.py"
     if path.exists():
         raise ManifestError(f"add agent: {path} already exists")
+    if any(a.Name == f"{name}.py" for a in manifest.Agents):
+        raise ManifestError(f"add agent: an agent named '{name}.py' is already listed in package.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(AGENT_TEMPLATE.replace("XXX", name))
     manifest.Agents.append(AgentEntry(Name=f"{name}.py", Content=f"Agents/{name}.py", Exe="pkg"))

@@ -122,15 +122,46 @@ def _json_path(loc: tuple[Any, ...]) -> str:
     return out or "<root>"
 
 
+def duplicate_errors(manifest: Manifest, source: str) -> list[str]:
+    """Two queries with one ID (or two agents with one Name): the second would silently replace the first.
+
+    A query's ID is its `ID`, else its `Name` (as the workflow loader reads it).
+    """
+    errors = []
+    seen: dict[str, int] = {}
+    for i, q in enumerate(manifest.Queries):
+        qid, field = (q.ID, "ID") if q.ID else (q.Name, "Name")
+        if qid in seen:
+            errors.append(f"{source}: Queries[{i}].{field}: duplicate query ID '{qid}' (also Queries[{seen[qid]}])")
+        else:
+            seen[qid] = i
+    names: dict[str, int] = {}
+    for i, a in enumerate(manifest.Agents):
+        if a.Name in names:
+            errors.append(f"{source}: Agents[{i}].Name: duplicate agent name '{a.Name}' (also Agents[{names[a.Name]}])")
+        else:
+            names[a.Name] = i
+    return errors
+
+
+def check_manifest(manifest: Manifest, source: str) -> None:
+    """Raise ManifestError for what validates field by field but not as a whole (duplicate IDs)."""
+    errors = duplicate_errors(manifest, source)
+    if errors:
+        raise ManifestError("\n".join(errors))
+
+
 def parse_manifest(data: Any, source: str) -> Manifest:
     if not isinstance(data, dict):
         raise ManifestError(f"{source}: <root>: expected a JSON object")
     try:
-        return Manifest.model_validate(data)
+        manifest = Manifest.model_validate(data)
     except ValidationError as e:
         raise ManifestError(
             "\n".join(f"{source}: {_json_path(err['loc'])}: {err['msg']}" for err in e.errors())
         ) from None
+    check_manifest(manifest, source)
+    return manifest
 
 
 def load_manifest(path: Path) -> Manifest:
