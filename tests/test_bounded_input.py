@@ -7,6 +7,7 @@ it is read), a YAML alias bomb as a flow spec, deep JSON, non-UTF-8, huge intege
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -180,3 +181,14 @@ def test_nul_in_a_path_is_400(server):
     for path in ("/flows/runs/a%00b", "/flow/agent/a%00b/runs", f"/flows/{WID}%00/flows"):
         err = _error(server.get(path, headers=server.admin()), 400)
         assert "NUL" in err["message"]
+
+
+def test_a_deep_live_message_is_an_error_message_and_the_socket_stays(server):
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{server.port}/live?_cokey=test-admin-key", open_timeout=10) as ws:
+        ws.send("[" * 100_000 + "]" * 100_000)
+        reply = json.loads(ws.recv(timeout=10))
+        assert reply["Type"] == 0 and "nested deeper than 64" in reply["Content"]["Error"]
+        ws.send(json.dumps({"Type": 15, "Content": "still there"}))  # the old code dropped the socket
+        assert json.loads(ws.recv(timeout=10))["Type"] == 15

@@ -36,6 +36,7 @@ from coflows.errors import ArgumentError, CoflowsError
 from coflows.m.store import ADD, EXCHANGE, REMOVE, Change, MStore, check_topic
 from coflows.permissions import READ, WRITE, Principal
 from coflows.server.auth import principal_of
+from coflows.server.limits import parse_json
 from coflows.server.m_routes import check_topic_access
 
 if TYPE_CHECKING:
@@ -205,9 +206,9 @@ class LiveHub:
 
     async def _handle(self, client: _Client, text: str) -> None:
         try:
-            msg = json.loads(text)
-        except ValueError as e:
-            self._error(client, None, f"malformed JSON message: {e}")
+            msg = parse_json(text, "message", None)  # depth and integer size bounded, as for bodies
+        except ArgumentError as e:
+            self._error(client, None, str(e))
             return
         if not isinstance(msg, dict) or "Type" not in msg:
             self._error(client, None, 'a message is {"Type": n, "Content": ...}')
