@@ -192,3 +192,8 @@ def test_a_deep_live_message_is_an_error_message_and_the_socket_stays(server):
         assert reply["Type"] == 0 and "nested deeper than 64" in reply["Content"]["Error"]
         ws.send(json.dumps({"Type": 15, "Content": "still there"}))  # the old code dropped the socket
         assert json.loads(ws.recv(timeout=10))["Type"] == 15
+
+
+def test_a_huge_positional_index_is_400(server):
+    err = _error(server.get(f"/flow/query/{WID}/Calc.py/Twice?p[{'9' * 5000}]=1"), 400)
+    assert "unknown parameter" in err["message"]

@@ -32,7 +32,7 @@ from coflows.server.auth import principal_of
 from coflows.server.limits import decode_utf8, parse_json
 from coflows.server.responses import error_body
 
-_POSITIONAL = re.compile(r"^p(?:\[(\d*)\])?$")
+_POSITIONAL = re.compile(r"^p(?:\[(\d{0,9})\])?$")  # an index of 10+ digits is no position: a 400
 _MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "txt": "text/plain; charset=utf-8"}
 
 def _pairs(query_string: bytes) -> list[tuple[str, str]]:
