@@ -135,3 +135,13 @@ def test_redaction_of_log_records_in_process(caplog):
     assert "abc123" not in text and "hunter2" not in text and "zzz999" not in text
     assert "in-process-secret-42" not in text
     assert "_cokey=***&y=1" in text and "'x-api-key': '***'" in text and "user:***@feed" in text
+
+
+def test_package_lock_files_are_private(tmp_path):
+    """Locks may hold a private feed's URL with its credentials (kept: a missing file is fetched again)."""
+    from coflows.packages.download import atomic_write_text
+
+    os.umask(0o022)
+    lock = tmp_path / "nugets" / "nugets.lock.json"
+    atomic_write_text(lock, '{"feeds": ["https://user:token@feed.example/v3/index.json"]}')
+    assert oct(_mode(lock)) == "0o600"

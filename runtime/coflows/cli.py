@@ -174,7 +174,7 @@ def build_local(config_file: Annotated[Optional[str], typer.Argument(help="confi
     if agents:
         table = Table(title="agents")
         for col in ("workflow", "agent", "ID", "schedule", "status"):
-            table.add_column(col)
+            table.add_column(col, overflow="fold")  # an agent ID is never cut
         for a in agents:
             d = a.definition
             table.add_row(a.wf.name, a.src.name, d.id if d else "?", (d.schedule or "") if d else "",
