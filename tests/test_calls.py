@@ -127,7 +127,7 @@ def test_unstoppable_calls_are_written_off_and_replaced(tmp_path, start_server):
         for t in threads:
             t.join()
         assert sorted(r.status_code for r in out) == [504, 504, 504]
-    time.sleep(2)  # past the grace period of the second round
+        time.sleep(2)  # past the grace period: the stuck threads are written off, their slots given back
     calls = s.get("/health").json()["calls"]
     assert calls["written_off"] == 6
     assert calls["threads"] <= 6  # live threads, up to twice Threads; written-off ones do not count

@@ -1,10 +1,11 @@
-"""Per-workflow bulkheads: how many calls of one workflow may run at once.
+"""Per-workflow bulkheads: how many calls of one workflow may *run* at once.
 
-Non-blocking: a full workflow refuses the call at once (HTTP 503 with
-Retry-After) rather than queueing it, so one workflow or one function cannot
-take every worker and keep callers of other workflows waiting. The counters are
-touched only on the event loop (or under the GIL from one thread at a time per
-key), so a dict of ints is enough.
+A slot is taken when a worker starts the call and given back when it returns
+(or when its thread is written off), so fast calls queued for a moment do not
+count; calls that last (a spinning function) do. Non-blocking: a workflow at its
+cap refuses new calls at once (HTTP 503 with Retry-After) rather than queueing
+them, so one workflow or one function cannot take every worker and keep callers
+of other workflows waiting.
 """
 
 from __future__ import annotations
@@ -27,14 +28,21 @@ class Bulkheads:
         self._running: dict[str, int] = {}
         self._lock = threading.Lock()
 
-    def enter(self, workflow: str, label: str = "") -> None:
-        """Take a slot of `workflow` or raise `WorkflowBusy`."""
+    def full(self, workflow: str) -> bool:
+        """A quick look (no lock) for the event loop: refuse before the hop."""
+        return self._running.get(workflow, 0) >= self.cap
+
+    def busy(self, name: str) -> WorkflowBusy:
+        return WorkflowBusy(f"workflow '{name}' is running {self.cap} calls, its limit "
+                            f"(Server.WorkflowConcurrency); retry shortly")
+
+    def try_enter(self, workflow: str) -> bool:
         with self._lock:
             n = self._running.get(workflow, 0)
             if n >= self.cap:
-                raise WorkflowBusy(f"workflow '{label or workflow}' is running {n} calls, its limit "
-                                   f"(Server.WorkflowConcurrency = {self.cap}); retry shortly")
+                return False
             self._running[workflow] = n + 1
+            return True
 
     def leave(self, workflow: str) -> None:
         with self._lock:

@@ -23,7 +23,8 @@ class CallCancelled(CoflowsError):
 
 class Call:
     __slots__ = ("fn", "args", "label", "limit", "deadline", "on_done", "waiter", "lock", "running", "stop_sent",
-                 "settled", "ok", "value", "stopping_since", "cancel_requested", "started")
+                 "settled", "ok", "value", "stopping_since", "cancel_requested", "started", "slot", "slot_name",
+                 "slot_held")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], label: str, limit: float | None,
                  on_done: Callable[[Call], None] | None = None) -> None:
@@ -43,6 +44,9 @@ class Call:
         self.stopping_since: float | None = None
         self.cancel_requested = False
         self.started = 0.0  # time.monotonic() when a worker began it
+        self.slot: str | None = None  # the bulkhead (workflow ID) it takes a slot of while it runs
+        self.slot_name = ""  # the workflow's name, for the 503
+        self.slot_held = False
 
     def settle(self, ok: bool, value: Any) -> bool:
         """Record the outcome once and tell the submitter; False when it was already settled."""

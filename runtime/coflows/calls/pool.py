@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Callable
 
 from coflows.calls import deadline as _deadline
+from coflows.calls.bulkhead import Bulkheads
 from coflows.calls.call import Call
 from coflows.calls.stop import CallStopped, clear_pending
 
@@ -49,8 +50,9 @@ def current_worker() -> Worker | None:
 
 class WorkerPool:
     def __init__(self, size: int, name: str = "coflows-call",
-                 on_start: Callable[[Call], None] | None = None) -> None:
+                 on_start: Callable[[Call], None] | None = None, bulkheads: Bulkheads | None = None) -> None:
         self.size = max(1, size)
+        self.bulkheads = bulkheads
         # Threads start on demand. Past `size` busy threads, up to as many again start for queued
         # calls, so that calls of other workflows are not queued behind two full bulkheads
         # (WorkflowConcurrency defaults to size // 2); written-off threads do not count.
@@ -112,8 +114,11 @@ class WorkerPool:
             w.retired = True
             self.workers.discard(w)
             self.written_off += 1
+            stuck = w.call
             if not self._closed and self._jobs and not self._looking:
                 self._wake_one_locked()
+        if stuck is not None:
+            self.release_slot(stuck)  # a thread that never returns must not hold its workflow's slot
         log.warning("thread %s written off: its call (%s) did not stop; a new thread replaces it",
                     w.thread.name if w.thread else "?", w.call.label if w.call else "?")
 
@@ -162,6 +167,11 @@ class WorkerPool:
         if call.deadline is not None and time.monotonic() >= call.deadline:
             call.settle(False, call.timeout_error())
             return
+        if call.slot is not None and self.bulkheads is not None:
+            if not self.bulkheads.try_enter(call.slot):
+                call.settle(False, self.bulkheads.busy(call.slot_name or call.slot))
+                return
+            call.slot_held = True
         w.call = call
         call.started = time.monotonic()
         call.running = True
@@ -182,7 +192,17 @@ class WorkerPool:
         finally:
             call.running = False  # also when the stop fired inside _leave (it is sent once)
             w.call = None
+            self.release_slot(call)
         call.settle(ok, value)
+
+    def release_slot(self, call: Call) -> None:
+        """Give back `call`'s bulkhead slot, once (its worker returned, or was written off)."""
+        if call.slot_held and self.bulkheads is not None:
+            with call.lock:
+                if not call.slot_held:
+                    return
+                call.slot_held = False
+            self.bulkheads.leave(call.slot)  # type: ignore[arg-type]
 
     @staticmethod
     def _leave(w: Worker, call: Call) -> None:

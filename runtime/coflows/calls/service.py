@@ -23,9 +23,9 @@ class Calls:
     def __init__(self, threads: int, call_timeout: float, workflow_concurrency: int = 0,
                  engines: Callable[[], Iterable[object]] = tuple, grace: float = 1.5) -> None:
         self.call_timeout = call_timeout
-        self.pool = WorkerPool(threads)
-        self.watchdog = Watchdog(self.pool, engines, grace)
         self.bulkheads = Bulkheads(workflow_concurrency or max(1, threads // 2))
+        self.pool = WorkerPool(threads, bulkheads=self.bulkheads)
+        self.watchdog = Watchdog(self.pool, engines, grace)
         self._bridges: dict[asyncio.AbstractEventLoop, LoopBridge] = {}
 
     def limit(self, own: float | None) -> float:
@@ -55,13 +55,17 @@ class Calls:
 
     # -- from the event loop ----------------------------------------------------------------------
     def start_async(self, fn: Callable[..., Any], args: tuple[Any, ...], *, label: str,
-                    timeout: float | None = None) -> tuple[Call, asyncio.Future]:
-        """Submit from the running loop: the call and a future resolved (in a batch) when it is settled."""
+                    timeout: float | None = None, slot: str | None = None,
+                    slot_name: str = "") -> tuple[Call, asyncio.Future]:
+        """Submit from the running loop: the call and a future resolved (in a batch) when it is settled.
+
+        With `slot` (a workflow ID) it runs only within that workflow's bulkhead (else `WorkflowBusy`)."""
         loop = asyncio.get_running_loop()
         bridge = self._bridges.get(loop)
         if bridge is None:
             bridge = self._bridges[loop] = LoopBridge(loop)
         call = Call(fn, args, label, self.limit(timeout))
+        call.slot, call.slot_name = slot, slot_name
         fut = bridge.waiter(call)
         self.pool.submit(call)
         return call, fut

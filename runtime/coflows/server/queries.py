@@ -7,7 +7,7 @@ raw JSON text instead, as in CoFlows); a JSON array gives positional ones.
 The whole call (lookup with hot-reload check, permission, conversion, user
 code, serialization) runs in one hop to the call pool (`coflows.calls`): user
 code never runs on the event loop. On the loop stay only constant-time steps:
-argument splitting, the workflow's bulkhead slot, the function's own time limit
+argument splitting, a look at the workflow's bulkhead, the function's own time limit
 (when its source is loaded and current) and, for calls that last, a watch for
 the client going away (which stops the call as a timeout does).
 """
@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import Receive, Scope, Send
 
-from coflows.calls import CallStopped, WorkflowBusy
+from coflows.calls import CallStopped
 from coflows.context import CallContext, call_context
 from coflows.errors import ArgumentError, CoflowsError, PermissionDenied, Unauthenticated
 from coflows.permissions import Principal, can_call
@@ -165,27 +165,22 @@ class QueryEndpoint:
         wid, qid = params["wid"], params["qid"]
         key, label, own = self._limits(wid, qid, name)
         calls = self.calls
-        try:
-            calls.bulkheads.enter(key, label.partition("/")[0])
-        except WorkflowBusy as exc:
-            await _respond_error(send, exc, principal)
+        workflow_name = label.partition("/")[0]
+        if calls.bulkheads.full(key):  # refused before the hop; the worker checks again, exactly
+            await _respond_error(send, calls.bulkheads.busy(workflow_name), principal)
             return
+        call, fut = calls.start_async(execute, (self.runtime, principal, wid, qid, name, fmt, positional, named,
+                                                body), label=label, timeout=own, slot=key, slot_name=workflow_name)
+        watch = _DisconnectWatch(calls, call, receive)
+        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
         try:
-            call, fut = calls.start_async(execute, (self.runtime, principal, wid, qid, name, fmt, positional, named,
-                                                    body), label=label, timeout=own)
-            loop = asyncio.get_running_loop()
-            watch = _DisconnectWatch(calls, call, receive)
-            timer = loop.call_later(WATCH_AFTER_S, watch.start)
-            try:
-                await fut
-            except asyncio.CancelledError:
-                calls.cancel(call)
-                raise
-            finally:
-                timer.cancel()
-                watch.stop()
+            await fut
+        except asyncio.CancelledError:
+            calls.cancel(call)
+            raise
         finally:
-            calls.bulkheads.leave(key)
+            timer.cancel()
+            watch.stop()
         if call.ok:
             status, content, media = call.value
             await _respond(send, status, content, media)
