@@ -91,6 +91,8 @@ def test_missing_database_directory_is_refused_and_not_created(tmp_path):
     ("missing factory", ["package.json: Agents[0].Exe: Agents/Ag.py: no function 'make()'"]),
     ("failing factory", ["package.json: Agents[0].Exe: Agents/Ag.py: pkg() failed: ", "no factory today"]),
     ("duplicate id", ["Agents/Ag2.py: ID: duplicate agent ID 'ag-1' (also ", "Agents/Ag.py)"]),
+    ("id with a slash", ["package.json: Agents[0].Exe: agent in Agents/Ag.py: ID 'a/b': must be at most 255 "
+                         "characters, without '/'"]),
 ])
 def test_bad_agents_fail_the_build(tmp_path, case, needles):
     ws = new_workspace(tmp_path / "ws")
@@ -101,6 +103,8 @@ def test_bad_agents_fail_the_build(tmp_path, case, needles):
         agent(ws, "Ag.py", agent_id="ag-1", exe="make")
     elif case == "failing factory":
         agent(ws, "Ag.py", agent_id="ag-1", text="def pkg():\n    raise RuntimeError('no factory today')\n")
+    elif case == "id with a slash":
+        agent(ws, "Ag.py", agent_id="a/b")
     else:
         agent(ws, "Ag.py", agent_id="ag-1")
         agent(ws, "Ag2.py", agent_id="ag-1")

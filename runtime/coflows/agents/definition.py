@@ -29,6 +29,7 @@ from coflows.errors import CoflowsError
 HOOKS = ("Load", "Add", "Exchange", "Remove", "Body", "Job")
 M_HOOKS = ("Add", "Exchange", "Remove")
 MAIN_MESSAGE = {"Function": "Main", "Data": "Initial Execution"}
+MAX_ID = 255  # as the `id` query parameter of the agent routes
 
 
 class AgentError(CoflowsError):
@@ -140,6 +141,10 @@ def definition_from(spec: Any, *, workflow_id: str, default_id: str, default_nam
         raise AgentError(f"{where}: the factory returned {type(spec).__name__}; expected FPKG(...), a dict "
                          "or an AgentDefinition")
     agent_id = _text(data.get("ID"), "ID", where) or default_id
+    # The ID is a URL segment (`/flow/agent/{id}`) and a key across workflows.
+    if len(agent_id) > MAX_ID or "/" in agent_id or any(ord(c) < 32 for c in agent_id):
+        raise AgentError(f"{where}: ID {agent_id!r}: must be at most {MAX_ID} characters, without '/' or "
+                         "control characters")
     where = f"agent '{agent_id}'"
     found = {h: data.get(h) for h in HOOKS if data.get(h) is not None}
     for h, fn in (hooks or {}).items():
