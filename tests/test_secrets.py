@@ -145,3 +145,15 @@ def test_package_lock_files_are_private(tmp_path):
     lock = tmp_path / "nugets" / "nugets.lock.json"
     atomic_write_text(lock, '{"feeds": ["https://user:token@feed.example/v3/index.json"]}')
     assert oct(_mode(lock)) == "0o600"
+
+
+def test_state_folder_made_by_an_engine_is_narrowed_when_the_key_is_generated(tmp_path):
+    from coflows.config import parse_config
+
+    os.umask(0o022)
+    (tmp_path / "mnt" / ".coflows" / "clr").mkdir(parents=True)  # as the C# engine makes it, 0755
+    config = parse_config({"Workflow": "mnt/package.json"}, "c.json", tmp_path)
+    key = config.admin_key()
+    state = tmp_path / "mnt" / ".coflows"
+    assert (oct(_mode(state)), oct(_mode(state / "secret_key"))) == ("0o700", "0o600")
+    assert sorted(os.listdir(state)) == ["clr", "secret_key"] and config.admin_key() == key

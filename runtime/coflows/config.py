@@ -173,8 +173,9 @@ class Config(_Model):
             return env
         path = self.state_dir() / "secret_key"
         if not path.exists():
-            if not path.parent.exists():
-                path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if path.parent.stat().st_mode & 0o077:  # made earlier by an engine (.coflows/clr): ours, narrowed
+                os.chmod(path.parent, 0o700)
             key = secrets.token_hex(16)
             # Written whole, then linked: of two processes starting at once, one key wins and both read it.
             tmp = path.with_name(f".secret_key.{os.getpid()}")
