@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -127,8 +128,7 @@ class Draining(CoflowsError):
     retry_after = 5
 
 
-# A call still running after this long gets a watch for its client going away (a fast call
-# costs one timer, not a task).
+# A call running this long gets a watch for its client going away.
 WATCH_AFTER_S = 0.2
 
 
@@ -138,6 +138,20 @@ class QueryEndpoint:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.calls = runtime.calls
+        # Calls awaiting their result, and the disconnect watches of those that lasted. A fast call
+        # costs two dict operations here; one sweep every WATCH_AFTER_S starts the watches.
+        self._inflight: dict[Any, Receive] = {}
+        self._watches: dict[Any, asyncio.Task] = {}
+        self._sweeper: asyncio.Task | None = None
+
+    async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(WATCH_AFTER_S)
+            now = time.monotonic()
+            for call, receive in list(self._inflight.items()):
+                if call not in self._watches and call.started and now - call.started >= WATCH_AFTER_S:
+                    self._watches[call] = loop.create_task(_watch_disconnect(self.calls, call, receive))
 
     def _limits(self, wid: str, qid: str, name: str) -> tuple[str, str, float | None]:
         """(bulkhead key, label, own timeout) from what is loaded: dict lookups, no reload, no user code."""
@@ -171,16 +185,20 @@ class QueryEndpoint:
             return
         call, fut = calls.start_async(execute, (self.runtime, principal, wid, qid, name, fmt, positional, named,
                                                 body), label=label, timeout=own, slot=key, slot_name=workflow_name)
-        watch = _DisconnectWatch(calls, call, receive)
-        timer = asyncio.get_running_loop().call_later(WATCH_AFTER_S, watch.start)
+        inflight = self._inflight
+        inflight[call] = receive
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         try:
             await fut
         except asyncio.CancelledError:
             calls.cancel(call)
             raise
         finally:
-            timer.cancel()
-            watch.stop()
+            del inflight[call]
+            watch = self._watches.pop(call, None)
+            if watch is not None:
+                watch.cancel()
         if call.ok:
             status, content, media = call.value
             await _respond(send, status, content, media)
@@ -188,29 +206,14 @@ class QueryEndpoint:
             await _respond_error(send, call.value, principal)
 
 
-class _DisconnectWatch:
+async def _watch_disconnect(calls: Any, call: Any, receive: Receive) -> None:
     """Reads `receive()` while a long call runs: `http.disconnect` stops the call."""
-
-    __slots__ = ("calls", "call", "receive", "task")
-
-    def __init__(self, calls: Any, call: Any, receive: Receive) -> None:
-        self.calls, self.call, self.receive, self.task = calls, call, receive, None
-
-    def start(self) -> None:
-        if not self.call.settled:
-            self.task = asyncio.get_running_loop().create_task(self._watch())
-
-    async def _watch(self) -> None:
-        while not self.call.settled:
-            message = await self.receive()
-            if message["type"] == "http.disconnect":
-                if not self.call.settled:
-                    self.calls.cancel(self.call)
-                return
-
-    def stop(self) -> None:
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
+    while not call.settled:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if not call.settled:
+                calls.cancel(call)
+            return
 
 
 async def _respond_error(send: Send, exc: BaseException, principal: Principal) -> None:
