@@ -93,3 +93,16 @@ def test_overload_by_arity():
     one.overloads = (two,)
     assert one.for_arity(1) is one
     assert one.for_arity(2) is two
+
+
+@pytest.mark.parametrize("name, ok, bad", [("int", 2**31 - 1, 2**31), ("long", -2**63, -2**63 - 1),
+                                           ("byte", 255, -1), ("ulong", 2**64 - 1, 2**64)])
+def test_fixed_width_integers_are_range_checked(name, ok, bad):
+    t = ParamType("int", name=name)
+    assert convert_argument(ok, t, "n") == ok and convert_argument(str(ok), t, "n") == ok
+    with pytest.raises(ArgumentError) as e:
+        convert_argument(bad, t, "n")
+    assert e.value.parameter == "n" and f"out of range for {name}" in str(e.value)
+    with pytest.raises(ArgumentError):
+        convert_argument([ok, bad], ParamType("list", t), "n")
+    assert convert_argument(2**70, INT, "n") == 2**70  # Python's int has no width

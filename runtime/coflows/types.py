@@ -117,6 +117,40 @@ def _parse_datetime(v: str) -> dt.datetime:
 _NOT_NULL = frozenset({"int", "float", "bool", "decimal", "datetime", "date", "time"})
 
 
+# fixed-width integers (C# and Java names): a value outside is the caller's mistake, not an
+# overflow in the engine's binding (which would not name the parameter)
+_INT_RANGES = {
+    "int": (-2**31, 2**31 - 1), "long": (-2**63, 2**63 - 1), "short": (-2**15, 2**15 - 1),
+    "sbyte": (-128, 127), "byte": (0, 255), "ushort": (0, 2**16 - 1), "uint": (0, 2**32 - 1), "ulong": (0, 2**64 - 1),
+}
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if value.is_integer():
+            return int(value)
+        raise ValueError
+    s = str(value).strip()
+    try:
+        return int(s)
+    except ValueError:
+        f = float(s)
+        if f.is_integer():
+            return int(f)
+        raise
+
+
+def _in_range(value: int, t: ParamType) -> int:
+    bounds = _INT_RANGES.get(t.name) if t.name else None
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise OverflowError(f"out of range for {t.name}: {bounds[0]} … {bounds[1]}")
+    return value
+
+
 def _convert(value: Any, t: ParamType, from_text: bool) -> Any:
     kind = t.kind
     if value is None:
@@ -130,22 +164,7 @@ def _convert(value: Any, t: ParamType, from_text: bool) -> Any:
             return value
         return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
     if kind == "int":
-        if isinstance(value, bool):
-            raise ValueError
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float):
-            if value.is_integer():
-                return int(value)
-            raise ValueError
-        s = str(value).strip()
-        try:
-            return int(s)
-        except ValueError:
-            f = float(s)
-            if f.is_integer():
-                return int(f)
-            raise
+        return _in_range(_to_int(value), t)
     if kind == "float":
         if isinstance(value, bool):
             raise ValueError
@@ -218,7 +237,7 @@ def convert_argument(value: Any, t: ParamType, parameter: str, optional: bool = 
     (user code must not receive it), unless `optional` (the parameter defaults to null).
     """
     kind = t.kind
-    if kind == "any" or type(value) is _EXACT.get(kind):
+    if kind == "any" or (type(value) is _EXACT.get(kind) and not (kind == "int" and t.name)):
         return value  # the common case for calls from code: nothing to convert
     if value is None:
         if t.nullable or optional or kind not in _NOT_NULL:
