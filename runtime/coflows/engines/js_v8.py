@@ -237,17 +237,29 @@ class V8Context:
             task = self._dll.mr_eval(self._ctx, h, cid)
         finally:
             self._dll.mr_free_value(self._ctx, h)
-        if not w.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0)):
-            self._dll.mr_cancel_task(self._ctx, task)
-            # A running task stops at once; a queued one reports when V8 reaches it.
-            if not w.lock.acquire(timeout=0.1):
+        finished = cancelled = False
+        try:
+            finished = w.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
+            if not finished:
+                self._dll.mr_cancel_task(self._ctx, task)
+                cancelled = True
+                # A running task stops at once; a queued one reports when V8 reaches it.
+                finished = w.lock.acquire(timeout=0.1)
+                if not finished:
+                    w.abandoned = True
+                    raise V8Timeout(f"JavaScript did not finish in {timeout:g} s")
+                try:
+                    return self._take(w.raw, keep_object)
+                except V8Terminated:
+                    raise V8Timeout(f"JavaScript did not finish in {timeout:g} s") from None
+        except BaseException as e:
+            if not finished and not isinstance(e, Exception):
+                # stopped while waiting (the call watchdog's asynchronous exception): stop the
+                # script too, or it would keep the context's V8 thread busy for every later call
+                if not cancelled:
+                    self._dll.mr_cancel_task(self._ctx, task)
                 w.abandoned = True
-                raise V8Timeout(f"JavaScript did not finish in {timeout:g} s")
-            try:
-                value = self._take(w.raw, keep_object)
-            except V8Terminated:
-                raise V8Timeout(f"JavaScript did not finish in {timeout:g} s") from None
-            return value
+            raise
         return self._take(w.raw, keep_object)
 
     def _take(self, raw: Any, keep_object: bool) -> Any:
