@@ -32,7 +32,8 @@ from coflows.server.responses import error_response, json_response
 
 log = logging.getLogger("coflows.server")
 
-SWITCH_INTERVAL_S = 0.001  # bench/spin_health.py measures the trade-off
+# GIL switch interval (normal, while a call runs over 50 ms); bench/spin_health.py measures it.
+SWITCH_INTERVALS_S = tuple(float(x) for x in os.environ.get("COFLOWS_SWITCH_INTERVALS", "0.001,0.0002").split(","))
 
 
 def _swagger_static() -> Path | None:
@@ -127,8 +128,9 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
 
     # A thread running Python code keeps the GIL until another asks for it and a switch interval
     # passes (5 ms by default); the event loop needs it back for every request, so with calls
-    # spinning it would wait that long each time. A shorter interval keeps it responsive.
-    sys.setswitchinterval(float(os.environ.get("COFLOWS_SWITCH_INTERVAL", SWITCH_INTERVAL_S)))
+    # spinning it would wait that long, many times over. The watchdog shortens it while calls last.
+    runtime.calls.watchdog.switch_intervals = SWITCH_INTERVALS_S
+    sys.setswitchinterval(SWITCH_INTERVALS_S[0])
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
