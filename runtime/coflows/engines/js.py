@@ -185,6 +185,9 @@ class _JsWorkflow:
     # After a time limit, a context that does not answer a no-op within this long (beyond the
     # deadlines of calls still queued in it) is running something no cancel reaches: rebuild it.
     PROBE_GRACE = 0.5
+    # A call ends this much before its thread's call deadline, so that V8 stops it (and the thread
+    # is free) before the watchdog answers 504 and would have to stop it from outside.
+    DEADLINE_MARGIN = 0.05
 
     def __init__(self, engine: JsEngine, workflow: WorkflowContext,
                  base: list[tuple[str, str]] | None = None, replica: bool = False) -> None:
@@ -511,11 +514,17 @@ class _JsWorkflow:
             return self
         return min(isolates, key=lambda w: len(w.running))
 
-    def stop(self, cid: int, ctx: V8Context) -> None:
-        """Stop call `cid` (a time limit or a gone client, from `JsEngine.interrupt`): replace its isolate."""
+    def stop(self, ident: int, cid: int, ctx: V8Context) -> None:
+        """Stop call `cid`, which thread `ident` waits for (a time limit or a gone client, from
+        `JsEngine.interrupt`): V8 terminates its script, as at the call's own time limit (the
+        isolate's state stays); an isolate that does not answer soon after (a loop after an
+        `await`, which no cancel reaches) is replaced (`_probe_later`)."""
         self.stopped.add(cid)
-        self.engine.pool.submit(self.rebuild, ctx, f"call {cid} was stopped (its time limit passed or its "
-                                                   "caller went away)")
+        if not ctx.cancel_thread(ident):  # not running a script now (awaiting a Promise): replace it
+            self.engine.pool.submit(self.rebuild, ctx, f"call {cid} was stopped (its time limit passed or "
+                                                       "its caller went away)")
+            return
+        self._probe_later(ctx, cid)
 
     def call(self, m: _Fn, args: list[Any], kwargs: dict[str, Any], sink: Any = None) -> Any:
         """Call a function; `sink` (a text stream) also gets the call's console output (agent runs)."""
@@ -552,10 +561,11 @@ class _JsWorkflow:
             code = (f"__coflows.call({cid},{json.dumps(tag)},{json.dumps(m.qid)},{json.dumps(m.name)},"
                     f"{json.dumps(payload)}{tail}")
         timeout = m.timeout or self.engine.call_timeout()
-        left = remaining()
-        if left is not None and left < timeout:
-            timeout = left
         deadline = time.monotonic() + timeout
+        left = remaining()  # the thread's call deadline (the watchdog's): end a little before it
+        if left is not None:
+            timeout = min(timeout, left)
+            deadline = min(deadline, time.monotonic() + max(0.0, left - self.DEADLINE_MARGIN))
         where = m.label or f"{m.qid}/{m.name}"
         me = threading.get_ident()
         threads = self.engine.threads
@@ -609,6 +619,7 @@ class _JsWorkflow:
                     raise self._stopped(where) from None
                 raise
             finally:
+                self.stopped.discard(cid)
                 if outer is None:
                     threads.pop(me, None)
                 else:
@@ -621,9 +632,8 @@ class _JsWorkflow:
         raise AssertionError("unreachable")
 
     def _stopped(self, where: str) -> CallTimeout:
-        self.stopped.clear()  # one stop at a time is all a context ever has: its replacement runs the rest
         return CallTimeout(f"{where}: the JavaScript call was stopped (its time limit passed or its caller went "
-                           "away); its isolate was replaced")
+                           "away)")
 
     def _collect(self, ctx: V8Context) -> None:
         try:
@@ -880,14 +890,13 @@ class JsEngine(Engine):
         return int(rt.config.engines.js_isolates) if rt is not None else 2
 
     def interrupt(self, thread_ident: int) -> bool:
-        """Stop the JavaScript call `thread_ident` waits on: its isolate is replaced (Base and queries
-        evaluated again in a fresh one); the call ends with CallTimeout, the workflow's other
-        isolates keep serving."""
+        """Stop the JavaScript call `thread_ident` waits on (see `_JsWorkflow.stop`); the call ends with
+        CallTimeout, the workflow's other isolates keep serving."""
         entry = self.threads.get(thread_ident)
         if entry is None:
             return False
         jw, ctx, cid = entry
-        jw.stop(cid, ctx)
+        jw.stop(thread_ident, cid, ctx)
         return True
 
     def memory_limit_bytes(self) -> int:

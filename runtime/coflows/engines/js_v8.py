@@ -209,6 +209,7 @@ class V8Context:
         self._gc_lock = threading.Lock()  # collect_garbage and close never overlap
         self.collections = 0
         self._ids: set[int] = set()
+        self._tasks: dict[int, Any] = {}  # thread ident → the task its eval waits for
         self._on_message = on_message
         self._queue: queue.SimpleQueue[tuple[str, Any]] | None = None
         self._dispatcher: threading.Thread | None = None
@@ -237,6 +238,8 @@ class V8Context:
             task = self._dll.mr_eval(self._ctx, h, cid)
         finally:
             self._dll.mr_free_value(self._ctx, h)
+        me = threading.get_ident()
+        self._tasks[me] = task
         finished = cancelled = False
         try:
             finished = w.lock.acquire(timeout=-1 if timeout is None else max(timeout, 0.0))
@@ -260,7 +263,17 @@ class V8Context:
                     self._dll.mr_cancel_task(self._ctx, task)
                 w.abandoned = True
             raise
+        finally:
+            self._tasks.pop(me, None)
         return self._take(w.raw, keep_object)
+
+    def cancel_thread(self, ident: int) -> bool:
+        """Cancel the script thread `ident` waits for (from another thread): its eval raises V8Terminated."""
+        task = self._tasks.get(ident)
+        if task is None or self.closed:
+            return False
+        self._dll.mr_cancel_task(self._ctx, task)
+        return True
 
     def _take(self, raw: Any, keep_object: bool) -> Any:
         if self.closed:
