@@ -166,9 +166,9 @@ def test_old_findings_fast_calls_then_a_slow_one_do_not_freeze_the_server(tmp_pa
 
 
 def test_bulkhead_refuses_with_503_and_retry_after_while_others_are_served(tmp_path, start_server):
-    s = start_server(two_workflows(tmp_path, CallTimeout=3, Threads=4, WorkflowConcurrency=2))
+    s = start_server(two_workflows(tmp_path, CallTimeout=10, Threads=4, WorkflowConcurrency=2))
     out, threads = in_background(s, "/flow/query/Spin/Q.py/Spin?n=0", 2)
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 8
     while s.get("/flow/query/Spin/Q.py/Noop?x=1").status_code != 503 and time.monotonic() < deadline:
         time.sleep(0.05)  # until both spinners hold their slots
     r = s.get("/flow/query/Spin/Q.py/Noop?x=1")
@@ -257,3 +257,40 @@ def test_flow_tasks_that_spin_are_stopped(tmp_path, start_server):
     calls = s.get("/health").json()["calls"]
     assert calls["stopped"] == 2 and calls["written_off"] == 0
     assert s.get("/flow/query/Spin/Q.py/Noop?x=3").json() == 3
+
+
+def test_cli_query_local_runs_under_the_time_limit(tmp_path):
+    import subprocess
+    import sys
+
+    ws = two_workflows(tmp_path, CallTimeout=60)
+    t = time.monotonic()
+    r = subprocess.run([sys.executable, "-m", "coflows", "query", "local", "Q.py", "Decorated"],
+                       capture_output=True, text=True, cwd=ws.root, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "CallTimeout" in r.stderr and "did not finish in 1 s" in r.stderr
+    assert time.monotonic() - t < 30
+
+
+NATIVE_SPIN = {
+    "csharp": ("Spin.cs", "public class Spin {\n    public static int Run() { while (true) {} }\n}\n"),
+    "java": ("Spin.java", "public class Spin {\n    public static int Run() { while (true) {} }\n}\n"),
+}
+
+
+@pytest.mark.parametrize("language", ["csharp", "java"])
+def test_server_answers_while_csharp_or_java_calls_spin(tmp_path, start_server, language):
+    """Spinning in native code holds no GIL but takes a core each: their threads are given a low OS
+    priority after 0.25 s so the event loop and other calls still get the CPU."""
+    ws = two_workflows(tmp_path, CallTimeout=20, Threads=8)
+    file, text = NATIVE_SPIN[language]
+    ws.add_query(file, text)
+    s = start_server(ws)
+    out, threads = in_background(s, f"/flow/query/Spin/{file}/Run", 4)
+    time.sleep(1.5)
+    worst = max_latency(s, ["/health", "/flow/query/Other/O.py/Noop?x=1"], 40)
+    assert all(v < 1.0 for v in worst.values()), worst
+    assert not out  # still spinning
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in out] == [504] * 4

@@ -236,7 +236,11 @@ def query_local(
         runtime = Runtime(cfg)
         runtime.load()
         wf = runtime.registry.workflow(workflow) if workflow else runtime.registry.default_workflow()
-        result = runtime.call(f"{qid}/{function}", *(params or []), workflow=wf.id)
+        ref = f"{qid}/{function}"
+        _, fn = runtime.registry.resolve_ref(ref, wf.id)
+        # on the call pool, under the function's time limit (as over HTTP)
+        result = runtime.calls.run(lambda: runtime.call(ref, *(params or []), workflow=wf.id),
+                                   label=f"{wf.name}/{ref}", timeout=fn.docs.timeout)
     except (ConfigError, ManifestError) as e:
         raise _fail(str(e), 2) from None
     except Exception as e:  # noqa: BLE001

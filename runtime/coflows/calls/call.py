@@ -24,7 +24,7 @@ class CallCancelled(CoflowsError):
 class Call:
     __slots__ = ("fn", "args", "label", "limit", "deadline", "on_done", "waiter", "lock", "running", "stop_sent",
                  "settled", "ok", "value", "stopping_since", "cancel_requested", "started", "slot", "slot_name",
-                 "slot_held")
+                 "slot_held", "language")
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], label: str, limit: float | None,
                  on_done: Callable[[Call], None] | None = None) -> None:
@@ -47,6 +47,7 @@ class Call:
         self.slot: str | None = None  # the bulkhead (workflow ID) it takes a slot of while it runs
         self.slot_name = ""  # the workflow's name, for the 503
         self.slot_held = False
+        self.language = ""  # the function's language, when known before the call
 
     def settle(self, ok: bool, value: Any) -> bool:
         """Record the outcome once and tell the submitter; False when it was already settled."""

@@ -29,11 +29,13 @@ log = logging.getLogger("coflows.calls")
 
 
 class Worker:
-    __slots__ = ("thread", "ident", "call", "retired", "wake")
+    __slots__ = ("thread", "ident", "native_id", "call", "retired", "demoted", "wake")
 
     def __init__(self) -> None:
         self.thread: threading.Thread | None = None
         self.ident = 0
+        self.native_id = 0
+        self.demoted = False  # its OS priority was lowered for a long native call: it leaves after it
         self.call: Call | None = None
         self.retired = False
         self.wake = threading.Lock()
@@ -142,6 +144,7 @@ class WorkerPool:
 
     def _work(self, w: Worker) -> None:
         w.ident = threading.get_ident()
+        w.native_id = threading.get_native_id()
         _local.worker = w
         while True:
             try:
@@ -149,7 +152,7 @@ class WorkerPool:
                 if call is None:
                     return
                 self._run(w, call)
-                if w.retired:
+                if w.retired or (w.demoted and self._retire(w)):
                     return
                 with self._lock:
                     self._looking += 1
@@ -194,6 +197,16 @@ class WorkerPool:
             w.call = None
             self.release_slot(call)
         call.settle(ok, value)
+
+    def _retire(self, w: Worker) -> bool:
+        """A demoted thread leaves after its call (an unprivileged process cannot raise a thread's
+        priority back); a new thread at normal priority starts when a call waits."""
+        with self._lock:
+            w.retired = True
+            self.workers.discard(w)
+            if not self._closed and self._jobs and not self._looking:
+                self._wake_one_locked()
+        return True
 
     def release_slot(self, call: Call) -> None:
         """Give back `call`'s bulkhead slot, once (its worker returned, or was written off)."""

@@ -56,7 +56,7 @@ class Calls:
     # -- from the event loop ----------------------------------------------------------------------
     def start_async(self, fn: Callable[..., Any], args: tuple[Any, ...], *, label: str,
                     timeout: float | None = None, slot: str | None = None,
-                    slot_name: str = "") -> tuple[Call, asyncio.Future]:
+                    slot_name: str = "", language: str = "") -> tuple[Call, asyncio.Future]:
         """Submit from the running loop: the call and a future resolved (in a batch) when it is settled.
 
         With `slot` (a workflow ID) it runs only within that workflow's bulkhead (else `WorkflowBusy`)."""
@@ -65,7 +65,7 @@ class Calls:
         if bridge is None:
             bridge = self._bridges[loop] = LoopBridge(loop)
         call = Call(fn, args, label, self.limit(timeout))
-        call.slot, call.slot_name = slot, slot_name
+        call.slot, call.slot_name, call.language = slot, slot_name, language
         fut = bridge.waiter(call)
         self.pool.submit(call)
         return call, fut

@@ -15,6 +15,7 @@ written off: its thread leaves the pool and a new one replaces it.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -30,6 +31,12 @@ TICK = 0.1  # seconds between scans with no deadline nearer
 # A call running longer than this may be spinning in Python: while one does, the GIL switch
 # interval is the short one (see `switch_intervals`).
 LONG_CALL_S = 0.05
+# A C# or Java call running longer than this gets its thread's OS priority lowered (nice 19): spinning
+# in native code it holds no GIL but takes a core, and on a small machine a few of them starve the
+# event loop of CPU. Python calls are left alone: a low-priority thread holding the GIL, preempted,
+# would make everyone wait for it.
+DEMOTE_AFTER_S = 0.25
+DEMOTE_LANGUAGES = frozenset({"csharp", "java"})
 
 
 class Watchdog:
@@ -118,8 +125,11 @@ class Watchdog:
             elif call.deadline is not None and now >= call.deadline:
                 self._stop(w, call, call.timeout_error())
                 wake_at = min(wake_at, now + self.grace)
-            elif call.deadline is not None:
-                wake_at = min(wake_at, call.deadline)
+            else:
+                if call.deadline is not None:
+                    wake_at = min(wake_at, call.deadline)
+                if call.language in DEMOTE_LANGUAGES and not w.demoted and now - call.started >= DEMOTE_AFTER_S:
+                    self._demote(w)
         for call in cancels:  # not running on a worker (any more): answer the caller if nobody did
             if not call.running:
                 call.settle(False, call.cancelled_error())
@@ -127,6 +137,14 @@ class Watchdog:
             self._short = long_running
             sys.setswitchinterval(self.switch_intervals[1 if long_running else 0])
         return wake_at
+
+    @staticmethod
+    def _demote(w: Worker) -> None:
+        w.demoted = True
+        try:
+            os.setpriority(os.PRIO_PROCESS, w.native_id, 19)  # Linux: the nice value of one thread
+        except OSError:
+            pass
 
     def _stop(self, w: Worker, call: Call, error: BaseException) -> None:
         call.settle(False, error)  # the caller is answered now, whatever the thread does next

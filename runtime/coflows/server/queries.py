@@ -153,16 +153,19 @@ class QueryEndpoint:
                 if call not in self._watches and call.started and now - call.started >= WATCH_AFTER_S:
                     self._watches[call] = loop.create_task(_watch_disconnect(self.calls, call, receive))
 
-    def _limits(self, wid: str, qid: str, name: str) -> tuple[str, str, float | None]:
-        """(bulkhead key, label, own timeout) from what is loaded: dict lookups, no reload, no user code."""
+    def _limits(self, wid: str, qid: str, name: str) -> tuple[str, str, float | None, str]:
+        """(bulkhead key, label, own timeout, language) from what is loaded: dict lookups, no reload,
+        no user code."""
         registry = self.runtime.registry
         try:
             wf = registry.workflow(wid)
         except CoflowsError:
-            return wid, f"{wid}/{qid}/{name}", None  # the worker answers 404
+            return wid, f"{wid}/{qid}/{name}", None, ""  # the worker answers 404
         q = wf.queries.get(qid)
-        loaded = q.functions.get(name) if q is not None else None
-        return wf.id, f"{wf.name}/{qid}/{name}", loaded.docs.timeout if loaded is not None else None
+        fn = q.functions.get(name) if q is not None else None
+        if fn is None:
+            return wf.id, f"{wf.name}/{qid}/{name}", None, ""
+        return wf.id, f"{wf.name}/{qid}/{name}", fn.docs.timeout, fn.language
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         params = scope["path_params"]
@@ -177,14 +180,15 @@ class QueryEndpoint:
             return
         body = await _read_body(receive) if scope["method"] == "POST" else None
         wid, qid = params["wid"], params["qid"]
-        key, label, own = self._limits(wid, qid, name)
+        key, label, own, language = self._limits(wid, qid, name)
         calls = self.calls
         workflow_name = label.partition("/")[0]
         if calls.bulkheads.full(key):  # refused before the hop; the worker checks again, exactly
             await _respond_error(send, calls.bulkheads.busy(workflow_name), principal)
             return
         call, fut = calls.start_async(execute, (self.runtime, principal, wid, qid, name, fmt, positional, named,
-                                                body), label=label, timeout=own, slot=key, slot_name=workflow_name)
+                                                body), label=label, timeout=own, slot=key, slot_name=workflow_name,
+                                      language=language)
         inflight = self._inflight
         inflight[call] = receive
         if self._sweeper is None:
