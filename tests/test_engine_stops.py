@@ -68,6 +68,31 @@ function Spin(n) { while (true) {} }
 function Add(a, b) { return a + b; }
 """
 
+# agents whose Body hook spins unless the message says "quick"
+CS_AGENT = """\
+using Coflows;
+
+public class SpinAgent
+{
+    public static object Reply(object data) { if (("" + data).Contains("quick")) return "quick"; while (true) { } }
+
+    public static FPKG pkg() { return new FPKG { ID = "cs-spin-agent", Name = "CsSpin", Body = Reply }; }
+}
+"""
+
+JAVA_AGENT = """\
+import coflows.*;
+
+public class JSpinAgent {
+    public static Object Reply(Object data) {
+        if (String.valueOf(data).contains("quick")) return "quick";
+        long x = 0; while (true) { x++; if (x < 0) break; } return x;
+    }
+
+    public static FPKG pkg() { return FPKG.builder().id("java-spin-agent").name("JavaSpin").body(JSpinAgent::Reply).build(); }
+}
+"""
+
 
 def write_workspace(root: Path, **server: Any) -> Workspace:
     ws = new_workspace(root)
@@ -143,6 +168,33 @@ def _child(root: Path) -> dict[str, Any]:
     out["java_sleep"] = stop_case("java", "JStops.java/Sleep", 100_000, "JStops.java/Add")
     out["java_stubborn"] = stop_case("java", "JStops.java/Stubborn", 50, "JStops.java/Add")
     out["js_spin"] = stop_case("javascript", "Stops.js/Spin", 1, "Stops.js/Add")
+
+    # agent hooks (called as the agent runner calls them) are stopped the same way
+    from coflows.engines.base import SourceFile
+
+    wf = reg.workflow(WID)
+    for language, name, text in (("csharp", "SpinAgent.cs", CS_AGENT), ("java", "JSpinAgent.java", JAVA_AGENT)):
+        path = ws.write(f"Agents/{name}", text)
+        engine = rt.engines.running(language)
+        body = engine.load(wf.ctx, SourceFile(name, path, "agent", query_id=name)).factory.hooks["Body"]
+        r: dict[str, Any] = {}
+
+        def hook(body: Any = body, r: dict[str, Any] = r) -> None:
+            r["ident"] = threading.get_ident()
+            try:
+                r["result"] = body({"spin": 1})
+            except BaseException as e:  # noqa: BLE001
+                r["error"] = f"{type(e).__name__}: {e}"
+            time.sleep(1.2)
+            r["next"] = body({"quick": 1})
+
+        t = threading.Thread(target=hook)
+        t.start()
+        time.sleep(0.5)
+        r["interrupted"] = engine.interrupt(r["ident"])
+        t.join(20)
+        r["thread_done"] = not t.is_alive()
+        out[f"{language}_agent"] = r
 
     # interrupts racing with short calls on one thread: each call returns or is stopped, and no
     # stop ever lands in a later call (the thread's last call after the storm works)
@@ -235,6 +287,14 @@ def test_interrupt_stops_the_call_and_the_engine_keeps_serving(inprocess: dict[s
     assert r["seconds"] < 10, r  # interrupted at 0.5 s (Java's Thread.stop after a 0.5 s grace)
     assert r["after_interrupt"] is False, r  # a thread not inside a call is never stopped
     assert r["next"] == 3 and r["next2"] == 5, r
+
+
+@pytest.mark.parametrize("case", ["csharp_agent", "java_agent"])
+def test_interrupt_stops_an_agent_hook(inprocess: dict[str, Any], case: str) -> None:
+    r = inprocess[case]
+    assert r["interrupted"] is True and r["thread_done"], r
+    assert r.get("error", "").startswith("CallTimeout"), r
+    assert r["next"] == "quick", r
 
 
 @pytest.mark.parametrize("case", ["csharp_spin", "java_spin"])

@@ -123,6 +123,35 @@ namespace Coflows
                 return s.Depth > 0;
         }
 
+        // Agent hooks (Agents.cs delegates) as stoppable calls, like the stubs below.
+        public static void Hook(Load hook, object[] data)
+        {
+            var s = Enter();
+            try { try { hook(data); } finally { Leave(s); } }
+            catch (ThreadAbortException) { throw Stopped(); }
+        }
+
+        public static void Hook(MCallback hook, string id, object data)
+        {
+            var s = Enter();
+            try { try { hook(id, data); } finally { Leave(s); } }
+            catch (ThreadAbortException) { throw Stopped(); }
+        }
+
+        public static object Hook(Body hook, object data)
+        {
+            var s = Enter();
+            try { try { return hook(data); } finally { Leave(s); } }
+            catch (ThreadAbortException) { throw Stopped(); }
+        }
+
+        public static void Hook(Job hook, DateTime timestamp, string executionType)
+        {
+            var s = Enter();
+            try { try { hook(timestamp, executionType); } finally { Leave(s); } }
+            catch (ThreadAbortException) { throw Stopped(); }
+        }
+
         private static readonly ModuleBuilder stubs = AppDomain.CurrentDomain
             .DefineDynamicAssembly(new AssemblyName("Coflows.Stoppable"), AssemblyBuilderAccess.Run)
             .DefineDynamicModule("Coflows.Stoppable");

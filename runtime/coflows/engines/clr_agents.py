@@ -51,12 +51,12 @@ def _hook(name: str, delegate: Any, root: Path) -> Any:
     cv = _cv()
     net_error = cv.NetException
 
-    from Coflows import HookOutput
+    from Coflows import Calls, HookOutput
 
     def call(*args: Any) -> Any:
         HookOutput.Begin()  # Console output of this thread goes to the run record (through sys.stdout)
         try:
-            return delegate.Invoke(*args)
+            return Calls.Hook(delegate, *args)  # a stoppable call (clr_host/Calls.cs)
         except net_error as e:
             raise net_user_error(e, root) from None
         finally:

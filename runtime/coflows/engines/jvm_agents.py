@@ -26,11 +26,12 @@ from coflows.serialize import to_json_bytes
 
 
 def _hook(name: str, handle: Any, host: Any, label: str) -> Any:
-    from coflows.engines.jvm import _java_error, _json_arg, _user_error
+    from coflows.engines.jvm import _java_error, _json_arg, _note_thread, _user_error
 
     UserFailure, JException, output = host.UserFailure, host.JException, host.HookOutput
 
     def call(method: Any, *args: Any) -> Any:
+        _note_thread(host)  # so that the engine's interrupt finds this thread's Java thread
         output.begin()  # System.out of this thread goes to the run record (through sys.stdout)
         try:
             return method(*args)
@@ -75,7 +76,7 @@ def definition_from_handle(host: Any, loader: Any, class_name: str, exe: str | N
         handle = host.AgentHandle.open(loader, class_name, exe, workflow_id)
     except host.UserFailure as e:
         err = _user_error(e)
-        raise AgentError(f"{source}: {exe}() failed: {err}\n{err.stack}".rstrip()) from None
+        raise AgentError(f"{source}: {exe}() failed: {err}\n{getattr(err, 'stack', '')}".rstrip()) from None
     except host.JException as e:
         if str(e.getClass().getName()) == "java.lang.IllegalArgumentException":
             raise AgentError(f"{source}: {e.getMessage()}") from None

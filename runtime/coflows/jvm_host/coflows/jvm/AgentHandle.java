@@ -63,7 +63,25 @@ public final class AgentHandle {
         return new AgentHandle((FPKG) r, workflow, loader);
     }
 
+    /** A hook (or the factory) as a call {@link Calls} can stop: a stopped one ends with a CallStopped failure. */
     private Object run(Call call) {
+        Calls.State cs = Calls.enter();
+        boolean stopped = false;
+        try {
+            try {
+                return runIn(call);
+            } finally {
+                stopped = Calls.leave(cs);
+            }
+        } catch (ThreadDeath d) {
+            throw Calls.stopped("agent hook");
+        } catch (UserFailure f) {
+            if (stopped) throw Calls.stopped("agent hook");
+            throw f;
+        }
+    }
+
+    private Object runIn(Call call) {
         Thread th = Thread.currentThread();
         ClassLoader prevLoader = th.getContextClassLoader();
         String prevWorkflow = InvokerBase.swapWorkflow(workflow);

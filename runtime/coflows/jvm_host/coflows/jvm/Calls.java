@@ -103,8 +103,8 @@ public final class Calls {
         }
     }
 
-    static UserFailure stopped(String method) {
-        return new UserFailure("CallStopped", method + "() was stopped (its time limit passed or its caller went away)",
+    static UserFailure stopped(String what) {
+        return new UserFailure("CallStopped", what + " was stopped (its time limit passed or its caller went away)",
                 "", "coflows");
     }
 }

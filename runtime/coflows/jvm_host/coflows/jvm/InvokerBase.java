@@ -115,9 +115,9 @@ public abstract class InvokerBase {
                 stopped = Calls.leave(cs);
             }
         } catch (ThreadDeath d) {
-            throw Calls.stopped(method.getName());
+            throw Calls.stopped(method.getName() + "()");
         } catch (UserFailure f) {
-            if (stopped) throw Calls.stopped(method.getName());
+            if (stopped) throw Calls.stopped(method.getName() + "()");
             throw f;
         }
     }
