@@ -363,6 +363,24 @@ def test_a_runaway_call_gets_504_and_is_stopped(server: Server, spin: str, add: 
     assert "written off" not in log, log[-3000:]  # every call was stopped: the pool never lost a thread
 
 
+@pytest.mark.parametrize("spin,language", [("Stops.cs/Spin", "csharp"), ("JStops.java/Spin", "java"),
+                                           ("Stops.js/Spin", "javascript")])
+def test_a_gone_client_stops_its_call(server: Server, spin: str, language: str) -> None:
+    import httpx
+
+    line = f"{spin}: its caller went away; the call was stopped; stopping thread"
+    before = server.output().count(line)
+    with pytest.raises(httpx.ReadTimeout):
+        server.get(f"/flow/query/{WID}/{spin}?p[0]=1", timeout=0.5)  # the client gives up and hangs up
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and server.output().count(line) == before:
+        time.sleep(0.05)
+    stopped = [ln for ln in server.output().splitlines() if line in ln][before:]
+    assert stopped and stopped[0].endswith(f"(also in {language})"), server.output()[-3000:]
+    r = q(server, spin.replace("Spin", "Add") + "?p[0]=1&p[1]=2")
+    assert r.status_code == 200 and r.json() == 3, r.text
+
+
 def test_js_calls_of_a_workflow_answer_while_one_spins(server: Server) -> None:
     with ThreadPoolExecutor(1) as ex:
         spinning = ex.submit(q, server, "Stops.js/Spin?p[0]=1")
