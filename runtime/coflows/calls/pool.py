@@ -24,6 +24,7 @@ from coflows.calls import deadline as _deadline
 from coflows.calls.bulkhead import Bulkheads
 from coflows.calls.call import Call
 from coflows.calls.stop import CallStopped, clear_pending
+from coflows.errors import CoflowsError
 
 log = logging.getLogger("coflows.calls")
 
@@ -226,10 +227,13 @@ class WorkerPool:
                 clear_pending(w.ident)
 
     def close(self) -> None:
-        """Stop idle workers; queued calls are dropped (their submitters are not waited for)."""
+        """Stop idle workers; queued calls fail at once (running ones are not waited for)."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            queued = list(self._jobs)
             self._jobs.clear()
+        for call in queued:
+            call.settle(False, CoflowsError(f"{call.label}: not run, the server is shutting down"))
         for w in idle:
             w.wake.release()
