@@ -46,7 +46,17 @@ public class Stops
     /// swallows every exception, and the abort too if it could
     public static int Swallow(int n) { while (true) { try { while (true) { } } catch (Exception) { } } }
     public static int Add(int a, int b) { return a + b; }
+    /// C# → Python → C#, n times: a stop may come while the thread is in any of them
+    public static long Nested(int n) { long s = 0; for (int i = 0; i < n; i++) s += Coflows.Host.Call<long>("Work.py", "Work"); return s; }
 }
+"""
+
+WORK_PY = """\
+import coflows
+
+
+def Work() -> int:
+    return sum(coflows.call("Stops.cs/Add", i, 1) for i in range(20))
 """
 
 JAVA = """\
@@ -101,6 +111,7 @@ def write_workspace(root: Path, **server: Any) -> Workspace:
     ws.add_query("Stops.cs", CS)
     ws.add_query("JStops.java", JAVA)
     ws.add_query("Stops.js", JS)
+    ws.add_query("Work.py", WORK_PY)
     return ws
 
 
@@ -230,6 +241,34 @@ def _child(root: Path) -> dict[str, Any]:
             last = fut.result(30)
         out[f"{language}_storm"] = {"seen": seen, "delivered": delivered, "last": last}
 
+    # the same with nested calls: C# → Python → C# (an abort must never land in pythonnet's frames)
+    engine = rt.engines.running("csharp")
+    seen, ident, stop = {}, [], threading.Event()
+
+    def nested() -> int:
+        ident.append(threading.get_ident())
+        while not stop.is_set():
+            try:
+                key = "ok" if reg.call("Stops.cs/Nested", 20) == 20 * 210 else "wrong"
+            except CallTimeout:
+                key = "stopped"
+            except BaseException as e:  # noqa: BLE001
+                key = f"{type(e).__name__}: {e}"
+            seen[key] = seen.get(key, 0) + 1
+        return reg.call("Stops.cs/Nested", 2)
+
+    with ThreadPoolExecutor(1) as ex:
+        fut = ex.submit(nested)
+        while not ident:
+            time.sleep(0.001)
+        delivered = 0
+        for _ in range(200):
+            delivered += bool(engine.interrupt(ident[0]))
+            time.sleep(0.005)
+        stop.set()
+        last = fut.result(30)
+    out["csharp_nested_storm"] = {"seen": seen, "delivered": delivered, "last": 42 if last == 2 * 210 else last}
+
     # JavaScript: while one call spins, another call of the same workflow answers (its second isolate)
     js = rt.engines.running("javascript")
     spin: dict[str, Any] = {}
@@ -304,9 +343,9 @@ def test_a_spinning_call_does_not_hold_the_gil(inprocess: dict[str, Any], case: 
     assert inprocess[case]["ticks_during_call"] > 50, inprocess[case]
 
 
-@pytest.mark.parametrize("language", ["csharp", "java"])
-def test_a_stop_never_lands_in_a_later_call(inprocess: dict[str, Any], language: str) -> None:
-    r = inprocess[f"{language}_storm"]
+@pytest.mark.parametrize("case", ["csharp_storm", "java_storm", "csharp_nested_storm"])
+def test_a_stop_never_lands_in_a_later_call(inprocess: dict[str, Any], case: str) -> None:
+    r = inprocess[case]
     assert set(r["seen"]) <= {"ok", "stopped"}, r
     assert r["seen"].get("ok", 0) > 0 and r["seen"].get("stopped", 0) > 0 and r["delivered"] > 0, r
     assert r["last"] == 42, r

@@ -101,7 +101,16 @@ namespace Coflows
             var h = handler;
             if (h == null)
                 throw new InvalidOperationException("Coflows.M is not connected to a coflows runtime");
-            var result = h(op, topic, args ?? new object[0]);
+            object result;
+            var state = Calls.GoOut();
+            try
+            {
+                result = h(op, topic, args ?? new object[0]);
+            }
+            finally
+            {
+                Calls.ComeBack(state);  // stopped meanwhile: end the call now
+            }
             var err = result as HostError;
             if (err != null)
                 throw new CallException(err.Type, err.Message, err.Language, err.Stack);

@@ -29,7 +29,8 @@ namespace Coflows
         {
             internal Thread Thread;
             internal int Depth;  // nested user calls (C# → Host.Call → C#)
-            internal bool Aborting;  // an abort was requested for the current outermost call
+            internal int Out;  // C# called back into Python (Host.Call, M) and is not back yet
+            internal bool Aborting;  // a stop was requested for the current outermost call
         }
 
         [ThreadStatic] private static State current;
@@ -61,6 +62,8 @@ namespace Coflows
 
         public static void Leave(State s)
         {
+            if (s == null)
+                return;  // aborted in Enter, before the call began
             lock (s)
             {
                 if (--s.Depth == 0)
@@ -75,19 +78,32 @@ namespace Coflows
             return new CallStoppedException("the call was stopped (its time limit passed or its caller went away)");
         }
 
-        /// <summary>
-        /// After a nested call (Host.Call) returns: if the outer call was stopped meanwhile (the abort
-        /// was caught by the inner call's wrapper), abort again so the outer call ends too.
-        /// </summary>
-        public static void Recheck()
+        /// <summary>C# calls back into Python (Host.Call, Coflows.M): no abort is delivered meanwhile.</summary>
+        public static State GoOut()
         {
             var s = current;
             if (s == null)
-                return;
-            bool again;
+                return null;
             lock (s)
-                again = s.Aborting && s.Depth > 0;
-            if (again)
+                s.Out++;
+            return s;
+        }
+
+        /// <summary>
+        /// Back from Python: if the call was stopped meanwhile, abort it now, here, in C# code under
+        /// the call's stub (its catch ends the call).
+        /// </summary>
+        public static void ComeBack(State s)
+        {
+            if (s == null)
+                return;
+            bool stop;
+            lock (s)
+            {
+                s.Out--;
+                stop = s.Aborting && s.Depth > 0 && s.Out == 0;
+            }
+            if (stop)
                 Thread.CurrentThread.Abort();
         }
 
@@ -105,7 +121,11 @@ namespace Coflows
                 if (s.Depth == 0 || !s.Thread.IsAlive)
                     return false;
                 s.Aborting = true;
-                s.Thread.Abort();
+                // Only C# code under a stub gets the abort. While the thread is out in Python (a
+                // callback, maybe calling C# again), an abort landing in pythonnet's own frames
+                // would escape into Python: ComeBack delivers it when the callback returns instead.
+                if (s.Out == 0)
+                    s.Thread.Abort();
                 return true;
             }
         }
@@ -126,29 +146,29 @@ namespace Coflows
         // Agent hooks (Agents.cs delegates) as stoppable calls, like the stubs below.
         public static void Hook(Load hook, object[] data)
         {
-            var s = Enter();
-            try { try { hook(data); } finally { Leave(s); } }
+            State s = null;
+            try { s = Enter(); try { hook(data); } finally { Leave(s); } }
             catch (ThreadAbortException) { throw Stopped(); }
         }
 
         public static void Hook(MCallback hook, string id, object data)
         {
-            var s = Enter();
-            try { try { hook(id, data); } finally { Leave(s); } }
+            State s = null;
+            try { s = Enter(); try { hook(id, data); } finally { Leave(s); } }
             catch (ThreadAbortException) { throw Stopped(); }
         }
 
         public static object Hook(Body hook, object data)
         {
-            var s = Enter();
-            try { try { return hook(data); } finally { Leave(s); } }
+            State s = null;
+            try { s = Enter(); try { return hook(data); } finally { Leave(s); } }
             catch (ThreadAbortException) { throw Stopped(); }
         }
 
         public static void Hook(Job hook, DateTime timestamp, string executionType)
         {
-            var s = Enter();
-            try { try { hook(timestamp, executionType); } finally { Leave(s); } }
+            State s = null;
+            try { s = Enter(); try { hook(timestamp, executionType); } finally { Leave(s); } }
             catch (ThreadAbortException) { throw Stopped(); }
         }
 
@@ -179,9 +199,9 @@ namespace Coflows
             var il = mb.GetILGenerator();
             var s = il.DeclareLocal(typeof(State));
             var r = ret == typeof(void) ? null : il.DeclareLocal(ret);
+            il.BeginExceptionBlock();  // try { s = Enter(); try { r = Target(args); } finally { Leave(s); } }
             il.Emit(OpCodes.Call, EnterMethod);
             il.Emit(OpCodes.Stloc, s);
-            il.BeginExceptionBlock();  // try { try { r = Target(args); } finally { Leave(s); } }
             il.BeginExceptionBlock();
             // through the delegate, not a direct call: the JIT would inline a small user method here,
             // and its frame (file:line) would vanish from stack traces

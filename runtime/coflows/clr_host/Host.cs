@@ -82,8 +82,16 @@ namespace Coflows
             var cb = caller;
             if (cb == null)
                 throw new InvalidOperationException("Coflows.Host is not connected to a coflows runtime");
-            var result = cb(query, function, args ?? new object[0]);
-            Calls.Recheck();  // this call was stopped while the called function ran: end it too
+            object result;
+            var state = Calls.GoOut();
+            try
+            {
+                result = cb(query, function, args ?? new object[0]);
+            }
+            finally
+            {
+                Calls.ComeBack(state);  // this call was stopped while the called function ran: end it now
+            }
             var err = result as HostError;
             if (err != null)
                 throw new CallException(err.Type, err.Message, err.Language, err.Stack);
