@@ -168,7 +168,8 @@ def test_old_findings_fast_calls_then_a_slow_one_do_not_freeze_the_server(tmp_pa
 def test_bulkhead_refuses_with_503_and_retry_after_while_others_are_served(tmp_path, start_server):
     s = start_server(two_workflows(tmp_path, CallTimeout=10, Threads=4, WorkflowConcurrency=2))
     out, threads = in_background(s, "/flow/query/Spin/Q.py/Spin?n=0", 2)
-    deadline = time.monotonic() + 8
+    time.sleep(1.5)  # both spinners hold their slots (a probe running meanwhile could take one)
+    deadline = time.monotonic() + 6
     while s.get("/flow/query/Spin/Q.py/Noop?x=1").status_code != 503 and time.monotonic() < deadline:
         time.sleep(0.05)  # until both spinners hold their slots
     r = s.get("/flow/query/Spin/Q.py/Noop?x=1")
