@@ -378,7 +378,8 @@ def test_java_exceptions(server):
     r = q(server, "Fail?message=kaput")
     assert r.status_code == 500
     err = r.json()["error"]
-    assert err == {"type": "java.lang.IllegalStateException", "message": "kaput", "language": "java"}
+    assert err == {"type": "java.lang.IllegalStateException", "message": "kaput", "language": "java",
+                   "origin": "user"}
     r = q(server, "Fail?message=kaput", headers={"x-api-key": ADMIN_KEY})
     stack = r.json()["error"]["stack"]
     assert f"at Calc.Fail(Calc.java:{line_of(CALC, 'FAIL-LINE')})" in stack
