@@ -13,8 +13,8 @@ What is measured, in one process and one run (same function source everywhere:
 - registry:        `runtime.call("Calc.js/Add", 1, 2)` — lookup, hot-reload check, binding, call context;
 - python_registry: the same `runtime.call` to a Python function, for scale.
 The V8 round trip is then split into its phases (schedule, V8 thread, wake the caller), and an
-HTTP call of a JS no-op is compared with a Python no-op and /health on a real server, with
-inline calls off (every call hops to the worker pool) and on (the server default).
+HTTP call of a JS no-op is compared with a Python no-op and /health on a real server (every
+call hops to the worker pool: user code never runs on the event loop).
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def Noop():
 WID = "BenchJs"  # the workspace's Name (see _workspace); URLs take a Name or an ID
 
 
-def _workspace(root: Path, inline: bool = True) -> Path:
-    return write_workspace(root, "BenchJs", {"Calc.js": JS, "Calc.py": PY}, InlineCalls=inline)
+def _workspace(root: Path) -> Path:
+    return write_workspace(root, "BenchJs", {"Calc.js": JS, "Calc.py": PY})
 
 
 def _interleaved(paths: dict[str, Any], calls: int, rounds: int) -> dict[str, float]:
@@ -210,12 +210,12 @@ def _server(config: Path, probe_out: Path) -> tuple[subprocess.Popen, int]:
     raise RuntimeError("bench server did not start")
 
 
-def _http(root: Path, inline: bool, calls: int, rounds: int) -> dict[str, float]:
+def _http(root: Path, calls: int, rounds: int) -> dict[str, float]:
     """Client-side µs per request, plus the server's own phases (medians, measured inside the server):
     handler (the ASGI endpoint), execute (lookup + bind + call + JSON), invoke (the Function), engine
     (the JS engine's call), v8 (the V8 task)."""
     probe_out = root / "probe.json"
-    proc, port = _server(_workspace(root, inline), probe_out)
+    proc, port = _server(_workspace(root), probe_out)
     try:
         c = _Http(port)
         paths = {
@@ -268,10 +268,8 @@ def measure(calls: int = 3_000, rounds: int = 7, http: bool = True) -> dict[str,
         out["ratio_function_vs_raw_call"] = round(out["function_us"] / out["raw_call_us"], 3)
     if http:
         with tempfile.TemporaryDirectory(prefix="coflows-bench-js-http-") as tmp:
-            for inline in (False, True):
-                h = _http(Path(tmp) / ("inline" if inline else "pool"), inline, max(500, calls // 3), rounds)
-                suffix = "inline" if inline else "pool"
-                out.update({f"http_{k}_{suffix}_us": v for k, v in h.items()})
+            h = _http(Path(tmp) / "pool", max(500, calls // 3), rounds)
+            out.update({f"http_{k}_pool_us": v for k, v in h.items()})
     return out
 
 
@@ -291,7 +289,7 @@ def main() -> None:
         f"{gap} {r[f'v8_roundtrip_after_{gap}_idle_us']:.1f}" for gap in ("0.3ms", "1ms", "5ms")))
     if "http_js_noop_pool_us" in r:
         print("HTTP GET over loopback (keep-alive, TCP_NODELAY), µs; server phases measured inside the server:")
-        for suffix in ("pool", "inline"):
+        for suffix in ("pool",):
             g = lambda k: r.get(f"http_{k}_{suffix}_us", float("nan"))  # noqa: E731
             print(f"  [{suffix}] /health {g('health'):.1f}   Python no-op {g('py_noop'):.1f}   "
                   f"JS no-op {g('js_noop'):.1f}")

@@ -104,7 +104,7 @@ def test_spinning_python_call_gets_504_naming_function_and_limit(tmp_path, start
     # the thread was stopped (an asynchronous exception), not written off: the pool serves on
     assert s.get("/flow/query/Spin/Q.py/Noop?x=5").json() == 5
     time.sleep(2)  # past the grace period
-    calls = s.get("/health").json()["calls"]
+    calls = s.get("/health", headers=s.admin()).json()["calls"]
     assert calls["stopped"] == 1 and calls["written_off"] == 0
 
 
@@ -128,7 +128,7 @@ def test_unstoppable_calls_are_written_off_and_replaced(tmp_path, start_server):
             t.join()
         assert sorted(r.status_code for r in out) == [504, 504, 504]
         time.sleep(2)  # past the grace period: the stuck threads are written off, their slots given back
-    calls = s.get("/health").json()["calls"]
+    calls = s.get("/health", headers=s.admin()).json()["calls"]
     assert calls["written_off"] == 6
     assert calls["threads"] <= 6  # live threads, up to twice Threads; written-off ones do not count
     for _ in range(5):  # both workflows are served at once by fresh threads
@@ -196,7 +196,7 @@ def test_a_disconnected_client_stops_its_call(tmp_path, start_server):
     assert size > 10  # it did run
     time.sleep(1.0)
     assert ticks.stat().st_size == size  # and stopped: nothing written since
-    assert s.get("/health").json()["calls"]["stopped"] == 1
+    assert s.get("/health", headers=s.admin()).json()["calls"]["stopped"] == 1
 
 
 AGENT_SPIN = '''
@@ -225,7 +225,7 @@ def test_agent_hook_that_spins_is_stopped_by_the_limit(tmp_path, start_server):
     runs = s.get("/flow/agent/spinner/runs", headers=admin).json()
     assert any(run["Status"] == "error" and "CallTimeout" in (run["Error"] or "") or
                "did not finish" in (run["Error"] or "") for run in runs), runs
-    assert s.get("/health").json()["calls"]["stopped"] == 1
+    assert s.get("/health", headers=s.admin()).json()["calls"]["stopped"] == 1
 
 
 def wait_run(server: Server, run_id: str, timeout: float = 30) -> dict:
@@ -255,7 +255,7 @@ def test_flow_tasks_that_spin_are_stopped(tmp_path, start_server):
     assert run["state"] == "failed"
     assert "maxexectime" in json.dumps(run["tasks"])
     time.sleep(2)
-    calls = s.get("/health").json()["calls"]
+    calls = s.get("/health", headers=s.admin()).json()["calls"]
     assert calls["stopped"] == 2 and calls["written_off"] == 0
     assert s.get("/flow/query/Spin/Q.py/Noop?x=3").json() == 3
 

@@ -53,6 +53,7 @@ def test_example_csharp_query(tmp_path: Path, start_server: Callable[..., Server
     assert get("/Version") == "1.0.0"
     r = server.get(base + "/Fail?p[0]=oops")
     assert r.status_code == 500
-    assert r.json()["error"] == {"type": "System.InvalidOperationException", "message": "oops", "language": "csharp"}
+    assert r.json()["error"] == {"type": "System.InvalidOperationException", "message": "oops", "language": "csharp",
+                                 "origin": "user"}
     # the Python side of the example is unaffected
     assert server.get(f"/flow/query/{ws.manifest['ID']}/PythonQuery.py/Add?p[0]=1&p[1]=2").json() == 3

@@ -59,7 +59,8 @@ def test_example_java_query(server):
     assert get(server, 'Parse?json={"x":1}').json() == {"x": 1, "parsedBy": "gson"}
     fail = get(server, "Fail?message=nope")
     assert fail.status_code == 500
-    assert fail.json()["error"] == {"type": "java.lang.IllegalArgumentException", "message": "nope", "language": "java"}
+    assert fail.json()["error"] == {"type": "java.lang.IllegalArgumentException", "message": "nope", "language": "java",
+                                  "origin": "user"}
     assert get(server, "HelloFromPython").json() == "Hello from Base, Java!"
     assert get(server, "Hello?name=you").json() == "Hello from Java Base, you!"
 

@@ -834,7 +834,6 @@ class JsEngine(Engine):
     language = "javascript"
     extensions = (".js", ".mjs")
     order = 30
-    inline_calls = False  # a call may wait for the workflow's V8 thread: never on the event loop
 
     def __init__(self, runtime: Any) -> None:
         super().__init__(runtime)

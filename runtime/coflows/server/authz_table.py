@@ -46,7 +46,7 @@ class Rule:
 ROUTES: tuple[Rule, ...] = (
     Rule(("GET", "POST"), "/flow/query/{wid}/{qid:path}/{fn}", CALL, "`wid` in the path",
          "the function's result", "whatever the function does", f"{BODY}; {CALL_TIME}"),
-    Rule(("GET",), "/health", ANYONE, "—", "status, version, number of workflows, started engines", "—"),
+    Rule(("GET",), "/health", ANYONE, "—", "status, version, number of workflows, started engines (and the call pool's counts, for the admin)", "—"),
     Rule(("GET",), "/flow/workflows", LISTED, "each workflow", "workflows' status", "—", level="View"),
     Rule(("GET",), "/flow/openapi/{wid}/{qid:path}", VIEW, "`wid` in the path",
          "the query's OpenAPI (only functions the caller may call)", "—"),
