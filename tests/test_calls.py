@@ -91,6 +91,19 @@ def max_latency(server: Server, paths: list[str], samples: int) -> dict[str, flo
     return worst
 
 
+
+def assert_served_while_spinning(s, spin_url: str, settle: float, spinners: int = 4) -> None:
+    """While `spinners` calls of `spin_url` spin, /health and another workflow's no-op answer within
+    1 s (generous: "not frozen"); then the spinners end with 504."""
+    out, threads = in_background(s, spin_url, spinners)
+    time.sleep(settle)
+    worst = max_latency(s, ["/health", "/flow/query/Other/O.py/Noop?x=1"], 40)
+    assert all(v < 1.0 for v in worst.values()), worst
+    assert not out  # still spinning
+    for t in threads:
+        t.join()
+    assert [r.status_code for r in out] == [504] * spinners
+
 def test_spinning_python_call_gets_504_naming_function_and_limit(tmp_path, start_server):
     s = start_server(two_workflows(tmp_path, CallTimeout=2))
     t = time.monotonic()
@@ -139,14 +152,7 @@ def test_unstoppable_calls_are_written_off_and_replaced(tmp_path, start_server):
 def test_server_answers_while_python_calls_spin(tmp_path, start_server):
     """/health and another workflow's trivial query stay fast while the pool spins (generous bound)."""
     s = start_server(two_workflows(tmp_path, CallTimeout=30, Threads=8))
-    out, threads = in_background(s, "/flow/query/Spin/Q.py/Spin?n=0", 4)  # the workflow's cap: 8 // 2
-    time.sleep(1)
-    worst = max_latency(s, ["/health", "/flow/query/Other/O.py/Noop?x=1"], 40)
-    assert all(v < 1.0 for v in worst.values()), worst
-    assert not out  # still spinning
-    for t in threads:
-        t.join()
-    assert [r.status_code for r in out] == [504] * 4
+    assert_served_while_spinning(s, "/flow/query/Spin/Q.py/Spin?n=0", settle=1.0)  # the cap: 8 // 2
 
 
 def test_old_findings_fast_calls_then_a_slow_one_do_not_freeze_the_server(tmp_path, start_server):
@@ -287,11 +293,4 @@ def test_server_answers_while_csharp_or_java_calls_spin(tmp_path, start_server, 
     file, text = NATIVE_SPIN[language]
     ws.add_query(file, text)
     s = start_server(ws)
-    out, threads = in_background(s, f"/flow/query/Spin/{file}/Run", 4)
-    time.sleep(1.5)
-    worst = max_latency(s, ["/health", "/flow/query/Other/O.py/Noop?x=1"], 40)
-    assert all(v < 1.0 for v in worst.values()), worst
-    assert not out  # still spinning
-    for t in threads:
-        t.join()
-    assert [r.status_code for r in out] == [504] * 4
+    assert_served_while_spinning(s, f"/flow/query/Spin/{file}/Run", settle=1.5)

@@ -207,6 +207,21 @@ def _child(root: Path) -> dict[str, Any]:
         r["thread_done"] = not t.is_alive()
         out[f"{language}_agent"] = r
 
+    def storm(engine: Any, target: Any, ident: list[int], stop: threading.Event, count: int,
+              pause: float) -> tuple[int, Any]:
+        """Run `target` on a thread (it records its ident, loops until `stop`), interrupt that thread
+        `count` times `pause` s apart, then stop it: (interrupts delivered, target's result)."""
+        with ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(target)
+            while not ident:
+                time.sleep(0.001)
+            delivered = 0
+            for _ in range(count):
+                delivered += bool(engine.interrupt(ident[0]))
+                time.sleep(pause)
+            stop.set()
+            return delivered, fut.result(30)
+
     # interrupts racing with short calls on one thread: each call returns or is stopped, and no
     # stop ever lands in a later call (the thread's last call after the storm works)
     for language, q in (("csharp", "Stops.cs"), ("java", "JStops.java")):
@@ -229,16 +244,7 @@ def _child(root: Path) -> dict[str, Any]:
             time.sleep(1.2)  # past the Java grace
             return reg.call(f"{q}/Add", 20, 22)
 
-        with ThreadPoolExecutor(1) as ex:
-            fut = ex.submit(caller)
-            while not ident:
-                time.sleep(0.001)
-            delivered = 0
-            for _ in range(300):
-                delivered += bool(engine.interrupt(ident[0]))
-                time.sleep(0.002)
-            stop.set()
-            last = fut.result(30)
+        delivered, last = storm(engine, caller, ident, stop, 300, 0.002)
         out[f"{language}_storm"] = {"seen": seen, "delivered": delivered, "last": last}
 
     # the same with nested calls: C# → Python → C# (an abort must never land in pythonnet's frames)
@@ -257,16 +263,7 @@ def _child(root: Path) -> dict[str, Any]:
             seen[key] = seen.get(key, 0) + 1
         return reg.call("Stops.cs/Nested", 2)
 
-    with ThreadPoolExecutor(1) as ex:
-        fut = ex.submit(nested)
-        while not ident:
-            time.sleep(0.001)
-        delivered = 0
-        for _ in range(200):
-            delivered += bool(engine.interrupt(ident[0]))
-            time.sleep(0.005)
-        stop.set()
-        last = fut.result(30)
+    delivered, last = storm(engine, nested, ident, stop, 200, 0.005)
     out["csharp_nested_storm"] = {"seen": seen, "delivered": delivered, "last": 42 if last == 2 * 210 else last}
 
     # JavaScript: while one call spins, another call of the same workflow answers (its second isolate)
