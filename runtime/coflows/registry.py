@@ -34,6 +34,11 @@ class Registry:
             self._by_id[workflow.id] = workflow
             self._by_name[workflow.name.lower()] = workflow
 
+    def changed(self, workflow: Workflow) -> None:
+        """A workflow's queries were added or removed: forget the references cached for code calls."""
+        with self._lock:
+            self._refs.clear()
+
     def remove(self, workflow_id: str) -> None:
         with self._lock:
             self._refs.clear()
@@ -145,6 +150,6 @@ class Registry:
         wf, fn = self._cached(ref, None) if workflow is None else self._in_workflow(ref, workflow)
         fn = fn.for_arity(len(args) + len(kwargs))
         a, k = fn.bind(args, kwargs)
-        ctx = CallContext(wf.id, fn.query_id, fn.name, parent.principal if parent else None)
+        ctx = CallContext(wf.id, fn.query_id, fn.name, parent.principal if parent else None, wf.name)
         with call_context(ctx):
             return fn.invoke(a, k)

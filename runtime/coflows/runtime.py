@@ -54,6 +54,8 @@ class Runtime:
         self.startups: list[Callable[[], None]] = []
         self.lookup_principal: Callable[[str], Principal | None] | None = None
         self.flows: Any = None  # the FlowEngine, when the server runs one (components.py)
+        self.agents: Any = None  # the AgentManager, when the server runs agents (agents/component.py)
+        self.watcher: Any = None  # the WorkspaceWatcher, when the server runs one (components.py)
         # Set when the server must stop taking calls (memory limit, shutdown): new calls get 503.
         self.draining: bool = False
 

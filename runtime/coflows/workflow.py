@@ -55,6 +55,8 @@ class Query:
             "language": self.language,
             "functions": sorted(self.functions),
             "errors": [str(e) for e in self.error.errors] if self.error else [],
+            # the source no longer compiles and its last good version still answers
+            "stale": self.error is not None and self.loaded is not None,
         }
 
 
@@ -73,7 +75,12 @@ class Workflow:
         self.queries: dict[str, Query] = {}
         self.agent_sources: list[SourceFile] = []
         self._base_lock = threading.Lock()
+        self._sync_lock = threading.Lock()
         self.permissions: dict[str, int] = {p.ID: p.Permission for p in manifest.Permissions}
+        # Problems found while the server runs (a broken package.json, a failed install), shown by
+        # `/flow/workflows`; the previous good state keeps serving meanwhile.
+        self.problems: list[str] = []
+        self.packages_state: str = ""  # "", "installing", "installed", "failed"
 
     @property
     def id(self) -> str:
@@ -172,11 +179,11 @@ class Workflow:
             loaded = engine.load(self.ctx, q.source)
         except CompileError as e:
             q.error = e
-            log.error("%s: %s", self.name, e)
+            log.error("%s: %s%s", self.name, e, self._stale_note(q))
             return
         except CoflowsError as e:
             q.error = CompileError(SourceError(self.ctx.relpath(q.source.path), None, str(e)))
-            log.error("%s: %s", self.name, q.error)
+            log.error("%s: %s%s", self.name, q.error, self._stale_note(q))
             return
         previous = q.loaded
         q.loaded, q.error = loaded, None
@@ -187,6 +194,11 @@ class Workflow:
                 log.exception("unloading the previous version of %s", q.id)
         for w in loaded.warnings:
             log.warning("%s: %s", self.name, w)
+
+    @staticmethod
+    def _stale_note(q: Query) -> str:
+        """Said once per failed reload (one per edit: the stamp is taken before loading)."""
+        return " (serving its last good version, its calls carry X-Coflows-Stale)" if q.loaded is not None else ""
 
     # -- hot reload ---------------------------------------------------------------------------
     def is_fresh(self, q: Query) -> bool:
@@ -223,6 +235,66 @@ class Workflow:
                     log.info("%s: %s changed, reloading", self.name, q.id)
                     self.load_query(q)
 
+    # -- live changes (the workspace watcher) ---------------------------------------------------
+    def sync(self, manifest: Manifest, *, reload_all: bool = False) -> SyncResult:
+        """Bring the loaded sources in line with `manifest` and the files on disk.
+
+        New queries are loaded before they become visible, then the query table is swapped
+        in one assignment: a call in flight keeps the Function it started with, and a lookup
+        sees either the old table or the new one. Base is reloaded (and every query with it)
+        when its files were added or removed, or with `reload_all` (after a package install).
+        """
+        with self._sync_lock:
+            result = SyncResult()
+            base: list[SourceFile] = []
+            for e in manifest.Base:
+                try:
+                    base.append(self._source(e.Name, e.Content, "base"))
+                except ManifestError as err:
+                    result.problems.append(str(err))
+            wanted: dict[str, SourceFile] = {}
+            for q in manifest.Queries:
+                qid = q.ID or q.Name
+                try:
+                    wanted[qid] = self._source(q.Name, q.Content, "query", qid)
+                except ManifestError as err:
+                    result.problems.append(str(err))
+            agents: list[SourceFile] = []
+            for a in manifest.Agents:
+                try:
+                    agents.append(self._source(a.Name, a.Content, "agent", a.Name, a.Exe))
+                except ManifestError as err:
+                    result.problems.append(str(err))
+            base_changed = [s.path for s in base] != [s.path for s in self.base_sources]
+            old_agents = [(s.name, s.path, s.exe) for s in self.agent_sources]
+            result.agents_changed = old_agents != [(s.name, s.path, s.exe) for s in agents]
+            self.manifest = manifest
+            self.permissions = {p.ID: p.Permission for p in manifest.Permissions}
+            if base_changed or reload_all:
+                with self._base_lock:
+                    self.base_sources = base
+                    log.info("%s: Base changed, reloading Base and queries", self.name)
+                    result.problems += [str(e) for e in self.load_base()]
+                    result.base_reloaded = True
+            queries: dict[str, Query] = {}
+            for qid, src in wanted.items():
+                old = self.queries.get(qid)
+                if old is not None and old.source.path == src.path:
+                    queries[qid] = old
+                    if result.base_reloaded:
+                        with old.lock:
+                            self.load_query(old)
+                    continue
+                q = Query(qid, src, language_of(src.path))
+                self.load_query(q)
+                queries[qid] = q
+                result.added.append(qid)
+            result.removed = [qid for qid, q in self.queries.items() if queries.get(qid) is not q]
+            result.removed_queries = [q for qid, q in self.queries.items() if queries.get(qid) is not q]
+            self.queries = queries  # the swap
+            self.agent_sources = agents
+            return result
+
     def status(self) -> dict:
         return {
             "id": self.id,
@@ -230,7 +302,25 @@ class Workflow:
             "queries": [q.status() for q in self.queries.values()],
             "base_errors": [str(e) for e in self.base_errors],
             "agents": [s.name for s in self.agent_sources],
+            "problems": list(self.problems),
+            "packages": self.packages_state,
         }
+
+
+@dataclass
+class SyncResult:
+    """What `Workflow.sync` changed."""
+
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    removed_queries: list[Query] = field(default_factory=list)
+    base_reloaded: bool = False
+    agents_changed: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed or self.base_reloaded or self.agents_changed)
 
 
 def open_workflow(manifest_path: Path, engines: EngineManager) -> Workflow:
