@@ -241,7 +241,7 @@ def test_console_goes_to_the_log_tagged(tmp_path, runtimes, caplog):
                            "async function Later() { await null; console.info('after await'); return 1 }\n"
                            "function Many() { for (let i = 0; i < 1200; i++) console.log('line ' + i); return 1 }\n")
     rt = runtimes(ws)
-    wid = ws.manifest["ID"]
+    wid = ws.manifest["Name"]  # log tags carry the workflow's name (README), not its ID
     with caplog.at_level(logging.INFO, logger="coflows.user"):
         assert rt.call("Log.js/Talk", "hi") == "hi"
         assert rt.call("Log.js/Later") == 1

@@ -216,7 +216,7 @@ def test_a_second_server_on_a_busy_port_fails_at_once(tmp_path, start_server):
     ws = crash_ws(tmp_path)
     s = start_server(ws)
     r = run_cli(ws.root, str(ws.config_path), "--port", str(s.port))
-    assert r.returncode == 1
+    assert r.returncode == 2  # issue 19: a start-up precondition, like a bad config
     assert f"cannot listen on 127.0.0.1:{s.port}" in r.stderr
     assert "server started" not in r.stderr and "engine" not in r.stderr  # nothing was loaded
     assert s.get(HELLO).json() == "hi"

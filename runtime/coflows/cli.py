@@ -69,6 +69,10 @@ def server(
     _serve(config, h, p, access_log, log_level, listen_fd, status_fd)
 
 
+def _busy(host: str, port: int, e: OSError) -> str:
+    return f"cannot listen on {host}:{port}: {e.strerror or e} (another server running? choose a port with --port)"
+
+
 def _supervise(config_file: str | None, host: str, port: int, access_log: bool, log_level: str,
                memory_limit: int) -> None:
     """The parent: hold the port, run `coflows server --listen-fd …` as a child, restart it when it dies."""
@@ -77,7 +81,7 @@ def _supervise(config_file: str | None, host: str, port: int, access_log: bool, 
     try:
         sock = listen(host, port)
     except OSError as e:
-        raise _fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1) from None
+        raise _fail(_busy(host, port, e), 2) from None
     command = [sys.executable, "-m", "coflows", "server", *([config_file] if config_file else []),
                "--log-level", log_level, "--access-log" if access_log else "--no-access-log"]
     supervisor = Supervisor(command, sock, memory_limit)
@@ -91,7 +95,6 @@ def _serve(config: Config, host: str, port: int, access_log: bool, log_level: st
     import os
     import socket
 
-    from coflows.runtime import Runtime
     from coflows.server.serve import serve
     from coflows.supervisor import listen
 
@@ -102,12 +105,9 @@ def _serve(config: Config, host: str, port: int, access_log: bool, log_level: st
         try:
             sock = listen(host, port)  # before loading anything: a busy port fails at once
         except OSError as e:
-            raise _fail(f"cannot listen on {host}:{port}: {e.strerror or e}", 1) from None
-    from coflows.workspace.build import check_workspaces
-
+            raise _fail(_busy(host, port, e), 2) from None
+    runtime = _preflight(config)
     try:
-        check_workspaces(config)  # a missing database folder or a duplicate ID: refuse before creating anything
-        runtime = Runtime(config)
         problems = runtime.load()
     except (ConfigError, ManifestError) as e:
         raise _fail(str(e), 2) from None
@@ -124,6 +124,35 @@ def _serve(config: Config, host: str, port: int, access_log: bool, log_level: st
         logging.shutdown()
         sys.stderr.flush()
         os._exit(code)  # the runtime is closed; skip the engines' exit handlers
+
+
+def _preflight(config: Config):  # noqa: ANN202 - a Runtime (imported lazily)
+    """Every start-up precondition that can fail, before any engine loads or agent starts: exit 2.
+
+    The port is already bound (by the supervisor, or by `_serve`). Here: the config and manifests
+    (database folder, duplicate IDs), the admin secret key file (created now, 0600, or a clear
+    error), and the database (opened and migrated by the Runtime).
+    """
+    import sqlalchemy.exc
+
+    from coflows.runtime import Runtime
+    from coflows.workspace.build import check_workspaces
+
+    try:
+        check_workspaces(config)  # a missing database folder or a duplicate ID: refuse before creating anything
+        config.admin_key()
+    except (ConfigError, ManifestError) as e:
+        raise _fail(str(e), 2) from None
+    except OSError as e:
+        raise _fail(f"cannot write the admin secret key file {e.filename or config.state_dir()}: "
+                    f"{e.strerror or e} (or set Server.SecretKey in {config.source})", 2) from None
+    try:
+        return Runtime(config)
+    except (ConfigError, ManifestError) as e:
+        raise _fail(str(e), 2) from None
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise _fail(f"{config.source}: Database.Connection: cannot open the database: {reason}", 2) from None
 
 
 build_app = typer.Typer(help="Update package.json and compile everything.", no_args_is_help=True)

@@ -25,10 +25,12 @@ class CallContext:
     query: str
     function: str
     principal: Any = None
+    name: str = ""  # the workflow's Name, for log tags (`workflow` is its ID, used for lookups)
 
     @property
     def tag(self) -> str:
-        return f"{self.workflow}/{self.query}/{self.function}"
+        """`workflow-name/query/function`, as the README promises (the ID when no name is known)."""
+        return f"{self.name or self.workflow}/{self.query}/{self.function}"
 
 
 def current() -> CallContext | None:

@@ -197,6 +197,7 @@ class _JsWorkflow:
         self.lock = threading.RLock()
         self.base: list[tuple[str, str]] = base or []  # (rel, text)
         self.scripts: dict[str, _Script] = {}
+        self.previous_agents: dict[str, _Script | None] = {}  # agent qid -> the version before its last load
         self.prefix_lens: dict[str, int] = {}  # rel → length of the wrapper on line 1
         self.ids = itertools.count(1)
         self.inflight: dict[int, CallContext | None] = {}  # call id → caller, for coflows.call's context
@@ -356,7 +357,7 @@ class _JsWorkflow:
         names = [n for n in scanned.names() if not n.startswith("_") and "\\" not in n and n not in _RESERVED]
         strict = '"use strict";' if scanned.module else ""
         keyword = "async function" if scanned.top_level_await else "function"
-        load_tag = f"{self.id}/{qid}/(load)"
+        load_tag = f"{self.name}/{qid}/(load)"
         # The file runs in an inner function, so it may declare its own `console` or `coflows`.
         header = (f",{json.dumps(load_tag)},{json.dumps(qid)},"
                   f"function(console,coflows){{return({keyword}(){{{strict}")
@@ -367,11 +368,17 @@ class _JsWorkflow:
         script = _Script(qid, rel, body, header, prefix_len, len(text.splitlines()), exe)
         agent: dict | None = None
         with self.lock:
+            previous = self.scripts.get(qid)
             self.prefix_lens[rel] = prefix_len
             described = self._eval_script(self.ctx, script)
             self.scripts[qid] = script
             if exe:
-                agent = self._eval_agent(self.ctx, script)
+                try:
+                    agent = self._eval_agent(self.ctx, script)
+                except AgentError:
+                    self._restore_agent(qid, previous)
+                    raise
+                self.previous_agents[qid] = previous
         if not exe:
             for r in self.replicas:
                 r.add_script(script)
@@ -394,7 +401,7 @@ class _JsWorkflow:
         """
         exe = script.exe or "pkg"
         cid = next(self.ids)
-        tag = f"{self.id}/{script.qid}/{exe}"
+        tag = f"{self.name}/{script.qid}/{exe}"
         code = f"__coflows.agent({cid},{json.dumps(tag)},{json.dumps(script.qid)},{json.dumps(exe)})"
         timeout = self._timeout()
         deadline = time.monotonic() + timeout
@@ -409,6 +416,26 @@ class _JsWorkflow:
         except V8Error as e:
             raise AgentError(f"{script.rel}: {exe}(): {type(e).__name__}: {e}") from None
 
+    def _restore_agent(self, qid: str, previous: _Script | None) -> None:
+        """Evaluate an agent file's previous version again: hooks are looked up in the file's scope
+        by name, so an agent still running the previous version would otherwise call the new one."""
+        if previous is None:
+            return
+        self.prefix_lens[previous.rel] = previous.prefix_len
+        self.scripts[qid] = previous
+        try:
+            self._eval_script(self.ctx, previous)
+            self._eval_agent(self.ctx, previous)
+        except (CompileError, AgentError) as e:
+            log.error("%s: %s: restoring the previous version: %s", self.name, previous.rel, e)
+
+    def restore_agent(self, qid: str) -> None:
+        """The agent's new version loaded but was refused (its schedule, a duplicate ID): the previous again."""
+        with self.lock:
+            previous = self.previous_agents.pop(qid, None)
+            if previous is not None and self.scripts.get(qid) is not previous:
+                self._restore_agent(qid, previous)
+
     def _agent_definition(self, workflow: WorkflowContext, source: SourceFile, script: _Script,
                           agent: dict) -> AgentDefinition:
         """The factory's answer → AgentDefinition, by Python agents' rules (definition_from)."""
@@ -421,7 +448,7 @@ class _JsWorkflow:
     def _hook(self, qid: str, hook: str) -> Any:
         """A Python callable calling hook `hook` of agent `qid` through the normal call path."""
         name = _HOOK_PREFIX + hook
-        tag = f"{self.id}/{qid}/{hook}"
+        tag = f"{self.name}/{qid}/{hook}"
         meta = _Fn(qid, name, f",{json.dumps(tag)},{json.dumps(qid)},{json.dumps(name)},", tag, (), (),
                    (0,) if hook == "Job" else (), None, f"{qid}/{hook}")
 
@@ -494,7 +521,7 @@ class _JsWorkflow:
             params.append(Param(p.name, ptype, required, None if required else default,
                                 docs.params.get(p.name, "")))
         returns = js_type(jsdoc.returns_type)
-        tag = f"{self.id}/{qid}/{name}"
+        tag = f"{self.name}/{qid}/{name}"
         meta = _Fn(qid, name, f",{json.dumps(tag)},{json.dumps(qid)},{json.dumps(name)},", tag,
                    tuple(p.name for p in params),
                    tuple(i for i, p in enumerate(params) if p.type is ANY),
@@ -932,6 +959,12 @@ class JsEngine(Engine):
 
     def load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
         return self._workflow(workflow).load(workflow, source)
+
+    def restore_agent(self, workflow: WorkflowContext, source: SourceFile) -> None:
+        """After a new version of an agent file loaded but the agent manager refused it."""
+        jw = workflow.state.get(self.language)
+        if jw is not None:
+            jw.restore_agent(source.query_id or source.name)
 
     def unload(self, workflow: WorkflowContext, source: SourceFile, loaded: LoadedSource) -> None:
         jw = workflow.state.get(self.language)

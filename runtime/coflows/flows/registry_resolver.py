@@ -53,7 +53,7 @@ class RegistryResolver:
         a, k = fn.bind(args, kwargs)
         submitter = current_task().principal if in_task() else None  # None: a run started by code
         principal = principal_from_id(submitter) if submitter else None
-        with call_context(CallContext(wf.id, fn.query_id, fn.name, principal)):
+        with call_context(CallContext(wf.id, fn.query_id, fn.name, principal, wf.name)):
             return fn.invoke(a, k)
 
     def qualify(self, ref: str) -> str:

@@ -83,11 +83,26 @@ def _split_format(name: str) -> tuple[str, str]:
             return name[: -len(suffix) - 1], suffix
     return name, "json"
 
+def stale_header(error: Any) -> list[tuple[bytes, bytes]]:
+    """`X-Coflows-Stale: <file>:<line>: <message>`: the source no longer compiles, the last good
+    version answered. One line of latin-1 (a header cannot carry newlines), at most 1000 characters."""
+    text = " ".join(str(error.errors[0] if getattr(error, "errors", None) else error).split())
+    return [(b"x-coflows-stale", text[:1000].encode("latin-1", "replace"))]
+
+
 def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: str, fmt: str,
-            positional: list[Any], named: dict[str, Any], body: bytes | None) -> tuple[int, bytes, str]:
-    """The whole call, on a pool thread. Returns (status, body, media type)."""
+            positional: list[Any], named: dict[str, Any], body: bytes | None
+            ) -> tuple[int, bytes, str, list[tuple[bytes, bytes]] | None]:
+    """The whole call, on a pool thread. Returns (status, body, media type, extra headers or None).
+
+    The extra header is `X-Coflows-Stale` when the query's source failed to reload and its last
+    good version answered (one attribute look-up otherwise)."""
+    extra = None
     try:
         workflow, fn = runtime.registry.function(wid, qid, name)
+        q = workflow.queries.get(qid)
+        if q is not None and q.error is not None:
+            extra = stale_header(q.error)
         if not can_call(workflow, fn, principal):
             if principal.is_anonymous:
                 raise Unauthenticated(f"{wid}/{qid}/{name}: an API key is required")
@@ -108,17 +123,17 @@ def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: st
                     raise ArgumentError("request body: expected a JSON object (by parameter name) or array")
         fn = fn.for_arity(len(positional) + len(named))
         args, kwargs = fn.bind(positional, named)
-        with call_context(CallContext(workflow.id, fn.query_id, fn.name, principal)):
+        with call_context(CallContext(workflow.id, fn.query_id, fn.name, principal, workflow.name)):
             result = fn.invoke(args, kwargs)
         if fmt == "json":
-            return 200, to_json_bytes(result), _MEDIA["json"]
+            return 200, to_json_bytes(result), _MEDIA["json"], extra
         text = to_csv(result) if fmt == "csv" else to_text(result)
-        return 200, text.encode("utf-8"), _MEDIA[fmt]
+        return 200, text.encode("utf-8"), _MEDIA[fmt], extra
     except (KeyboardInterrupt, CallStopped):
         raise  # a stop (timeout, gone client): the watchdog has answered the caller
     except BaseException as exc:  # noqa: BLE001 - every failure (SystemExit in user code too) is a response
         status, err = error_body(exc, principal)
-        return status, to_json_bytes(err), _MEDIA["json"]
+        return status, to_json_bytes(err), _MEDIA["json"], extra
 
 
 class Draining(CoflowsError):
@@ -204,8 +219,8 @@ class QueryEndpoint:
             if watch is not None:
                 watch.cancel()
         if call.ok:
-            status, content, media = call.value
-            await _respond(send, status, content, media)
+            status, content, media, extra = call.value
+            await _respond(send, status, content, media, extra)
         else:
             await _respond_error(send, call.value, principal)
 

@@ -1,0 +1,144 @@
+"""Issue 19, points 4-7: working on a running server the way one works with a dev server.
+
+A broken edit says so (X-Coflows-Stale, /flow/workflows, one log line); a second server on
+a busy port exits 2 before it loads anything; logs carry the workflow's name.
+"""
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ADMIN_KEY, edit_source, new_workspace
+
+STAMP_AGENT = '''
+import pathlib
+
+def Load(entries):
+    pathlib.Path(__file__).resolve().parent.parent.parent.joinpath("loaded.txt").write_text("loaded")
+
+def pkg():
+    return {"ID": "stamp-agent", "Name": "Stamp", "Description": "writes a file in Load", "MID": "stamp",
+            "Load": Load}
+'''
+
+
+def cli(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "coflows", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+# -- point 4: a broken query keeps serving its last good version and says so -----------------------
+def test_a_broken_edit_is_served_stale_with_a_header_a_status_and_one_log_line(tmp_path, start_server):
+    ws = new_workspace(tmp_path / "ws")
+    ws.add_query("Calc.py", "def Add(x: int, y: int):\n    return x + y\n")
+    s = start_server(ws)
+    url = f"/flow/query/{ws.manifest['ID']}/Calc.py/Add"
+    r = s.get(url, params={"p[0]": 1, "p[1]": 2})
+    assert r.status_code == 200 and r.json() == 3
+    assert "x-coflows-stale" not in r.headers  # a header only when stale
+
+    edit_source(ws.mnt / "Queries/Calc.py", "def Add(x: int, y: int):\n    return x +\n")
+    for _ in range(5):
+        r = s.get(url, params={"p[0]": 1, "p[1]": 2})
+        assert r.status_code == 200 and r.json() == 3  # the last good version answers
+        stale = r.headers.get("x-coflows-stale", "")
+        assert stale.startswith("Queries/Calc.py:2:"), stale
+        assert "\n" not in stale
+    wf = next(w for w in s.get("/flow/workflows", headers=s.admin()).json() if w["id"] == ws.manifest["ID"])
+    q = next(q for q in wf["queries"] if q["id"] == "Calc.py")
+    assert q["stale"] is True and q["errors"] and q["errors"][0].startswith("Queries/Calc.py:2:")
+    # one log line for the edit, not one per call
+    lines = [line for line in s.output().splitlines() if "Calc.py:2" in line and "last good version" in line]
+    assert len(lines) == 1, s.output()[-3000:]
+
+    edit_source(ws.mnt / "Queries/Calc.py", "def Add(x: int, y: int):\n    return x + y + 100\n")
+    r = s.get(url, params={"p[0]": 1, "p[1]": 2})
+    assert r.json() == 103 and "x-coflows-stale" not in r.headers
+    wf = next(w for w in s.get("/flow/workflows", headers=s.admin()).json() if w["id"] == ws.manifest["ID"])
+    assert next(q for q in wf["queries"] if q["id"] == "Calc.py")["stale"] is False
+
+
+def test_stale_header_also_on_errors_of_the_last_good_version(tmp_path, start_server):
+    ws = new_workspace(tmp_path / "ws")
+    ws.add_query("Boom.js", "function Boom() { throw new Error('bang') }\n")
+    s = start_server(ws)
+    url = f"/flow/query/{ws.manifest['ID']}/Boom.js/Boom"
+    assert s.get(url).status_code == 500
+    edit_source(ws.mnt / "Queries/Boom.js", "function Boom() { throw new Error('bang') \n")
+    r = s.get(url)
+    assert r.status_code == 500 and r.headers["x-coflows-stale"].startswith("Queries/Boom.js")
+
+
+# -- point 5: start-up preconditions before any engine or agent ------------------------------------
+def _busy_port_ws(tmp_path: Path):
+    ws = new_workspace(tmp_path / "ws")
+    ws.add_query("Calc.js", "function Add(x, y) { return x + y }\n")  # V8 would start if anything loaded
+    ws.add_agent("Stamp.py", STAMP_AGENT)
+    return ws
+
+
+def _holder() -> socket.socket:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    return sock
+
+
+def test_a_busy_port_exits_2_before_any_engine_or_agent_load(tmp_path):
+    ws = _busy_port_ws(tmp_path)
+    holder = _holder()
+    port = holder.getsockname()[1]
+    try:
+        for extra in ((), ("--no-supervisor",)):
+            t = time.monotonic()
+            r = cli(ws.root, "server", str(ws.config_path), "--port", str(port), *extra, timeout=60)
+            elapsed = time.monotonic() - t
+            assert r.returncode == 2, (extra, r.stderr)
+            assert f"cannot listen on 127.0.0.1:{port}" in r.stderr and "--port" in r.stderr
+            assert "engine" not in r.stderr and "serving on" not in r.stderr and "server started" not in r.stderr
+            assert not (ws.root / "loaded.txt").exists()  # the agent's Load hook never ran
+            assert not (ws.mnt / "database.db").exists()  # nothing was created
+            assert elapsed < 30  # not frozen
+    finally:
+        holder.close()
+
+
+def test_the_agent_load_hook_does_run_when_the_port_is_free(tmp_path, start_server):
+    """The other side of the busy-port test: its marker file is what a running server writes."""
+    ws = _busy_port_ws(tmp_path)
+    start_server(ws)
+    deadline = time.monotonic() + 30
+    while not (ws.root / "loaded.txt").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert (ws.root / "loaded.txt").read_text() == "loaded"
+
+
+def test_an_unreachable_database_exits_2_before_any_engine(tmp_path):
+    ws = _busy_port_ws(tmp_path)
+    ws.config["Database"] = {"Type": "postgres", "Connection": "postgresql://u:p@127.0.0.1:1/nodb"}
+    ws.save()
+    r = cli(ws.root, "server", str(ws.config_path), "--port", "0", "--no-supervisor", timeout=60)
+    assert r.returncode == 2, r.stderr
+    assert "Database.Connection" in r.stderr and "Traceback" not in r.stderr
+    assert "engine" not in r.stderr and not (ws.root / "loaded.txt").exists()
+
+
+# -- point 7: log lines carry the workflow's name --------------------------------------------------
+def test_user_output_is_tagged_with_the_workflow_name(tmp_path, start_server):
+    ws = new_workspace(tmp_path / "ws", name="Named")
+    ws.add_query("Talk.py", "def Say(w: str):\n    print('py says', w)\n    return w\n")
+    ws.add_query("Talk.js", "function Say(w) { console.log('js says', w); return w }\n")
+    s = start_server(ws)
+    wid = ws.manifest["ID"]
+    assert s.get(f"/flow/query/{wid}/Talk.py/Say", params={"p[0]": "hi"}).json() == "hi"
+    assert s.get(f"/flow/query/Named/Talk.js/Say", params={"p[0]": "ho"}).json() == "ho"
+    deadline = time.monotonic() + 10
+    while "js says" not in s.output() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    out = s.output()
+    assert "[Named/Talk.py/Say] py says hi" in out
+    assert "[Named/Talk.js/Say] js says ho" in out
+    assert f"[{wid}/" not in out
