@@ -197,10 +197,13 @@ def test_a_removed_query_answers_404_and_a_manifest_only_entry_answers(server: S
 
 def test_a_new_base_file_is_importable_from_a_new_query(server: Server) -> None:
     (server.ws.mnt / "Base").mkdir(exist_ok=True)
-    (server.ws.mnt / "Base" / "livebase.py").write_text("def answer() -> int:\n    return 42\n")
-    (server.ws.mnt / "Queries" / "UsesBase.py").write_text(
-        "import livebase\n\ndef Answer() -> int:\n    return livebase.answer()\n")
-    wait_for(lambda: call(server, "UsesBase.py", "Answer").status_code == 200, "UsesBase.py answers")
+    with Load(server) as load:  # a new Base reloads every query: calls in flight still succeed
+        (server.ws.mnt / "Base" / "livebase.py").write_text("def answer() -> int:\n    return 42\n")
+        (server.ws.mnt / "Queries" / "UsesBase.py").write_text(
+            "import livebase\n\ndef Answer() -> int:\n    return livebase.answer()\n")
+        wait_for(lambda: call(server, "UsesBase.py", "Answer").status_code == 200, "UsesBase.py answers")
+        time.sleep(0.5)
+    assert load.calls > 16 and load.failures == []
     assert call(server, "UsesBase.py", "Answer").json() == 42
     assert any(b["Content"] == "Base/livebase.py" for b in manifest(server)["Base"])
 
@@ -257,3 +260,34 @@ def test_a_new_pip_is_importable_without_restart_and_a_failing_one_keeps_it(serv
     write_manifest(server, data)
     wait_for(lambda: status(server)["packages"] == "installed", "a good set installs again", 120)
     assert not any("cfpkg-nosuch" in p for p in status(server)["problems"])
+
+
+def agent(version: str) -> str:
+    return (f'AGENT = {{"ID": "livetick", "Schedule": "0 0 1 * * ?"}}\n'
+            f'def Job(t, e):\n    print("job {version}")\n'
+            f'def Body(data: dict):\n    return "{version}"\n')
+
+
+def test_a_new_agent_file_starts_an_edit_reloads_and_a_removal_stops_it(server: Server) -> None:
+    def listed() -> dict[str, Any]:
+        return {a["ID"]: a for a in server.get("/flow/agents", headers={"x-api-key": ADMIN_KEY}).json()}
+
+    def body() -> Any:
+        r = server.post("/flow/agent/livetick", json={}, headers={"x-api-key": ADMIN_KEY})
+        return r.json() if r.status_code == 200 else None
+
+    path = server.ws.mnt / "Agents" / "LiveTick.py"
+    path.parent.mkdir(exist_ok=True)
+    assert "livetick" not in listed()
+    path.write_text(agent("v1"))
+    wait_for(lambda: "livetick" in listed(), "the new agent is listed")
+    assert listed()["livetick"]["State"] == "running"
+    assert body() == "v1"
+    path.write_text(agent("v2"))
+    wait_for(lambda: body() == "v2", "the edited agent answers with its new code")
+    path.unlink()
+    wait_for(lambda: "livetick" not in listed(), "the removed agent is gone")
+    data = manifest(server)
+    data["Agents"] = [a for a in data["Agents"] if a["Name"] != "LiveTick.py"]
+    write_manifest(server, data)
+    wait_for(lambda: not status(server)["problems"], "no problems left")
