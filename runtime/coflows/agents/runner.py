@@ -303,6 +303,7 @@ class AgentRunner:
         self._store_of = store_of
         self.state = "stopped"
         self.error: str | None = None
+        self.stale: str | None = None  # an edit of its source that did not build: this version runs on
         self._lock = threading.Lock()
         self._mailbox: collections.deque[tuple[str, Any]] = collections.deque()
         self._draining = False
@@ -448,7 +449,8 @@ class AgentRunner:
         key = id(rec)
         self._running[key] = rec
         buf = io.StringIO()
-        ctx = CallContext(self.definition.workflow_id, f"agent:{self.definition.name}", hook, principal)
+        ctx = CallContext(self.definition.workflow_id, f"agent:{self.definition.name}", hook, principal,
+                          self.workflow_name)
 
         def run_hook() -> Any:  # on the call pool's thread: capture and context are per thread
             previous = getattr(_capture, "buf", None)
@@ -493,7 +495,8 @@ class AgentRunner:
         d = self.definition
         return {"ID": d.id, "Name": d.name, "Description": d.description, "WorkflowID": d.workflow_id,
                 "Workflow": self.workflow_name, "File": d.source, "Language": d.language, "MID": d.topic,
-                "Schedule": d.schedule, "State": self.state, "Error": self.error,
+                "Schedule": d.schedule, "State": self.state, "Error": self.error or self.stale,
+                "Stale": self.stale is not None,
                 "Hooks": [h for h in ("Load", "Add", "Exchange", "Remove", "Body", "Job") if h in d.hooks],
                 "NextRun": self.next_run(), "Running": [r.hook for r in self.running_runs()]}
 
