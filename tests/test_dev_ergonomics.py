@@ -5,6 +5,7 @@ a busy port exits 2 before it loads anything; logs carry the workflow's name.
 """
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -26,8 +27,9 @@ def pkg():
 
 
 def cli(cwd: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    """`coflows …` with a terminal wide enough that rich's tables keep a row on one line."""
     return subprocess.run([sys.executable, "-m", "coflows", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, "COLUMNS": "250"})
 
 
 # -- point 4: a broken query keeps serving its last good version and says so -----------------------
@@ -142,3 +144,43 @@ def test_user_output_is_tagged_with_the_workflow_name(tmp_path, start_server):
     assert "[Named/Talk.py/Say] py says hi" in out
     assert "[Named/Talk.js/Say] js says ho" in out
     assert f"[{wid}/" not in out
+
+
+# -- point 7: templates for the four languages; the build table lists agents -----------------------
+def test_add_query_and_agent_templates_build_and_run_in_four_languages(tmp_path, start_server):
+    ws = new_workspace(tmp_path / "ws")
+    for lang in ("py", "cs", "java", "js"):
+        name = f"T{lang.capitalize()}"
+        r = cli(ws.root, "add", "query", lang, name)
+        assert r.returncode == 0, r.stderr
+        r = cli(ws.root, "add", "agent", lang, f"{name}Agent")
+        assert r.returncode == 0, r.stderr
+    again = cli(ws.root, "add", "agent", "js", "TJsAgent")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    bad = cli(ws.root, "add", "agent", "rb", "X")
+    assert bad.returncode == 2 and "unknown language" in bad.stderr
+    r = cli(ws.root, "build", "local", timeout=300)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Success" in r.stdout
+    wid = json.loads((ws.mnt / "package.json").read_text())["ID"]
+    for lang in ("py", "cs", "java", "js"):
+        row = next(line for line in r.stdout.splitlines() if f"T{lang.capitalize()}Agent.{lang}" in line)
+        assert "0 * * ? * *" in row and f"T{lang.capitalize()}Agent" in row.split(f"Agent.{lang}", 1)[1], row
+    s = start_server(ws)
+    for lang in ("py", "cs", "java", "js"):
+        name = f"T{lang.capitalize()}"
+        r = s.get(f"/flow/query/{wid}/{name}.{lang}/Hello", params={"p[0]": "you"})
+        assert r.status_code == 200 and r.json() == "Hello, you!", (lang, r.text)
+    listed = s.get("/flow/agents", headers=s.admin()).json()
+    ids = {a["ID"]: a for a in (listed if isinstance(listed, list) else listed.get("agents", []))}
+    for lang in ("py", "cs", "java", "js"):
+        a = ids[f"{wid}-T{lang.capitalize()}Agent"]
+        assert a["Schedule"] == "0 * * ? * *" and a["MID"] == f"T{lang.capitalize()}Agent" and not a["Error"], a
+
+
+def test_add_agent_name_alone_is_a_python_agent(tmp_path):
+    ws = new_workspace(tmp_path / "ws")
+    r = cli(ws.root, "add", "agent", "Watcher")
+    assert r.returncode == 0, r.stderr
+    assert (ws.mnt / "Agents/Watcher.py").is_file()
+    assert json.loads((ws.mnt / "package.json").read_text())["Agents"][-1]["Name"] == "Watcher.py"

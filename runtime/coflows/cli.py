@@ -202,12 +202,12 @@ def build_local(config_file: Annotated[Optional[str], typer.Argument(help="confi
     out.print(table)
     if agents:
         table = Table(title="agents")
-        for col in ("workflow", "agent", "ID", "schedule", "status"):
+        for col in ("workflow", "agent", "ID", "schedule", "topic", "status"):
             table.add_column(col, overflow="fold")  # an agent ID is never cut
         for a in agents:
             d = a.definition
             table.add_row(a.wf.name, a.src.name, d.id if d else "?", (d.schedule or "") if d else "",
-                          "[green]ok[/]" if a.error is None else "[red]error[/]")
+                          (d.topic or "") if d else "", "[green]ok[/]" if a.error is None else "[red]error[/]")
         out.print(table)
     for wf_id, items in problems.items():
         for item in items:
@@ -373,11 +373,14 @@ def add_query_cmd(language: Annotated[str, typer.Argument(help="py, cs, java or 
 
 
 @add_app.command("agent")
-def add_agent_cmd(name: Annotated[str, typer.Argument(help="agent name")], config: ConfigOpt = None) -> None:
-    """Create a Python agent from a template and list it."""
+def add_agent_cmd(language_or_name: Annotated[str, typer.Argument(metavar="LANGUAGE", help="py, cs, java or js")],
+                  name: Annotated[Optional[str], typer.Argument(help="agent name (file name without extension)")] = None,
+                  config: ConfigOpt = None) -> None:
+    """Create an agent from a template and list it (`add agent NAME` alone: a Python agent, as before)."""
     from coflows.workspace.add import add_agent
 
-    _edit_manifest(config, lambda m, root: add_agent(m, root, name))
+    language, agent = (language_or_name, name) if name is not None else ("py", language_or_name)
+    _edit_manifest(config, lambda m, root: add_agent(m, root, agent, language))
 
 
 flow_app = typer.Typer(help="DAG flows: submit, follow and inspect runs.", no_args_is_help=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from coflows.errors import ManifestError
 from coflows.workspace.manifest import AgentEntry, JarEntry, Manifest, NuGetEntry, PipEntry, QueryEntry
+from coflows.workspace.templates import AGENTS, LANGUAGES, QUERIES
 
 _PIP_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _MAVEN = re.compile(r"^([\w.\-]+):([\w.\-]+):([\w.\-]+)$")
@@ -58,61 +59,16 @@ def add_jar(manifest: Manifest, what: str) -> str:
     return f"Jars: added {what}"
 
 
-TEMPLATES = {
-    "py": ('### <api name="Hello">\n###   <description>Says hello.</description>\n'
-           '###   <param name="name" type="string">who</param>\n### </api>\n'
-           'def Hello(name: str = "world") -> str:\n    return f"Hello, {name}!"\n'),
-    "cs": ('using System;\n\npublic class XXX\n{\n    /// <api name="Hello">\n    ///   <description>Says hello.</description>\n'
-           '    /// </api>\n    public static string Hello(string name)\n    {\n        return "Hello, " + name + "!";\n    }\n}\n'),
-    "java": ('public class XXX {\n    /// <api name="Hello">\n    ///   <description>Says hello.</description>\n    /// </api>\n'
-             '    public static String Hello(String name) {\n        return "Hello, " + name + "!";\n    }\n}\n'),
-    "js": ('/// <api name="Hello">\n///   <description>Says hello.</description>\n/// </api>\n'
-           '/** @param {string} name */\nfunction Hello(name) {\n    return "Hello, " + name + "!";\n}\n'),
-}
-AGENT_TEMPLATE = '''"""Agent XXX: reacts to changes of an M topic and runs on a schedule."""
-
-
-def Load(entries):
-    pass
-
-
-def Add(id, value):
-    print("added", id, value)
-
-
-def Exchange(id, value):
-    pass
-
-
-def Remove(id, value):
-    pass
-
-
-def Body(data):
-    return data
-
-
-def Job(timestamp, execution_type):
-    print("job", timestamp, execution_type)
-
-
-def pkg():
-    return {
-        "ID": "$WID$-XXX",
-        "Name": "XXX",
-        "Description": "XXX agent",
-        "MID": None,
-        "Schedule": "0 * * ? * *",
-        "Load": Load, "Add": Add, "Exchange": Exchange, "Remove": Remove, "Body": Body, "Job": Job,
-    }
-'''
+def _language(kind: str, language: str) -> str:
+    lang = LANGUAGES.get(language.lower())
+    if lang is None:
+        raise ManifestError(f"add {kind}: unknown language {language!r} (py, cs, java, js)")
+    return lang
 
 
 def add_query(manifest: Manifest, root: Path, language: str, name: str) -> str:
     """Create `Queries/<name>.<lang>` from a template (class name XXX → name) and list it."""
-    lang = {"python": "py", "csharp": "cs", "c#": "cs", "javascript": "js"}.get(language.lower(), language.lower())
-    if lang not in TEMPLATES:
-        raise ManifestError(f"add query: unknown language {language!r} (py, cs, java, js)")
+    lang = _language("query", language)
     file_name = f"{name}.{lang}"
     path = root / "Queries" / file_name
     if path.exists():
@@ -120,18 +76,21 @@ def add_query(manifest: Manifest, root: Path, language: str, name: str) -> str:
     if any((q.ID or q.Name) == file_name for q in manifest.Queries):
         raise ManifestError(f"add query: a query with ID '{file_name}' is already listed in package.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(TEMPLATES[lang].replace("XXX", name))
+    path.write_text(QUERIES[lang].replace("XXX", name))
     manifest.Queries.append(QueryEntry(Name=file_name, Content=f"Queries/{file_name}", ID=file_name))
     return f"Queries: added {file_name}"
 
 
-def add_agent(manifest: Manifest, root: Path, name: str) -> str:
-    path = root / "Agents" / f"{name}.py"
+def add_agent(manifest: Manifest, root: Path, name: str, language: str = "py") -> str:
+    """Create `Agents/<name>.<lang>` from a template (ID `$WID$-<name>`, topic `<name>`) and list it."""
+    lang = _language("agent", language)
+    file_name = f"{name}.{lang}"
+    path = root / "Agents" / file_name
     if path.exists():
         raise ManifestError(f"add agent: {path} already exists")
-    if any(a.Name == f"{name}.py" for a in manifest.Agents):
-        raise ManifestError(f"add agent: an agent named '{name}.py' is already listed in package.json")
+    if any(a.Name == file_name for a in manifest.Agents):
+        raise ManifestError(f"add agent: an agent named '{file_name}' is already listed in package.json")
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(AGENT_TEMPLATE.replace("XXX", name))
-    manifest.Agents.append(AgentEntry(Name=f"{name}.py", Content=f"Agents/{name}.py", Exe="pkg"))
-    return f"Agents: added {name}.py"
+    path.write_text(AGENTS[lang].replace("XXX", name))
+    manifest.Agents.append(AgentEntry(Name=file_name, Content=f"Agents/{file_name}", Exe="pkg"))
+    return f"Agents: added {file_name}"
