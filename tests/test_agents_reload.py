@@ -226,3 +226,53 @@ def test_javascript_agent_keeps_its_hooks_when_an_edit_is_refused(tmp_path, runt
     ws.write("Agents/JsTick.js", 'function pkg() { return {ID: "js-tick", Body: data => "v4"}; }\n')
     assert mgr.sync(wf) == []
     assert body(mgr, "js-tick") == "v4" and not mgr.get("js-tick").status()["Stale"]
+
+
+PY = '''AGENT = {"ID": "py-tick", "Schedule": "%s"}
+def Job(t, e):
+    print("job")
+def Body(data: dict):
+    return "%s"
+'''
+
+
+def test_the_watcher_reloads_edited_agents_in_four_languages(tmp_path, m_server):  # noqa: F811
+    """Through the workspace watcher only (no start, no sync call): save the file, the agent reloads."""
+    ws = new_workspace(tmp_path / "ws")
+    files = {"py-tick": ("PyTick.py", lambda v, c: PY % (c, v)),
+             "cs-tick": ("CsTick.cs", lambda v, c: CS % (v, c)),
+             "java-tick": ("JavaTick.java", lambda v, c: JAVA % (v, c)),
+             "js-tick": ("JsTick.js", lambda v, c: JS % (c, v))}
+    for name, make in files.values():
+        ws.add_agent(name, make("v1", "0 0 1 * * ?"))
+    s = m_server(ws)
+
+    def listed() -> dict:
+        return {a["ID"]: a for a in s.get("/flow/agents", headers=admin).json()}
+
+    def answer(agent_id: str) -> object:
+        r = s.post(f"/flow/agent/{agent_id}", json={}, headers=admin)
+        return r.json() if r.status_code == 200 else r.text
+
+    s.post("/flow/agent/java-tick/stop", headers=admin)  # stopped by the user: stays stopped
+    for agent_id, (name, make) in files.items():
+        assert answer(agent_id) == "v1", agent_id
+        ws.write(f"Agents/{name}", make("v2", "0 0 2 * * ?"))
+    for agent_id in files:
+        wait_for(lambda a=agent_id: answer(a) == "v2", timeout=60)
+        status = listed()[agent_id]
+        assert status["Schedule"] == "0 0 2 * * ?" and not status["Stale"], status
+        assert status["State"] == ("stopped" if agent_id == "java-tick" else "running"), status
+    # broken edits (a Python syntax error, a C# compile error): the previous versions run on
+    ws.write("Agents/PyTick.py", PY % ("0 0 3 * * ?", "v3") + "def broken(:\n")
+    ws.write("Agents/CsTick.cs", CS.replace("return", "retur n", 1) % ("v3", "0 0 3 * * ?"))
+    wait_for(lambda: listed()["py-tick"]["Stale"] and listed()["cs-tick"]["Stale"], timeout=60)
+    agents = listed()
+    assert "Agents/PyTick.py:6" in agents["py-tick"]["Error"], agents["py-tick"]
+    assert "Agents/CsTick.cs:4" in agents["cs-tick"]["Error"], agents["cs-tick"]
+    for agent_id in ("py-tick", "cs-tick"):
+        assert agents[agent_id]["State"] == "running" and agents[agent_id]["Schedule"] == "0 0 2 * * ?"
+        assert answer(agent_id) == "v2"
+    problems = s.get("/flow/workflows", headers=admin).json()
+    assert "Agents/PyTick.py:6" in str(problems), problems
+    assert s.output().count("Agents/PyTick.py:6") == 1, s.output()  # logged once for the edit

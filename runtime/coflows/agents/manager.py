@@ -289,7 +289,7 @@ class AgentManager:
                 old.stale = error
                 self._failed[agent_id] = stamp
             self._sources[agent_id] = (wf, src)
-            log.error("agent %s: %s does not build: %s%s", agent_id, definition.source or src.name, error,
+            log.error("%s: agent %s: the edit does not build: %s%s", wf.name, agent_id, error,
                       "" if old.state == "error" else " (the previous version keeps running)")
             return old, error
         keep_stopped = old.state == "stopped" if run is None else not run

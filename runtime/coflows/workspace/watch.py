@@ -178,9 +178,8 @@ class WorkspaceWatcher:
         except Exception as e:  # noqa: BLE001
             log.exception("%s: syncing agents", wf.name)
             errors = [f"agents: {e}"]
+        # every current agent error (listed in problems); the manager logged each once, at its edit
         self._agent_errors[wf.id] = errors
-        for e in errors:
-            log.error("%s: %s", wf.name, e)
 
     def _unload_later(self, wf: Workflow, removed: list[Query]) -> None:
         """Unload removed queries once their calls in flight have had their time limit."""
