@@ -103,6 +103,19 @@ def test_sync_adds_edits_breaks_keeps_stopped_and_removes(tmp_path, runtime_of):
     assert mgr.sync(wf) == []
     assert "watcher" not in mgr.runners and "tick" in mgr.runners
     assert [s["ID"] for s in (r.status() for r in mgr.runners.values())] == ["tick"]
+    M.Base("orders").Add({"item": "scones"})
+    added = time.time()
+    wait_for(lambda: job_outputs(mgr, "tick", added), timeout=15)  # time for a hook to run
+    assert not any("scones" in (r.output or "") for r in mgr.recorder.recent("watcher", 50))
+    # the scheduled one too: its cron job is gone and its Job no longer runs
+    ws.manifest["Agents"] = []
+    ws.save()
+    reread(ws, wf)
+    assert mgr.sync(wf) == [] and mgr.runners == {}
+    removed = time.time()
+    assert mgr.scheduler.get_job("tick") is None
+    time.sleep(2.5)
+    assert not [r for r in mgr.recorder.recent("tick", 50) if r.hook == "Job" and r.started > removed]
 
 
 def test_a_new_agent_that_does_not_build_is_listed_in_error(tmp_path, runtime_of):  # noqa: F811
