@@ -154,6 +154,11 @@ class Workflow:
             lang = language_of(b)
             if lang in ("csharp", "java"):
                 by_language.setdefault(lang, [])
+        # after a live install: a running engine rebuilds the workflow's class path / references
+        if self.ctx.jar_paths and self.engines.running("java") is not None:
+            by_language.setdefault("java", [])
+        if self.ctx.nuget_assemblies and self.engines.running("csharp") is not None:
+            by_language.setdefault("csharp", [])
         errors: list[SourceError] = []
         # Python last: its Base may import C# or Java namespaces at import time
         for lang, sources in sorted(by_language.items(), key=lambda kv: kv[0] == "python"):
