@@ -184,3 +184,67 @@ def test_add_agent_name_alone_is_a_python_agent(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (ws.mnt / "Agents/Watcher.py").is_file()
     assert json.loads((ws.mnt / "package.json").read_text())["Agents"][-1]["Name"] == "Watcher.py"
+
+
+# -- point 6: `coflows query local` starts only the engines the call needs ---------------------------
+ENGINES_USED = '''
+import json, os, sys
+from coflows.config import load_config
+from coflows.local import open_on_demand
+from coflows.runtime import Runtime
+
+rt = Runtime(load_config(sys.argv[1]))
+rt.load(open_on_demand)  # as `coflows query local` does
+wf = rt.registry.default_workflow()
+try:
+    result = rt.calls.run(lambda: rt.call(sys.argv[2], *sys.argv[3:], workflow=wf.id), label="t", timeout=120)
+except Exception as e:
+    result = f"error: {e}"
+print(json.dumps({"result": result, "engines": sorted(rt.engines.started())}, default=str))
+sys.stdout.flush()
+os._exit(0)
+'''
+
+
+def _polyglot_ws(tmp_path: Path):
+    ws = new_workspace(tmp_path / "ws")
+    ws.add_base("Util.cs", "namespace Util { public static class Num { public static int Twice(int x) { return 2 * x; } } }\n")
+    ws.add_base("helpers.py", "def plus(x, y):\n    return x + y\n")
+    ws.add_query("Q.cs", "public class Q { public static int Twice(int x) { return Util.Num.Twice(x); } }\n")
+    ws.add_query("Q.java", "public class Q { public static int Neg(int x) { return -x; } }\n")
+    ws.add_query("Q.js", "function Inc(x) { return x + 1 }\n")
+    ws.add_query("Broken.js", "function Nope( { \n")
+    ws.add_query("P.py", "import coflows\nimport helpers\n\n"
+                         "def Add(x: int, y: int) -> int:\n    return helpers.plus(x, y)\n\n"
+                         "def Cross(x: int) -> list:\n"
+                         "    # JavaScript first: the CLR and the JVM, planned, start before V8 (never after it)\n"
+                         "    return [coflows.call('Q.js/Inc', x), coflows.call('Q.cs/Twice', x),"
+                         " coflows.call('Q.java/Neg', x)]\n")
+    return ws
+
+
+def _engines_used(ws, ref: str, *args: str) -> dict:
+    r = subprocess.run([sys.executable, "-c", ENGINES_USED, str(ws.config_path), ref, *args], cwd=ws.root,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_query_local_starts_only_the_engines_a_python_call_needs(tmp_path):
+    ws = _polyglot_ws(tmp_path)
+    assert _engines_used(ws, "P.py/Add", "1", "2") == {"result": 3, "engines": ["python"]}
+    r = cli(ws.root, "query", "local", "P.py", "Add", "20", "22")
+    assert r.returncode == 0 and json.loads(r.stdout) == 42, r.stderr
+    # a broken query elsewhere does not stand in the way (it is never loaded) ...
+    assert "Broken.js" not in r.stderr
+    # ... but calling it reports its error with file:line
+    r = cli(ws.root, "query", "local", "Broken.js", "Nope")
+    assert r.returncode == 1 and "Queries/Broken.js" in r.stderr
+
+
+def test_query_local_starts_other_engines_on_demand_in_order(tmp_path):
+    ws = _polyglot_ws(tmp_path)
+    used = _engines_used(ws, "P.py/Cross", "5")
+    assert used == {"result": [6, 10, -5], "engines": ["csharp", "java", "javascript", "python"]}
+    used = _engines_used(ws, "Q.cs/Twice", "4")  # a C# query: its Base is loaded with it
+    assert used == {"result": 8, "engines": ["csharp", "python"]}

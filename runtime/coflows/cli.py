@@ -259,11 +259,13 @@ def query_local(
     from coflows.serialize import to_json_bytes
     from coflows.server.responses import error_body
 
+    from coflows.local import open_on_demand
+
     _setup_logging("WARNING")
     cfg = _config(config)
     try:
         runtime = Runtime(cfg)
-        runtime.load()
+        runtime.load(open_on_demand)  # only the called query (and what it calls) loads: only its engines start
         wf = runtime.registry.workflow(workflow) if workflow else runtime.registry.default_workflow()
         ref = f"{qid}/{function}"
         _, fn = runtime.registry.resolve_ref(ref, wf.id)

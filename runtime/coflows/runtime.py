@@ -60,13 +60,15 @@ class Runtime:
         self.draining: bool = False
 
     # -- workflows ----------------------------------------------------------------------------
-    def load(self) -> dict[str, list[str]]:
-        """Open every configured workflow and load its sources; return diagnostics per workflow."""
+    def load(self, opener: Callable[[Path, EngineManager], Workflow] = open_workflow) -> dict[str, list[str]]:
+        """Open every configured workflow and load its sources; return diagnostics per workflow.
+
+        `opener` makes the Workflow objects (`coflows.local.open_on_demand`: queries load on first use)."""
         global _current
         _current = self
         workflows: list[Workflow] = []
         for path in self.config.workflow_paths:
-            wf = open_workflow(path, self.engines)
+            wf = opener(path, self.engines)
             workflows.append(wf)
         for wf in workflows:
             wf.collect_sources()
