@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import subprocess
 import sys
 import threading
 import time
@@ -74,8 +75,30 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountingServer]:
     (root / "simple" / "cfpkg-live").mkdir(parents=True)
     (root / "simple" / "cfpkg-live" / "index.html").write_text(
         f'<html><body><a href="../../{wheel.name}">{wheel.name}</a></body></html>\n')
+    jar = build_jar(tmp_path_factory.mktemp("jarbuild"), root / "tool-1.0.jar",
+                    {"ext/Tool.java": "package ext;\npublic class Tool {\n"
+                                      "    public static String shout(String s) { return s.toUpperCase() + \"!\"; }\n}\n"})
+    (root / "tool-1.0.jar.sha1").write_text(hashlib.sha1(jar.read_bytes()).hexdigest())
     with CountingServer(root) as server:
         yield server
+
+
+def build_jar(work: Path, dest: Path, sources: dict[str, str]) -> Path:
+    """A tiny jar: `javac` the sources, zip the classes."""
+    files = []
+    for rel, text in sources.items():
+        p = work / "src" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+        files.append(str(p))
+    classes = work / "classes"
+    classes.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["javac", "-d", str(classes), *files], check=True, capture_output=True)
+    with zipfile.ZipFile(dest, "w") as z:
+        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+        for f in classes.rglob("*.class"):
+            z.write(f, f.relative_to(classes).as_posix())
+    return dest
 
 
 @pytest.fixture(scope="module")
@@ -206,6 +229,10 @@ def test_a_new_base_file_is_importable_from_a_new_query(server: Server) -> None:
     assert load.calls > 16 and load.failures == []
     assert call(server, "UsesBase.py", "Answer").json() == 42
     assert any(b["Content"] == "Base/livebase.py" for b in manifest(server)["Base"])
+    (server.ws.mnt / "Files").mkdir(exist_ok=True)
+    (server.ws.mnt / "Files" / "prices.csv").write_text("a,b\n1,2\n")
+    wait_for(lambda: any(f["Content"] == "Files/prices.csv" for f in manifest(server)["Files"]),
+             "a new Files entry is listed")
 
 
 @pytest.mark.parametrize("broken, where", [
@@ -291,3 +318,19 @@ def test_a_new_agent_file_starts_an_edit_reloads_and_a_removal_stops_it(server: 
     data["Agents"] = [a for a in data["Agents"] if a["Name"] != "LiveTick.py"]
     write_manifest(server, data)
     wait_for(lambda: not status(server)["problems"], "no problems left")
+
+
+def test_a_new_jar_is_on_the_class_path_without_restart(server: Server, index: CountingServer) -> None:
+    (server.ws.mnt / "Queries" / "UsesTool.java").write_text(
+        "import ext.Tool;\n\npublic class UsesTool {\n"
+        "    public static String Shout(String s) { return Tool.shout(s); }\n}\n")
+    wait_for(lambda: any(q["id"] == "UsesTool.java" and q["errors"] for q in status(server)["queries"]),
+             "UsesTool.java does not compile without the jar")
+    assert call(server, "UsesTool.java", "Shout", s="hi").status_code == 404
+    data = manifest(server)
+    data["Jars"].append({"Url": f"{index.url}/tool-1.0.jar"})
+    write_manifest(server, data)
+    took = wait_for(lambda: call(server, "UsesTool.java", "Shout", s="hi").status_code == 200, "the jar is used")
+    print(f"\njar: package.json saved to first answer {took:.2f} s")
+    assert call(server, "UsesTool.java", "Shout", s="hi").json() == "HI!"
+    assert call(server, PING_FILE["java"], "Ping", x=1).json() == 2
