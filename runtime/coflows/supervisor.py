@@ -8,7 +8,7 @@ code, so nothing a call does can take it down; it only:
 - binds the listening socket once and hands it to each child (`--listen-fd`):
   the port stays held across restarts (connections wait in the kernel's backlog
   while a new child starts, instead of being refused), and a second server on a
-  busy port fails at once, before loading any engine;
+  busy port fails at once (exit 2), before loading any engine;
 - restarts a child that dies (an exit code, a signal, its memory limit) after a
   back-off (0.5 s doubling to 30 s, reset once a child has served for a minute)
   and logs why, in one line;
@@ -43,7 +43,7 @@ from dataclasses import dataclass, field
 
 log = logging.getLogger("coflows.supervisor")
 
-EXIT_CONFIG = 2  # bad config or manifest (the CLI's exit code for them)
+EXIT_CONFIG = 2  # bad config or manifest, busy port, database that does not open: restarting cannot fix it
 EXIT_MEMORY = 75  # EX_TEMPFAIL: the child passed Server.MemoryLimit and drained; restart it
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
