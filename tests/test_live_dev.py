@@ -334,3 +334,15 @@ def test_a_new_jar_is_on_the_class_path_without_restart(server: Server, index: C
     print(f"\njar: package.json saved to first answer {took:.2f} s")
     assert call(server, "UsesTool.java", "Shout", s="hi").json() == "HI!"
     assert call(server, PING_FILE["java"], "Ping", x=1).json() == 2
+
+
+def test_the_scan_skips_editor_scratch_files(tmp_path: Path) -> None:
+    """A watcher scans on every save: an editor's backup must not become a query."""
+    from coflows.workspace.manifest import Manifest
+    from coflows.workspace.scan import scan_workspace
+
+    for name in ("Real.py", "Real.py~", "#Real.py#", ".#Real.py", "Real.py.swp", "Real.tmp"):
+        (tmp_path / "Queries").mkdir(exist_ok=True)
+        (tmp_path / "Queries" / name).write_text("")
+    result = scan_workspace(Manifest(ID="x"), tmp_path)
+    assert result.added == ["Queries/Real.py"]

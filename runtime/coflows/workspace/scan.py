@@ -17,6 +17,12 @@ SKIPPED_SUFFIXES = {".pyc", ".pyo", ".class", ".tmp", ".swp"}
 SKIPPED_NAMES = {".DS_Store", "__pycache__", "bin", "obj", "node_modules", ".ipynb_checkpoints"}
 
 
+def skipped_file(name: str) -> bool:
+    """Build output and editors' scratch files (`x.py~`, `#x.py#`, `.#x.py`), never sources."""
+    return (Path(name).suffix in SKIPPED_SUFFIXES or name.endswith("~") or name.startswith(("#", "."))
+            or name in SKIPPED_NAMES)
+
+
 @dataclass
 class ScanResult:
     generated_id: bool = False
@@ -36,7 +42,7 @@ def _files(root: Path, folder: str) -> list[Path]:
         rel = p.relative_to(base)
         if any(part in SKIPPED_NAMES or part.startswith(".") for part in rel.parts):
             continue
-        if p.is_file() and p.suffix not in SKIPPED_SUFFIXES:
+        if p.is_file() and not skipped_file(p.name):
             out.append(p)
     return out
 

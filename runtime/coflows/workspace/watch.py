@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from coflows.errors import ManifestError
 from coflows.workspace.manifest import Manifest, check_manifest, load_manifest, save_manifest
-from coflows.workspace.scan import SKIPPED_NAMES, SKIPPED_SUFFIXES, scan_workspace
+from coflows.workspace.scan import SKIPPED_NAMES, scan_workspace, skipped_file
 
 if TYPE_CHECKING:
     from coflows.runtime import Runtime
@@ -104,7 +104,7 @@ class WorkspaceWatcher:
     def relevant(self, change: Any, path: str) -> bool:
         """package.json and files under the folders a scan reads (or listed in the manifest)."""
         p = Path(path)
-        if p.suffix in SKIPPED_SUFFIXES:
+        if skipped_file(p.name):
             return False
         for wf in self.runtime.registry.workflows():
             try:
