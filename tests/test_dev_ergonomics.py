@@ -248,3 +248,16 @@ def test_query_local_starts_other_engines_on_demand_in_order(tmp_path):
     assert used == {"result": [6, 10, -5], "engines": ["csharp", "java", "javascript", "python"]}
     used = _engines_used(ws, "Q.cs/Twice", "4")  # a C# query: its Base is loaded with it
     assert used == {"result": 8, "engines": ["csharp", "python"]}
+
+
+def test_a_broken_base_names_the_base_in_the_stale_header(tmp_path, start_server):
+    ws = new_workspace(tmp_path / "ws")
+    ws.add_base("b.py", "N = 1\n")
+    ws.add_query("q.py", "import b\n\ndef V():\n    return b.N\n")
+    s = start_server(ws)
+    url = f"/flow/query/{ws.manifest['ID']}/q.py/V"
+    assert s.get(url).json() == 1
+    edit_source(ws.mnt / "Base/b.py", "N = (\n")
+    r = s.get(url)
+    assert r.status_code == 200 and r.json() == 1
+    assert r.headers["x-coflows-stale"].startswith("Base/b.py:1"), r.headers.get("x-coflows-stale")

@@ -83,10 +83,13 @@ def _split_format(name: str) -> tuple[str, str]:
             return name[: -len(suffix) - 1], suffix
     return name, "json"
 
-def stale_header(error: Any) -> list[tuple[bytes, bytes]]:
+def stale_header(error: Any, base_errors: list[Any] | None = None) -> list[tuple[bytes, bytes]]:
     """`X-Coflows-Stale: <file>:<line>: <message>`: the source no longer compiles, the last good
-    version answered. One line of latin-1 (a header cannot carry newlines), at most 1000 characters."""
-    text = " ".join(str(error.errors[0] if getattr(error, "errors", None) else error).split())
+    version answered. A broken Base is the cause when there is one (the query then fails to import
+    it), so its error is named. One line of latin-1 (a header cannot carry newlines), at most 1000
+    characters."""
+    first = base_errors[0] if base_errors else (error.errors[0] if getattr(error, "errors", None) else error)
+    text = " ".join(str(first).split())
     return [(b"x-coflows-stale", text[:1000].encode("latin-1", "replace"))]
 
 
@@ -102,7 +105,7 @@ def execute(runtime: Runtime, principal: Principal, wid: str, qid: str, name: st
         workflow, fn = runtime.registry.function(wid, qid, name)
         q = workflow.queries.get(qid)
         if q is not None and q.error is not None:
-            extra = stale_header(q.error)
+            extra = stale_header(q.error, workflow.base_errors)
         if not can_call(workflow, fn, principal):
             if principal.is_anonymous:
                 raise Unauthenticated(f"{wid}/{qid}/{name}: an API key is required")
