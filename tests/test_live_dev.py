@@ -168,6 +168,7 @@ class Load:
     def __enter__(self) -> Load:
         for t in self._threads:
             t.start()
+        wait_for(lambda: self.calls >= 2 * len(self._threads), "the load is running")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -181,7 +182,6 @@ def test_a_new_query_file_answers_while_16_clients_call_others(server: Server, l
     name = NEW_FILE[lang]
     assert call(server, name, "Hello", name="x").status_code == 404
     with Load(server) as load:
-        time.sleep(0.5)  # the load is running
         saved = time.monotonic()
         (server.ws.mnt / "Queries" / name).write_text(NEW[lang])  # on disk only, as `build local` would scan it
         wait_for(lambda: call(server, name, "Hello", name="x").status_code == 200, f"{name} answers")
@@ -207,8 +207,11 @@ def test_a_removed_query_answers_404_and_a_manifest_only_entry_answers(server: S
     gone = server.ws.mnt / "Queries" / "Gone.py"
     gone.write_text("def Here() -> int:\n    return 1\n")
     wait_for(lambda: call(server, "Gone.py", "Here").status_code == 200, "Gone.py answers")
-    gone.unlink()
-    wait_for(lambda: call(server, "Gone.py", "Here").status_code == 404, "a deleted query answers 404")
+    with Load(server) as load:
+        gone.unlink()
+        wait_for(lambda: call(server, "Gone.py", "Here").status_code == 404, "a deleted query answers 404")
+        time.sleep(0.3)
+    assert load.calls > 16 and load.failures == []
     assert any("Gone.py" in p and "not found" in p for p in status(server)["problems"])
     data = manifest(server)
     data["Queries"] = [q for q in data["Queries"] if q["ID"] not in ("Gone.py", "Listed.py")]

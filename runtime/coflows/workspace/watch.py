@@ -31,6 +31,7 @@ log = logging.getLogger("coflows.watch")
 logging.getLogger("watchfiles").setLevel(logging.WARNING)  # its "N changes detected" per save; ours say what
 
 WATCHED_FOLDERS = ("Base", "Agents", "Queries", "Files", "Bins")
+INSTALLED_FOLDERS = ("pip", "jars", "nugets")
 DEBOUNCE_MS = 200  # watchfiles groups the events of one save (editors write, rename, chmod)
 UNLOAD_GRACE_S = 5.0  # beyond the call time limit: a removed query's calls in flight finish first
 
@@ -113,6 +114,8 @@ class WorkspaceWatcher:
                 continue
             if rel.as_posix() == wf.manifest_path.name:
                 return True
+            if rel.parts and rel.parts[0] in INSTALLED_FOLDERS:
+                return False  # an install writes thousands of files there; it reloads by itself
             if any(part in SKIPPED_NAMES or part.startswith(".") for part in rel.parts):
                 return False
             if rel.parts and rel.parts[0] in WATCHED_FOLDERS:
