@@ -72,6 +72,7 @@ class WorkspaceWatcher:
         self._package_errors: dict[str, list[str]] = {}
         self._manifest_errors: dict[str, list[str]] = {}
         self._agent_errors: dict[str, list[str]] = {}
+        self._sync_errors: dict[str, list[str]] = {}
         self._roots: list[Path] = []
 
     # -- the thread ---------------------------------------------------------------------------
@@ -144,7 +145,7 @@ class WorkspaceWatcher:
                 log.info("%s: added to package.json: %s", wf.name, ", ".join(scan.added))
         except ManifestError as e:
             self._manifest_errors[wf.id] = [str(e)]
-            self._publish(wf, [])
+            self._publish(wf)
             log.error("%s: package.json not applied, the previous one keeps serving: %s", wf.name, e)
             return
         self._manifest_errors.pop(wf.id, None)
@@ -163,9 +164,12 @@ class WorkspaceWatcher:
         if packages_changed:
             self.install(wf)
 
-    def _publish(self, wf: Workflow, problems: list[str]) -> None:
+    def _publish(self, wf: Workflow, problems: list[str] | None = None) -> None:
+        """`wf.problems`: package.json's, the last install's, the last sync's (missing files, Base), the agents'."""
+        if problems is not None:
+            self._sync_errors[wf.id] = problems
         wf.problems = (self._manifest_errors.get(wf.id, []) + self._package_errors.get(wf.id, [])
-                       + problems + self._agent_errors.get(wf.id, []))
+                       + self._sync_errors.get(wf.id, []) + self._agent_errors.get(wf.id, []))
 
     def sync_agents(self, wf: Workflow) -> None:
         """Start new agents, stop removed ones, reload edited ones (the agent manager's `sync`)."""
@@ -238,7 +242,7 @@ class WorkspaceWatcher:
             self._package_errors[wf.id] = errors
             if errors:
                 log.error("%s: packages not installed, the previous set keeps serving: %s", wf.name, "; ".join(errors))
-                self._publish(wf, [])
+                self._publish(wf)
                 wf.packages_state = "failed"
             else:
                 n = len(report.rows) if report is not None else 0
