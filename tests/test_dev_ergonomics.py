@@ -111,10 +111,11 @@ def test_a_busy_port_exits_2_before_any_engine_or_agent_load(tmp_path):
 def test_the_agent_load_hook_does_run_when_the_port_is_free(tmp_path, start_server):
     """The other side of the busy-port test: its marker file is what a running server writes."""
     ws = _busy_port_ws(tmp_path)
-    start_server(ws)
-    deadline = time.monotonic() + 30
+    s = start_server(ws)
+    deadline = time.monotonic() + 60
     while not (ws.root / "loaded.txt").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert (ws.root / "loaded.txt").exists(), s.output()[-4000:]
     assert (ws.root / "loaded.txt").read_text() == "loaded"
 
 
