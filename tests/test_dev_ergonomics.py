@@ -113,10 +113,11 @@ def test_the_agent_load_hook_does_run_when_the_port_is_free(tmp_path, start_serv
     ws = _busy_port_ws(tmp_path)
     s = start_server(ws)
     deadline = time.monotonic() + 60
-    while not (ws.root / "loaded.txt").exists() and time.monotonic() < deadline:
+    marker = ws.root / "loaded.txt"
+    # the file exists (empty) a moment before the hook's write lands: wait for its content
+    while not (marker.exists() and marker.read_text() == "loaded") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert (ws.root / "loaded.txt").exists(), s.output()[-4000:]
-    assert (ws.root / "loaded.txt").read_text() == "loaded"
+    assert marker.exists() and marker.read_text() == "loaded", s.output()[-4000:]
 
 
 def test_an_unreachable_database_exits_2_before_any_engine(tmp_path):
