@@ -263,3 +263,49 @@ def test_a_broken_base_names_the_base_in_the_stale_header(tmp_path, start_server
     r = s.get(url)
     assert r.status_code == 200 and r.json() == 1
     assert r.headers["x-coflows-stale"].startswith("Base/b.py:1"), r.headers.get("x-coflows-stale")
+
+
+class _FakeEngine:
+    """Stands for an engine in the start-order tests (no runtime started)."""
+
+    order = 0
+    language = ""
+    started: list[str] = []
+
+    def __init__(self, runtime) -> None:  # noqa: ANN001
+        pass
+
+    def start(self) -> None:
+        _FakeEngine.started.append(self.language)
+
+
+class FakeClr(_FakeEngine):
+    order, language = 10, "fake-clr"
+
+
+class FakeV8(_FakeEngine):
+    order, language = 30, "fake-v8"
+
+
+def test_on_demand_engines_start_in_order_when_planned_and_are_refused_otherwise(monkeypatch):
+    """What `query local` relies on: a planned earlier engine starts before a later one asked for
+    first (V8 never before Mono); an unplanned earlier one after a later one is refused, not a crash."""
+    from coflows import engines
+
+    monkeypatch.setitem(engines.ENGINE_CLASSES, "fake-clr", ("test_dev_ergonomics:FakeClr", 10))
+    monkeypatch.setitem(engines.ENGINE_CLASSES, "fake-v8", ("test_dev_ergonomics:FakeV8", 30))
+    _FakeEngine.started = []
+    planned = engines.EngineManager()
+    planned.plan({"fake-clr", "fake-v8"})
+    planned.get("fake-v8")
+    assert _FakeEngine.started == ["fake-clr", "fake-v8"]
+    _FakeEngine.started = []
+    unplanned = engines.EngineManager()
+    unplanned.get("fake-v8")
+    try:
+        unplanned.get("fake-clr")
+    except engines.EngineUnavailable as e:
+        assert "must start before" in str(e) and "restart" in str(e)
+    else:
+        raise AssertionError("an earlier engine started after a later one")
+    assert _FakeEngine.started == ["fake-v8"]
