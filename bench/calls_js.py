@@ -148,7 +148,6 @@ def execute(runtime, principal, wid, qid, *a, **k):
     t = time.perf_counter()
     r = orig_execute(runtime, principal, wid, qid, *a, **k)
     rec(qid, "execute", time.perf_counter() - t)
-    rec(qid, "invoke", r[3])
     return r
 queries.execute = execute
 
@@ -164,19 +163,19 @@ async def handler(self, scope, receive, send):
 queries.QueryEndpoint.__call__ = handler
 
 orig_call = jsmod._JsWorkflow.call
-def call(self, m, args, kwargs):
+def call(self, m, *a, **k):
     t = time.perf_counter()
     try:
-        return orig_call(self, m, args, kwargs)
+        return orig_call(self, m, *a, **k)
     finally:
         rec(m.qid, "engine", time.perf_counter() - t)
 jsmod._JsWorkflow.call = call
 
 orig_eval = js_v8.V8Context.eval
-def v8eval(self, code, timeout=None, keep_object=False):
+def v8eval(self, code, *a, **k):
     t = time.perf_counter()
     try:
-        return orig_eval(self, code, timeout, keep_object)
+        return orig_eval(self, code, *a, **k)
     finally:
         if code.startswith("__coflows.call("):
             rec("Calc.js", "v8", time.perf_counter() - t)
@@ -192,10 +191,10 @@ def _server(config: Path, probe_out: Path) -> tuple[subprocess.Popen, int]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(REPO / "runtime") + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    probe = config.parent / "probe.py"
+    probe = config.parent / "probe.py"  # patches this process: the server runs in it (no supervisor)
     probe.write_text(PROBE)
     proc = subprocess.Popen([sys.executable, str(probe), str(probe_out), "server", str(config), "--port", str(port),
-                             "--log-level", "warning"], cwd=config.parent, env=env,
+                             "--log-level", "warning", "--no-supervisor"], cwd=config.parent, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -212,7 +211,7 @@ def _server(config: Path, probe_out: Path) -> tuple[subprocess.Popen, int]:
 
 def _http(root: Path, calls: int, rounds: int) -> dict[str, float]:
     """Client-side µs per request, plus the server's own phases (medians, measured inside the server):
-    handler (the ASGI endpoint), execute (lookup + bind + call + JSON), invoke (the Function), engine
+    handler (the ASGI endpoint), execute (lookup + bind + call + JSON), engine
     (the JS engine's call), v8 (the V8 task)."""
     probe_out = root / "probe.json"
     proc, port = _server(_workspace(root), probe_out)
@@ -295,7 +294,7 @@ def main() -> None:
                   f"JS no-op {g('js_noop'):.1f}")
             for lang in ("py", "js"):
                 phases = "  ".join(f"{ph} {g(f'{lang}_server_{ph}'):.1f}"
-                                   for ph in ("handler", "execute", "invoke", "engine", "v8")
+                                   for ph in ("handler", "execute", "engine", "v8")
                                    if f"http_{lang}_server_{ph}_{suffix}_us" in r)
                 print(f"      {lang} inside the server: {phases}")
 
