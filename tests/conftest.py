@@ -187,9 +187,11 @@ def server_starter(cls: type[Server] = Server) -> Iterator[Callable[..., Server]
         servers.append(s)
         return s
 
-    yield _start
-    for s in servers:
-        s.close()
+    try:
+        yield _start
+    finally:  # also when the fixture closes the generator (GeneratorExit at the yield)
+        for s in servers:
+            s.close()
 
 
 @pytest.fixture
