@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import shutil
 import signal
-import subprocess
+import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from conftest import ADMIN_KEY, Server, new_workspace
+
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "packages"))
+from builders import build_jar  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="needs a JDK")
 
@@ -248,26 +250,6 @@ public class UsesJar {
 
 def line_of(text: str, marker: str) -> int:
     return next(i for i, line in enumerate(text.splitlines(), 1) if marker in line)
-
-
-def build_jar(work: Path, dest: Path, sources: dict[str, str]) -> Path:
-    """A tiny jar: `javac` the sources, zip the classes."""
-    src = work / "src"
-    classes = work / "classes"
-    files = []
-    for rel, text in sources.items():
-        p = src / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        files.append(str(p))
-    classes.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["javac", "-d", str(classes), *files], check=True, capture_output=True)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(dest, "w") as z:
-        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
-        for f in classes.rglob("*.class"):
-            z.write(f, f.relative_to(classes).as_posix())
-    return dest
 
 
 @pytest.fixture(scope="module")

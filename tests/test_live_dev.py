@@ -6,14 +6,11 @@ One server (all four engines) serves the whole module; each test leaves the work
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import subprocess
 import sys
 import threading
 import time
-import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +21,7 @@ import pytest
 from conftest import ADMIN_KEY, Server, new_workspace
 
 sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "packages"))
+from builders import build_jar, make_wheel  # noqa: E402
 from pkgserver import CountingServer  # noqa: E402
 
 BOUND_S = 30.0  # "not frozen": the watcher applies a change within about a second
@@ -46,32 +44,11 @@ NEW_FILE = {"py": "NewPy.py", "cs": "NewCs.cs", "java": "NewJava.java", "js": "N
 PING_FILE = {"py": "PingPy.py", "cs": "PingCs.cs", "java": "PingJava.java", "js": "PingJs.js"}
 
 
-def make_wheel(folder: Path, name: str, version: str, code: str) -> Path:
-    """A minimal pure-Python wheel with one module named after the distribution."""
-    dist = name.replace("-", "_")
-    info = f"{dist}-{version}.dist-info"
-    files = {
-        f"{dist}.py": code,
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: coflows-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
-    return wheel
-
-
 @pytest.fixture(scope="module")
 def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountingServer]:
     """A PEP 503 index on loopback serving `cfpkg-live` (and nothing else)."""
     root = tmp_path_factory.mktemp("index")
-    wheel = make_wheel(root, "cfpkg-live", "1.0", "VALUE = 'live 1.0'\n")
+    wheel = make_wheel(root, "cfpkg-live", "1.0", code="VALUE = 'live 1.0'\n")
     (root / "simple" / "cfpkg-live").mkdir(parents=True)
     (root / "simple" / "cfpkg-live" / "index.html").write_text(
         f'<html><body><a href="../../{wheel.name}">{wheel.name}</a></body></html>\n')
@@ -81,24 +58,6 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CountingServer]:
     (root / "tool-1.0.jar.sha1").write_text(hashlib.sha1(jar.read_bytes()).hexdigest())
     with CountingServer(root) as server:
         yield server
-
-
-def build_jar(work: Path, dest: Path, sources: dict[str, str]) -> Path:
-    """A tiny jar: `javac` the sources, zip the classes."""
-    files = []
-    for rel, text in sources.items():
-        p = work / "src" / rel
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(text)
-        files.append(str(p))
-    classes = work / "classes"
-    classes.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["javac", "-d", str(classes), *files], check=True, capture_output=True)
-    with zipfile.ZipFile(dest, "w") as z:
-        z.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
-        for f in classes.rglob("*.class"):
-            z.write(f, f.relative_to(classes).as_posix())
-    return dest
 
 
 @pytest.fixture(scope="module")

@@ -6,13 +6,10 @@ the ones marked `network` use real PyPI with one small package.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import importlib.metadata
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -22,33 +19,11 @@ from coflows.packages.pip import IndexOptions, install_pips, parse_lock, pip_pat
 from coflows.packages.progress import RecordingProgress
 from coflows.packages.summary import PackageError
 
+sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "packages"))
+from builders import make_wheel  # noqa: E402
+
 RUNTIME_IDNA = importlib.metadata.version("idna")
 RUNTIME_STARLETTE = importlib.metadata.version("starlette")
-
-
-def make_wheel(folder: Path, name: str, version: str, requires: tuple[str, ...] = (), code: str = "") -> Path:
-    """A minimal pure-Python wheel with one module named after the distribution."""
-    dist = name.replace("-", "_")
-    info = f"{dist}-{version}.dist-info"
-    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n" + "".join(
-        f"Requires-Dist: {r}\n" for r in requires)
-    files = {
-        f"{dist}.py": code or f"VERSION = {version!r}\n",
-        f"{info}/METADATA": meta,
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: coflows-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        data = text.encode()
-        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(data)}")
-    record.append(f"{info}/RECORD,,")
-    files[f"{info}/RECORD"] = "\n".join(record) + "\n"
-    wheel = folder / f"{dist}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
-    return wheel
 
 
 @pytest.fixture(scope="module")
