@@ -159,13 +159,8 @@ class AgentManager:
         self.load_all()
         self.scheduler.start()
         for runner in self.runners.values():
-            if runner.state == "error":
-                continue
-            try:
-                runner.start(initial=True)
-            except CoflowsError as e:
-                runner.state, runner.error = "error", str(e)
-                log.error("agent %s not started: %s", runner.id, e)
+            if runner.state != "error":
+                self._start_new(runner)
 
     def get(self, agent_id: str) -> AgentRunner:
         runner = self.runners.get(agent_id)
