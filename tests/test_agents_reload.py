@@ -244,8 +244,10 @@ def test_javascript_agent_keeps_its_hooks_when_an_edit_is_refused(tmp_path, m_se
     wait_for(lambda: "field second" in (status()["Error"] or ""), timeout=30)
     assert answer() == "v1" and status()["Stale"]
     ws.write("Agents/JsTick.js", 'function pkg() { return {ID: "js-tick", Body: data => "v4"}; }\n')
-    wait_for(lambda: answer() == "v4", timeout=30)
-    assert not status()["Stale"] and status()["Error"] is None
+    # the hook answers v4 once the file is evaluated, a moment before the manager ends the swap:
+    # wait for the settled state, not only the answer
+    wait_for(lambda: answer() == "v4" and not status()["Stale"] and status()["Error"] is None, timeout=30)
+    assert answer() == "v4" and not status()["Stale"] and status()["Error"] is None
 
 
 PY = '''AGENT = {"ID": "py-tick", "Schedule": "%s"}
