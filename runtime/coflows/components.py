@@ -45,13 +45,15 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
 
 
 def install_all(runtime: Runtime) -> list[BaseRoute]:
-    """Flows, then M, then agents, then the workspace watcher (closers run in reverse: the watcher
+    """Auth, then flows, then M, then agents, then the workspace watcher (closers run in reverse: the watcher
     stops first, then agents)."""
     from coflows.agents.component import install as install_agents
+    from coflows.auth.component import install as install_auth
     from coflows.m.component import install as install_m
     from coflows.workspace.watch import install as install_watcher
 
     routes: list[BaseRoute] = []
+    routes += install_auth(runtime)  # first: the others' routes ask it who is calling
     routes += install_flows(runtime)
     routes += install_m(runtime)
     routes += install_agents(runtime)

@@ -129,6 +129,32 @@ class PackagesConfig(_Model):
         return self.nu_get_feeds
 
 
+class OidcConfig(_Model):
+    """OpenID Connect login (`GET /auth/oidc/login`): off while `Issuer` is empty."""
+
+    issuer: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    scopes: str = "openid email profile"
+    redirect_url: str = Field("", description="this server's /auth/oidc/callback as the provider knows it; "
+                              "default: built from the request")
+    create_users: bool = Field(False, description="a verified email without a user becomes a new user "
+                               "(no groups); otherwise only existing users may log in")
+
+
+class AuthConfig(_Model):
+    """Users' logins: sessions, lockout after failed passwords, OpenID Connect."""
+
+    session_hours: float = Field(12.0, gt=0, description="a login lasts this long")
+    max_failed_logins: int = Field(5, ge=1, description="wrong passwords in a row before the account locks")
+    lock_minutes: float = Field(15.0, gt=0, description="how long a locked account stays locked")
+    address_failures_per_minute: int = Field(20, ge=1, description="failed logins from one address per minute "
+                                             "before it gets 429")
+    cache_seconds: float = Field(5.0, ge=0, description="how long a user's key, session and groups are cached; "
+                                 "changes made by another process show after at most this")
+    oidc: OidcConfig = Field(OidcConfig(), alias="OIDC")
+
+
 class Config(_Model):
     """The whole of `coflows_config.json`."""
 
@@ -141,6 +167,7 @@ class Config(_Model):
     executor: ExecutorConfig = ExecutorConfig()
     engines: EnginesConfig = EnginesConfig()
     packages: PackagesConfig = PackagesConfig()
+    auth: AuthConfig = AuthConfig()
 
     # Where the config was read from; relative paths in it resolve against `base_dir`.
     source: str = Field("<defaults>", exclude=True)

@@ -1,6 +1,6 @@
 """Who may do what: principals, access levels and the checks every route uses.
 
-Levels are CoFlows' AccessType: -1 denied, 0 view, 1 read (call), 2 write.
+Levels are CoFlows' AccessType: -2 invited (no access yet), -1 denied, 0 view, 1 read (call), 2 write.
 A workflow's fixed permissions (package.json `Permissions`) grant levels to
 users and groups; everyone is in the `Public` group, anonymous callers too.
 A function's `<permissions>` block narrows who may call it; unlike CoFlows, a
@@ -9,7 +9,7 @@ function without one still needs Read on its workflow (never silently public).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,18 +19,23 @@ if TYPE_CHECKING:
 
 DENIED, VIEW, READ, WRITE = -1, 0, 1, 2
 NONE = -2  # no grant at all
+INVITED = -2  # a membership that gives nothing yet (CoFlows' Invited)
 PUBLIC = "Public"
 LEVEL_NAMES = {VIEW: "View", READ: "Read", WRITE: "Write"}
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: the admin (server secret key), a user, or anonymous."""
+    """The caller: the admin (server secret key), a user (id: the email), or anonymous."""
 
     id: str
     is_admin: bool = False
-    groups: Mapping[str, int] = field(default_factory=dict)  # group id → level (users issue)
+    groups: Mapping[str, int] = field(default_factory=dict)  # group id → level (unexpired memberships)
     name: str = ""
+
+    @property
+    def is_user(self) -> bool:
+        return "@" in self.id
 
     @property
     def is_anonymous(self) -> bool:
@@ -41,17 +46,29 @@ ANONYMOUS = Principal("anonymous")
 ADMIN = Principal("root", is_admin=True, name="admin")
 
 
-def principal_from_id(principal_id: str | None) -> Principal:
-    """A stored principal id (a flow run's `submitted_by`) back to a Principal, without its groups.
+# Set by the auth component (coflows.auth.component): a user id → that user's Principal, or None.
+_lookup_id: Callable[[str], Principal | None] | None = None
 
-    Until users exist the only stored ids are the admin's and anonymous; an unknown id gets no
-    grants beyond `Public`, so a stored id can never widen what a run may do.
+
+def set_id_lookup(lookup: Callable[[str], Principal | None] | None) -> None:
+    global _lookup_id
+    _lookup_id = lookup
+
+
+def principal_from_id(principal_id: str | None) -> Principal:
+    """A stored principal id (a flow run's `submitted_by`, an M change's author) back to a Principal
+    with the user's current groups.
+
+    An id that is no longer a user (removed) gets no grants beyond `Public`, so a stored id can never
+    widen what a run may do.
     """
     if principal_id == ADMIN.id:
         return ADMIN
     if not principal_id or principal_id == ANONYMOUS.id:
         return ANONYMOUS
-    return Principal(principal_id)
+    lookup = _lookup_id
+    found = lookup(principal_id) if lookup is not None else None
+    return found if found is not None else Principal(principal_id)
 
 
 def workflow_level(workflow: Workflow, principal: Principal) -> int:
@@ -59,7 +76,7 @@ def workflow_level(workflow: Workflow, principal: Principal) -> int:
     if principal.is_admin:
         return WRITE
     perms = workflow.permissions
-    if principal.id in perms:
+    if principal.id in perms:  # a user's id is their email, as package.json names them
         return perms[principal.id]
     levels = [perms[g] for g in (PUBLIC, *principal.groups) if g in perms]
     if workflow.id in principal.groups:

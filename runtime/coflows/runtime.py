@@ -16,7 +16,6 @@ from coflows.calls import Calls
 from coflows.config import Config
 from coflows.engines import EngineManager
 from coflows.errors import CoflowsError
-from coflows.permissions import Principal
 from coflows.registry import Registry
 from coflows.store import Database, database_url
 from coflows.workflow import Workflow, open_workflow
@@ -52,7 +51,8 @@ class Runtime:
         self._closers: list[Callable[[], None]] = []
         # Components (agents, M, flows, users) hook in here rather than the server knowing them.
         self.startups: list[Callable[[], None]] = []
-        self.lookup_principal: Callable[[str], Principal | None] | None = None
+        self.users: Any = None  # the UserStore (coflows.auth), when the runtime has a database
+        self.identities: Any = None  # cached key/session/id → Principal lookups (coflows.auth.identity)
         self.flows: Any = None  # the FlowEngine, when the server runs one (components.py)
         self.agents: Any = None  # the AgentManager, when the server runs agents (agents/component.py)
         self.watcher: Any = None  # the WorkspaceWatcher, when the server runs one (components.py)

@@ -76,7 +76,7 @@ class Workflow:
         self.agent_sources: list[SourceFile] = []
         self._base_lock = threading.Lock()
         self._sync_lock = threading.Lock()
-        self.permissions: dict[str, int] = {p.ID: p.Permission for p in manifest.Permissions}
+        self.permissions: dict[str, int] = fixed_permissions(manifest)
         # Problems found while the server runs (a broken package.json, a failed install), shown by
         # `/flow/workflows`; the previous good state keeps serving meanwhile.
         self.problems: list[str] = []
@@ -274,7 +274,7 @@ class Workflow:
             old_agents = [(s.name, s.path, s.exe) for s in self.agent_sources]
             result.agents_changed = old_agents != [(s.name, s.path, s.exe) for s in agents]
             self.manifest = manifest
-            self.permissions = {p.ID: p.Permission for p in manifest.Permissions}
+            self.permissions = fixed_permissions(manifest)
             if base_changed or reload_all:
                 with self._base_lock:
                     self.base_sources = base
@@ -333,3 +333,8 @@ def open_workflow(manifest_path: Path, engines: EngineManager) -> Workflow:
     if not manifest.ID:
         raise ManifestError(f"{manifest_path}: ID: empty (run `coflows build local` to generate one)")
     return Workflow(manifest_path.resolve(), manifest, engines)
+
+
+def fixed_permissions(manifest: Manifest) -> dict[str, int]:
+    """package.json `Permissions` as id → level; emails lower-cased (a user's id is their email, lower-cased)."""
+    return {(p.ID.lower() if "@" in p.ID else p.ID): p.Permission for p in manifest.Permissions}

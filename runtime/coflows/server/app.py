@@ -149,7 +149,7 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
     from coflows.components import install_all
 
     routes = build_routes(runtime) + install_all(runtime) + list(extra_routes or [])
-    authenticator = Authenticator(runtime.config.admin_key(), runtime.lookup_principal)
+    authenticator = Authenticator(runtime.config.admin_key(), runtime.identities)
     in_flight = InFlight()
     # the body limit first: an oversized body is refused before anything else looks at the request
     middleware = [Middleware(BodyLimitMiddleware, max_bytes=runtime.config.server.max_body_bytes),

@@ -1,39 +1,81 @@
 """One auth layer for every route: who is calling.
 
-The key may come in the `x-api-key` or `_cokey` header, or the `_cokey` query
-parameter (CoFlows compatibility). The server's `SecretKey` is the admin key;
-other keys are looked up through `Authenticator.lookup` (users and their
-secrets come with the users issue). A request without a key is anonymous; a
-request with an unknown key is refused (401), never silently downgraded.
+A program sends an API key in the `x-api-key` or `_cokey` header, or the `_cokey` query parameter
+(CoFlows compatibility): the server's `SecretKey` (the admin key) or a user's key. A browser sends
+the session cookie set by `POST /auth/login`; a state-changing request made with the cookie must
+carry the session's CSRF token in `X-CSRF-Token` (a websocket must come from this server's origin).
+A request without either is anonymous; a request with an unknown key is refused (401), never
+silently downgraded. A stale session cookie is ignored (anonymous).
+
+Lookups of users' keys and sessions are cached (`coflows.auth.identity`); a miss reads the
+database in a thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Callable
-from urllib.parse import parse_qsl
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coflows.permissions import ADMIN, ANONYMOUS, Principal
 from coflows.redact import protect
 
 PRINCIPAL = "coflows.principal"
+SESSION = "coflows.session"  # (token, CSRF token) when the request came with a live session cookie
+SESSION_COOKIE = "coflows_session"
+CSRF_HEADER = b"x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# JSON-only POSTs that need no session (a cross-site form cannot send JSON without a preflight)
+CSRF_EXEMPT = frozenset({"/auth/login"})
 
 
 class Authenticator:
-    def __init__(self, admin_key: str, lookup: Callable[[str], Principal | None] | None = None) -> None:
+    """The admin key, and users' keys and sessions through `identities` (None: no user store)."""
+
+    def __init__(self, admin_key: str, identities: Any = None) -> None:
         protect(admin_key)  # masked in every log line and error body of this process
         self._admin_key = admin_key.encode()
-        self._lookup = lookup
+        self.identities = identities
+
+    def cached(self, key: str) -> Any:
+        """A Principal, None (refused) or `MISS` (ask `resolve` in a thread)."""
+        if hmac.compare_digest(key.encode("utf-8", "surrogateescape"), self._admin_key):
+            return ADMIN
+        if self.identities is None:
+            return None
+        return self.identities.cached_key(key)
 
     def resolve(self, key: str) -> Principal | None:
-        if hmac.compare_digest(key.encode(), self._admin_key):
+        if hmac.compare_digest(key.encode("utf-8", "surrogateescape"), self._admin_key):
             return ADMIN
-        if self._lookup is not None:
-            return self._lookup(key)
-        return None
+        if self.identities is None:
+            return None
+        return self.identities.resolve_key(key)
+
+    async def principal_for_key(self, key: str) -> Principal | None:
+        found = self.cached(key)
+        if found is _miss():
+            found = await run_in_threadpool(self.resolve, key)
+        return found
+
+    async def session(self, token: str) -> tuple[Principal, str] | None:
+        ids = self.identities
+        if ids is None:
+            return None
+        found = ids.cached_session(token)
+        if found is _miss():
+            found = await run_in_threadpool(ids.resolve_session, token)
+        return found
+
+
+def _miss() -> object:
+    from coflows.auth.identity import MISS
+
+    return MISS
 
 
 def _key_from(scope: Scope) -> str | None:
@@ -48,6 +90,37 @@ def _key_from(scope: Scope) -> str | None:
     return None
 
 
+def _header(scope: Scope, name: bytes) -> str | None:
+    for n, value in scope.get("headers", ()):
+        if n == name:
+            return value.decode("latin-1")
+    return None
+
+
+def session_cookie(scope: Scope) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw or SESSION_COOKIE not in raw:
+        return None
+    for part in raw.split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE:
+            return value.strip('"')
+    return None
+
+
+def same_origin(scope: Scope) -> bool:
+    """The websocket's Origin is this server (cross-site pages must not ride the user's cookie)."""
+    origin, host = _header(scope, b"origin"), _header(scope, b"host")
+    return bool(origin and host and urlsplit(origin).netloc.lower() == host.lower())
+
+
+async def _refuse(send: Send, status: int, kind: str, message: str) -> None:
+    body = json.dumps({"error": {"type": kind, "message": message}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
 class AuthMiddleware:
     """Pure ASGI (no per-request task or body buffering): sets `scope["coflows.principal"]`."""
 
@@ -56,25 +129,40 @@ class AuthMiddleware:
         self.authenticator = authenticator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        kind = scope["type"]
+        if kind not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         key = _key_from(scope)
-        if key is None:
-            scope[PRINCIPAL] = ANONYMOUS
-        else:
-            principal = self.authenticator.resolve(key)
+        if key is not None:
+            principal = await self.authenticator.principal_for_key(key)
             if principal is None:
-                if scope["type"] == "websocket":
+                if kind == "websocket":
                     await send({"type": "websocket.close", "code": 4401})
-                    return
-                body = json.dumps({"error": {"type": "Unauthenticated", "message": "invalid API key"}}).encode()
-                await send({"type": "http.response.start", "status": 401,
-                            "headers": [(b"content-type", b"application/json"),
-                                        (b"content-length", str(len(body)).encode())]})
-                await send({"type": "http.response.body", "body": body})
+                else:
+                    await _refuse(send, 401, "Unauthenticated", "invalid API key")
                 return
             scope[PRINCIPAL] = principal
+            await self.app(scope, receive, send)
+            return
+        scope[PRINCIPAL] = ANONYMOUS
+        token = session_cookie(scope) if self.authenticator.identities is not None else None
+        if token:
+            found = await self.authenticator.session(token)
+            if found is not None:
+                principal, csrf = found
+                if kind == "websocket":
+                    if not same_origin(scope):
+                        await send({"type": "websocket.close", "code": 4403})
+                        return
+                elif scope["method"] not in SAFE_METHODS and scope["path"] not in CSRF_EXEMPT:
+                    sent = _header(scope, CSRF_HEADER) or ""
+                    if not hmac.compare_digest(sent.encode("latin-1"), csrf.encode()):
+                        await _refuse(send, 403, "CsrfFailed", "a request made with the session cookie must send "
+                                      "its CSRF token in the X-CSRF-Token header (GET /auth/me returns it)")
+                        return
+                scope[PRINCIPAL] = principal
+                scope[SESSION] = (token, csrf)
         await self.app(scope, receive, send)
 
 
