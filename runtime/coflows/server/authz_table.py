@@ -102,6 +102,26 @@ ROUTES: tuple[Rule, ...] = (
          "whatever its Body hook does", f"{BODY}; {CALL_TIME}"),
     Rule(("GET", "POST"), "/flow/ActiveAgentToggle", WRITE, "the agent's workflow (`id`)", "—",
          "starts or stops it", BODY),
+    # auth (coflows/auth): logins and the caller's own identity and keys
+    Rule(("POST",), "/auth/login", ANYONE, "—", "sets the session cookie; returns the user and the CSRF token",
+         "a new session; failed attempts count towards the account's lock",
+         f"{BODY}; JSON only; 5 wrong passwords → account locked 15 min (423); 20 failures/min per address → 429; "
+         "2 password checks at once"),
+    Rule(("POST",), "/auth/logout", ANYONE, "—", "—", "ends the caller's session (clears the cookie)", BODY),
+    Rule(("GET",), "/auth/me", ANYONE, "—", "the caller's identity, groups (unexpired) and CSRF token; "
+         "401 when anonymous", "—"),
+    Rule(("GET",), "/auth/keys", ANYONE, "—", "the caller's own API keys (IDs, labels, times; never the keys); "
+         "401 when anonymous", "—"),
+    Rule(("POST",), "/auth/keys", ANYONE, "—", "the new key, once",
+         "a new API key of the calling user (401 anonymous, 403 for the admin key: it has no user)", BODY),
+    Rule(("POST",), "/auth/keys/{key_id}/revoke", ANYONE, "—", "—",
+         "revokes one of the caller's own keys (404 for anyone else's)", BODY),
+    Rule(("GET",), "/auth/oidc/login", ANYONE, "—", "redirect to the OpenID provider (404 when OIDC is off)",
+         "a short-lived signed cookie with state, nonce and PKCE verifier"),
+    Rule(("GET",), "/auth/oidc/callback", ANYONE, "—", "redirect to the page the login started from",
+         "a new session for the user of the provider's verified email (a new user only with "
+         "Auth.OIDC.CreateUsers)", "state, nonce and PKCE checked; the token's signature, issuer, audience and "
+         "expiry verified"),
 )
 
 
