@@ -72,18 +72,28 @@ def principal_from_id(principal_id: str | None) -> Principal:
 
 
 def workflow_level(workflow: Workflow, principal: Principal) -> int:
-    """The principal's level on a workflow: a grant to the user wins over group grants."""
+    """The principal's level on a workflow: the highest of its grants, unless one says Denied.
+
+    Grants: to the user (package.json `Permissions` naming their email, or their membership of the
+    group that is the workflow's ID), to a named group the user is a member of (level View or more:
+    Invited and Denied members are not in), and to `Public`. A Denied grant to the user or to one of
+    their groups wins; `Public: -1` only means "nothing for everyone else".
+    """
     if principal.is_admin:
         return WRITE
     perms = workflow.permissions
+    groups = principal.groups
+    levels = [perms[g] for g, member in groups.items() if member >= VIEW and g in perms]
     if principal.id in perms:  # a user's id is their email, as package.json names them
-        return perms[principal.id]
-    levels = [perms[g] for g in (PUBLIC, *principal.groups) if g in perms]
-    if workflow.id in principal.groups:
-        levels.append(principal.groups[workflow.id])
-    if not levels:
-        return NONE
-    return DENIED if DENIED in levels else max(levels)
+        levels.append(perms[principal.id])
+    own = groups.get(workflow.id)
+    if own is not None and own != INVITED:
+        levels.append(own)
+    if DENIED in levels:
+        return DENIED
+    if PUBLIC in perms:
+        levels.append(perms[PUBLIC])
+    return max(levels) if levels else NONE
 
 
 def group_level(workflow: Workflow, principal: Principal, group: str) -> int:
