@@ -16,7 +16,8 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str):  # noqa: ANN202 - lazy, so `import coflows` stays light
-    """`coflows.M` (CoFlows' `M.Base(topic)`), `coflows.m(topic)`, `coflows.call(ref, …)`, `@coflows.timeout(s)`."""
+    """`coflows.M` (CoFlows' `M.Base(topic)`), `coflows.m(topic)`, `coflows.call(ref, …)`, `@coflows.timeout(s)`,
+    `coflows.user()` (who is calling) and `coflows.permission(group_id)` (their level)."""
     if name in ("M", "m"):
         import coflows.m as _m  # the package itself is callable: coflows.m("orders")
 
@@ -29,4 +30,8 @@ def __getattr__(name: str):  # noqa: ANN202 - lazy, so `import coflows` stays li
         from coflows.calls.timeout import timeout
 
         return timeout
+    if name in ("user", "permission", "User"):
+        from coflows import caller
+
+        return getattr(caller, name)
     raise AttributeError(f"module 'coflows' has no attribute {name!r}")

@@ -6,6 +6,7 @@
 
 * M hooks (Add/Exchange/Remove) of one agent run one at a time, in commit order, through the
   agent's mailbox; `Load` is the mailbox's first item. The writer only appends to the mailbox.
+  A hook runs as the change's writer (`coflows.user()` in the hook is who wrote the entry).
 * `Job` never overlaps with itself: a firing while the previous run is still going is recorded
   as `skipped` and dropped.
 * `Body` runs whenever called (messages are request/response).
@@ -40,6 +41,7 @@ from coflows.calls.timeout import declared_timeout
 from coflows.context import CallContext, TaggedStream, call_context
 from coflows.errors import CoflowsError
 from coflows.m.store import ADD, EXCHANGE, REMOVE, Change, MStore
+from coflows.permissions import Principal, principal_from_id
 from coflows.store import Database, Migration, migrate, register_migrations
 
 if TYPE_CHECKING:
@@ -393,7 +395,10 @@ class AgentRunner:
                 self.invoke("Load", (self._load_values(),))
             else:
                 change: Change = payload
-                self.invoke(_HOOK_OF[change.kind], (change.id, change.value), f"{change.id} v{change.version}")
+                # the hook runs as the writer of the change (their current groups; None: no caller)
+                writer = _writer(change.author)
+                self.invoke(_HOOK_OF[change.kind], (change.id, change.value), f"{change.id} v{change.version}",
+                            writer)
 
     def _load_values(self) -> list[Any] | None:
         topic = self.definition.topic
@@ -499,6 +504,18 @@ class AgentRunner:
                 "Stale": self.stale is not None,
                 "Hooks": [h for h in ("Load", "Add", "Exchange", "Remove", "Body", "Job") if h in d.hooks],
                 "NextRun": self.next_run(), "Running": [r.hook for r in self.running_runs()]}
+
+
+def _writer(author: str | None) -> Principal | None:
+    """The principal an M hook runs as: the change's writer with their current groups. A failed
+    lookup (database unreachable) gives the bare id, which has no grants beyond Public."""
+    if not author:
+        return None
+    try:
+        return principal_from_id(author)
+    except Exception:  # noqa: BLE001 - the hook still runs, never with more than the writer had
+        log.exception("looking up %s, the writer of an M change", author)
+        return Principal(author)
 
 
 def _user_error(e: BaseException) -> CoflowsError:

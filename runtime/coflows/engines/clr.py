@@ -296,7 +296,7 @@ class ClrEngine(Engine):
         import clr
         from System import Array, Func, Object, String
 
-        self.host_path = self.mono.build_helper("Coflows.Host", ["Host.cs", "Agents.cs", "Calls.cs"])
+        self.host_path = self.mono.build_helper("Coflows.Host", ["Host.cs", "Agents.cs", "Calls.cs", "User.cs"])
         clr.AddReference(str(self.host_path))
         bridge = self.mono.build_helper("Coflows.Bridge", "Bridge.cs", [self.mono.python_runtime_dll()])
         clr.AddReference(str(bridge))

@@ -7,7 +7,8 @@
   `string`, `bool`, `DateTime`, `List<object>`, `Dictionary<string, object>`); `Body` gets the
   message as JSON text, as in CoFlows; results come back through `clr_convert.to_py`. A .NET
   exception in a hook is a `UserCodeError`.
-* `runtime_call`: the Python side of `Coflows.RuntimeBridge` (M operations and JSON helpers).
+* `runtime_call`: the Python side of `Coflows.RuntimeBridge` (M operations, JSON helpers and
+  `Coflows.User`, who is calling).
 """
 
 from __future__ import annotations
@@ -160,6 +161,14 @@ def runtime_call(op: str, topic: str | None, args: Any) -> Any:
             return cv.to_net_any(json.loads(py_args[0]))
         if op == "json.dump":
             return json.dumps(py_args[0], default=to_jsonable)
+        if op == "caller.user":  # Coflows.User.Current: this thread's call (C# runs on the caller's thread)
+            from coflows.caller import user_json
+
+            return cv.to_net_any(user_json())
+        if op == "caller.permission":
+            from coflows.caller import permission
+
+            return cv.to_net_any(permission(py_args[0]))
         fn = _M_OPS.get(op)
         if fn is None:
             raise CoflowsError(f"unknown M operation '{op}'")

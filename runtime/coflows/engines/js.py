@@ -803,9 +803,9 @@ class _JsWorkflow:
             w.lock.release()
         elif kind == "l":
             self._write_logs(json.loads(message[1:]))
-        elif kind == "c" or kind == "m":
+        elif kind == "c" or kind == "m" or kind == "u":
             head, _, body = message.partition("\n")
-            self.engine.pool.submit(self._interop, ctx, int(head[1:]), body, kind == "m")
+            self.engine.pool.submit(self._interop, ctx, int(head[1:]), body, kind)
 
     def _m_call(self, topic: str, op: str, args: list) -> Any:
         """M.Base(topic).<op>(...args) from JavaScript, on Python's M API."""
@@ -818,14 +818,20 @@ class _JsWorkflow:
         database = getattr(runtime, "database", None) if runtime is not None else None
         return getattr(M.Base(topic, database=database), method)(*args)
 
-    def _interop(self, ctx: V8Context, pid: int, body: str, m: bool = False) -> None:
-        """A `coflows.call` (or, with `m`, an `M.Base(topic).Op(...)`) from JavaScript: run it, settle its Promise."""
+    def _interop(self, ctx: V8Context, pid: int, body: str, kind: str = "c") -> None:
+        """A host request from JavaScript, run in the calling JavaScript call's context, settling its
+        Promise: `c` a `coflows.call`, `m` an `M.Base(topic).Op(...)`, `u` `coflows.user()` /
+        `coflows.permission(group)`."""
         ok, payload = 1, "null"
+        m = kind == "m"
         try:
             caller, target, fn, args = json.loads(body)
             parent = self.inflight.get(caller)
             with call_context(parent) if parent is not None else nullcontext():
-                result = self._m_call(target, fn, args) if m else self._registry_call(target, fn, args)
+                if kind == "u":
+                    result = self._caller(target, fn)
+                else:
+                    result = self._m_call(target, fn, args) if m else self._registry_call(target, fn, args)
             payload = _to_json(result)
         except UserCodeError as e:
             ok, payload = 0, json.dumps({"name": e.type_name, "message": e.message, "language": e.language,
@@ -839,6 +845,17 @@ class _JsWorkflow:
             self._answer(ctx, s, None, 0, "M" if m else "coflows.call")
         except (V8Error, CoflowsError):
             pass
+
+    @staticmethod
+    def _caller(op: str, group: str) -> Any:
+        """`coflows.user()` (op "user") or `coflows.permission(group)` (op "permission")."""
+        from coflows import caller
+
+        if op == "user":
+            return caller.user_json()
+        if op == "permission":
+            return caller.permission(group)
+        raise CoflowsError(f"unknown caller operation '{op}'")
 
     def _registry_call(self, query: str, fn: str, args: list) -> Any:
         runtime = self.engine.runtime

@@ -14,7 +14,8 @@ Python and V8 exchange only strings:
 - `coflows.call(query, fn, ...args)` posts `c<id>\\n[callerId, query, fn, args]`
   to Python and returns a Promise that Python settles with
   `__coflows.settle(id, ok, json)`; `M.Base(topic).Op(...args)` (and
-  `coflows.m(topic)`) does the same with `m<id>\\n[callerId, topic, op, args]`;
+  `coflows.m(topic)`) does the same with `m<id>\\n[callerId, topic, op, args]`, and
+  `coflows.user()` / `coflows.permission(group)` with `u<id>\\n[callerId, "user"|"permission", group, []]`;
 - an agent file's factory is called by `__coflows.agent(id, tag, query, exe)`:
   its hooks are kept in the file's scope as `"\\0agent:<Hook>"` (called like any
   function) and it answers `o{"fields": {ID, Name, …}, "hooks": [names]}`.
@@ -141,10 +142,22 @@ function mset(topic) {
   return Object.freeze(o);
 }
 const M = Object.freeze({Base: (topic, type) => mset(topic)});
+// kind "u": who is calling (a = "user" | "permission", b = the group id)
+function freezeUser(u) {
+  if (u !== null && typeof u === "object") { Object.freeze(u.groups); Object.freeze(u); }
+  return u;
+}
 const coflows = Object.freeze({
   workflow: WID,
   call(query, fn, ...args) { return hostCall("c", query, fn, args); },
   m: topic => mset(topic),
+  user() { return hostCall("u", "user", "", []).then(freezeUser); },
+  permission(groupId) {
+    if (typeof groupId !== "string" || groupId === "") {
+      return Promise.reject(new TypeError("coflows.permission(groupId): groupId must be a non-empty string"));
+    }
+    return hostCall("u", "permission", groupId, []);
+  },
 });
 Object.defineProperty(g, "coflows", {value: coflows, writable: true, configurable: true, enumerable: false});
 Object.defineProperty(g, "M", {value: M, writable: true, configurable: true, enumerable: false});

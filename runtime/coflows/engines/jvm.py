@@ -352,6 +352,10 @@ class JvmEngine(Engine):
             def m(self, op: Any, topic: Any, args_json: Any) -> str:
                 return jvm_agents.m_call(op, topic, args_json)
 
+            @jpype.JOverride
+            def caller(self, op: Any, args_json: Any) -> str:
+                return jvm_agents.caller_call(op, args_json)
+
         return HostCallback()
 
     # After Thread.interrupt(), how long a call may take to end before Thread.stop() (seconds).

@@ -9,7 +9,8 @@
   result comes back as JSON; `Job` gets a `java.time.ZonedDateTime`. A Java exception in a
   hook is a `UserCodeError`. Python never holds the user's objects (only the host handle).
   What a hook's thread prints to `System.out` goes to its run record (`HookOutput`).
-* `m_call`: the Python side of `coflows.M` (`Callback.m`), answering with a JSON envelope.
+* `m_call`: the Python side of `coflows.M` (`Callback.m`), answering with a JSON envelope;
+  `caller_call` the side of `coflows.User` (`Callback.caller`).
 """
 
 from __future__ import annotations
@@ -104,6 +105,24 @@ _M_OPS = {
     "entries": lambda s, a: s.entries(),
     "clear": lambda s, a: s.clear(),
 }
+
+
+def caller_call(op: Any, args_json: Any) -> str:
+    """`coflows.User` from Java (on the calling thread: the thread's call is the caller's)."""
+    from coflows import caller
+
+    try:
+        if str(op) == "user":
+            return to_json_bytes({"ok": caller.user_json()}).decode()
+        if str(op) == "permission":
+            args = json.loads(str(args_json))
+            return to_json_bytes({"ok": caller.permission(args[0] if args else None)}).decode()
+        raise CoflowsError(f"unknown caller operation '{op}'")
+    except CoflowsError as e:
+        err = {"type": type(e).__name__, "message": str(e), "language": "coflows"}
+    except Exception as e:  # noqa: BLE001 - every failure goes back to Java as an exception
+        err = {"type": type(e).__qualname__, "message": str(e), "language": "python"}
+    return json.dumps({"error": err})
 
 
 def m_call(op: Any, topic: Any, args_json: Any) -> str:

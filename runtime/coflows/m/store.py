@@ -148,6 +148,8 @@ class Change:
     `value_json` is the entry's JSON text (for a remove, the removed value; `null` when a
     remote process removed a value too large to travel in the notification).
     `value` parses it afresh on every access, so subscribers never share a mutable object.
+    `author` is the principal id of the writer (the call running when it wrote, see `writer()`;
+    None when no call was running), so agents triggered by the change run as that caller.
     """
 
     topic: str
@@ -158,6 +160,7 @@ class Change:
     local: bool = True  # False: made by another process (Postgres NOTIFY)
     committed: float = 0.0  # time.perf_counter() right after the commit (in this process)
     notified: bool = False  # the NOTIFY was already sent with the write itself
+    author: str | None = None  # the writer's principal id (a user's email, "root", "anonymous")
 
     @property
     def value(self) -> Any:
@@ -169,6 +172,15 @@ class Change:
 
 
 Subscriber = Callable[[Change], None]
+
+
+def writer() -> str | None:
+    """The principal id of the call running on this thread (the writer of a change), or None."""
+    from coflows.context import current
+
+    ctx = current()
+    p = ctx.principal if ctx is not None else None
+    return getattr(p, "id", None) if p is not None else None
 
 
 # --- the store --------------------------------------------------------------------------------
@@ -296,12 +308,13 @@ class MStore:
         text = canonical(value)
         h = value_hash(text)
         upsert = self._insert_if_new()
+        author = writer()
 
         def work(conn: sa.Connection) -> tuple[tuple[str, bool], list[Change]]:
             entry_id = new_ids(1)[0]
             now = time.time()
             row = dict(topic=topic, id=entry_id, hash=h, value=text, version=1, created=now, updated=now)
-            change = Change(topic, entry_id, ADD, text, 1)
+            change = Change(topic, entry_id, ADD, text, 1, author=author)
             if upsert is not None:
                 # one statement: insert unless the value is there; on Postgres the NOTIFY rides along
                 stmt = upsert(entries).values(**row).on_conflict_do_nothing(index_elements=["topic", "hash"])
@@ -330,6 +343,7 @@ class MStore:
         """Add several values in one transaction; returns the id of each (existing ids for known values)."""
         texts = [canonical(v) for v in values]
         hashes = [value_hash(t) for t in texts]
+        author = writer()
 
         def work(conn: sa.Connection) -> tuple[list[str], list[Change]]:
             known: dict[str, str] = {}
@@ -349,7 +363,7 @@ class MStore:
                 if entry_id is None:
                     entry_id = known[h] = next(fresh)
                     rows.append((topic, entry_id, h, text, 1, now, now))
-                    changes.append(Change(topic, entry_id, ADD, text, 1))
+                    changes.append(Change(topic, entry_id, ADD, text, 1, author=author))
                 ids.append(entry_id)
             if rows:
                 self._insert_rows(conn, rows)
@@ -392,6 +406,7 @@ class MStore:
         """
         text = canonical(new_value)
         h = value_hash(text)
+        author = writer()
 
         def work(conn: sa.Connection) -> tuple[dict[str, Any], list[Change]]:
             row = self._resolve(conn, topic, target, by)
@@ -419,7 +434,7 @@ class MStore:
                 raise ConflictError(f"entry '{entry_id}' of M topic '{topic}' changed while being exchanged; "
                                     "re-read and retry")
             return ({"id": entry_id, "version": version + 1, "value": json.loads(text)},
-                    [Change(topic, entry_id, EXCHANGE, text, version + 1)])
+                    [Change(topic, entry_id, EXCHANGE, text, version + 1, author=author)])
 
         try:
             return self._write(work, retries=0)
@@ -428,6 +443,7 @@ class MStore:
 
     def remove(self, topic: str, target: Any, expected_version: int | None = None, by: str = "auto") -> bool:
         """Remove an entry by id or by value; False when there is no such entry."""
+        author = writer()
 
         def work(conn: sa.Connection) -> tuple[bool, list[Change]]:
             row = self._resolve(conn, topic, target, by)
@@ -449,18 +465,19 @@ class MStore:
                 if conn.execute(stmt.where(entries.c.version == version)).rowcount != 1:
                     raise ConflictError(f"entry '{entry_id}' of M topic '{topic}' changed while being removed")
                 value = row[2]
-            return True, [Change(topic, entry_id, REMOVE, value, version)]
+            return True, [Change(topic, entry_id, REMOVE, value, version, author=author)]
 
         return self._write(work, retries=0)
 
     def clear(self, topic: str) -> int:
         """Remove every entry of a topic (each removal is published); returns how many."""
+        author = writer()
 
         def work(conn: sa.Connection) -> tuple[int, list[Change]]:
             rows = list(conn.execute(sa.select(entries.c.id, entries.c.value, entries.c.version).where(
                 entries.c.topic == topic).order_by(entries.c.seq)))
             conn.execute(sa.delete(entries).where(entries.c.topic == topic))
-            return len(rows), [Change(topic, r[0], REMOVE, r[1], r[2]) for r in rows]
+            return len(rows), [Change(topic, r[0], REMOVE, r[1], r[2], author=author) for r in rows]
 
         return self._write(work, retries=0)
 
@@ -507,13 +524,17 @@ class MStore:
             conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
     def _payloads(self, changes: list[Change]) -> list[str]:
-        """NOTIFY payloads (< 8000 bytes each): {"o": origin, "t": topic, "c": [[id, kind, version(, value)]]}."""
+        """NOTIFY payloads (< 8000 bytes each): {"o": origin, "t": topic, "c": [[id, kind, version(, value)]]},
+        with "a": the writer's principal id when there is one (one writer per transaction)."""
         payloads: list[str] = []
-        by_topic: dict[str, list[Change]] = {}
+        by_topic: dict[tuple[str, str | None], list[Change]] = {}
         for c in changes:
-            by_topic.setdefault(c.topic, []).append(c)
-        for topic, items in by_topic.items():
-            head = len(json.dumps(topic).encode()) + len(self.origin) + 40
+            by_topic.setdefault((c.topic, c.author), []).append(c)
+        for (topic, author), items in by_topic.items():
+            base: dict[str, Any] = {"o": self.origin, "t": topic}
+            if author is not None:
+                base["a"] = author
+            head = len(json.dumps(topic).encode()) + len(self.origin) + 40 + len(json.dumps(author).encode()) + 6
             chunk: list[list[Any]] = []
             size = head
             for c in items:
@@ -525,12 +546,12 @@ class MStore:
                         item.append(c.value_json)
                         cost += vbytes + vbytes // 8 + 8  # JSON escaping of the embedded text
                 if chunk and size + cost > _NOTIFY_BUDGET:
-                    payloads.append(json.dumps({"o": self.origin, "t": topic, "c": chunk}))
+                    payloads.append(json.dumps({**base, "c": chunk}))
                     chunk, size = [], head
                 chunk.append(item)
                 size += cost
             if chunk:
-                payloads.append(json.dumps({"o": self.origin, "t": topic, "c": chunk}))
+                payloads.append(json.dumps({**base, "c": chunk}))
         out = []
         for payload in payloads:
             if len(payload.encode()) >= 8000:  # an escaping-heavy removed value: drop the value
@@ -565,6 +586,9 @@ class MStore:
             return
         topic = data["t"]
         items = data["c"]
+        author = data.get("a")
+        if not isinstance(author, str):
+            author = None
         need = [i[0] for i in items if i[1] != REMOVE]
         current: dict[str, tuple[str, int]] = {}
         if need:
@@ -578,14 +602,15 @@ class MStore:
         for item in items:
             entry_id, kind, version = item[0], item[1], item[2]
             if kind == REMOVE:
-                changes.append(Change(topic, entry_id, REMOVE, item[3] if len(item) > 3 else "null", version, False))
+                changes.append(Change(topic, entry_id, REMOVE, item[3] if len(item) > 3 else "null", version, False,
+                                      author=author))
                 continue
             row = current.get(entry_id)
             if row is None:
                 continue  # removed since: its removal follows
             if kind == EXCHANGE and row[1] > version:
                 continue  # exchanged again since: that notification delivers the newer value
-            changes.append(Change(topic, entry_id, kind, row[0], row[1], False))
+            changes.append(Change(topic, entry_id, kind, row[0], row[1], False, author=author))
         if changes:
             now = time.perf_counter()
             for c in changes:

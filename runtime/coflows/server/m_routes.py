@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from coflows.context import CallContext, call_context
 from coflows.errors import ArgumentError, CoflowsError, NotFoundError
 from coflows.m.store import MStore, check_topic
 from coflows.permissions import LEVEL_NAMES, READ, WRITE, Principal, denied, workflow_level
@@ -108,6 +109,14 @@ def _raw_entry(topic_json: str, entry_id: str, value_json: str, version: int) ->
     return f'{{"ID":{topic_json},"EntryID":"{entry_id}","Entry":{value_json},"Version":{version}}}'
 
 
+def _as_caller(principal: Principal, work: Callable[[MStore, str, Any], Any], store: MStore, topic: str,
+               body: Any) -> Any:
+    """Run `work` as the request's caller: the store records them as the writer of its changes, and
+    the agents those changes trigger run as them."""
+    with call_context(CallContext("", "M", topic, principal)):
+        return work(store, topic, body)
+
+
 class MRoutes:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -133,7 +142,7 @@ class MRoutes:
             topic = self._topic(request, principal, level)
             body = parse_json_body(await request.body()) if with_body else None
             store = self.store
-            result = await run_in_threadpool(work, store, topic, body)
+            result = await run_in_threadpool(_as_caller, principal, work, store, topic, body)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
         if isinstance(result, Response):

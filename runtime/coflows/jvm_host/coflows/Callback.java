@@ -21,4 +21,10 @@ public interface Callback {
      * with the positional arguments as a JSON array; answers with the same envelope as {@link #call}.
      */
     String m(String op, String topic, String argsJson);
+
+    /**
+     * Who is calling ({@link User}): {@code op} is {@code user} (no arguments) or {@code permission}
+     * (the group id); answers with the same envelope as {@link #call}.
+     */
+    String caller(String op, String argsJson);
 }
