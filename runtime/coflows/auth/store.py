@@ -151,14 +151,16 @@ class UserStore:
 
     def login_failed(self, uid: str, max_failures: int, lock_seconds: float) -> float | None:
         """Count a failed password; returns the lock's end when this failure locks the account."""
+        users = schema.users
         with self.engine.begin() as conn:
-            row = conn.execute(sa.select(schema.users.c.failed_logins).where(schema.users.c.id == uid)).first()
-            if row is None:
+            # increment first (atomic; holds the row's write lock), so concurrent failures all count
+            if not conn.execute(users.update().where(users.c.id == uid)
+                                .values(failed_logins=users.c.failed_logins + 1)).rowcount:
                 return None
-            failures = row[0] + 1
+            failures = conn.execute(sa.select(users.c.failed_logins).where(users.c.id == uid)).scalar_one()
             locked = time.time() + lock_seconds if failures >= max_failures else None
-            conn.execute(schema.users.update().where(schema.users.c.id == uid).values(
-                failed_logins=0 if locked else failures, locked_until=locked))
+            if locked:
+                conn.execute(users.update().where(users.c.id == uid).values(failed_logins=0, locked_until=locked))
         return locked
 
     def login_succeeded(self, uid: str) -> None:

@@ -106,14 +106,16 @@ ROUTES: tuple[Rule, ...] = (
     Rule(("POST",), "/auth/login", ANYONE, "—", "sets the session cookie; returns the user and the CSRF token",
          "a new session; failed attempts count towards the account's lock",
          f"{BODY}; JSON only; 5 wrong passwords → account locked 15 min (423); 20 failures/min per address → 429; "
-         "2 password checks at once"),
+         "2 password checks at once, 32 waiting, then 503"),
     Rule(("POST",), "/auth/logout", ANYONE, "—", "—", "ends the caller's session (clears the cookie)", BODY),
     Rule(("GET",), "/auth/me", ANYONE, "—", "the caller's identity, groups (unexpired) and CSRF token; "
          "401 when anonymous", "—"),
     Rule(("GET",), "/auth/keys", ANYONE, "—", "the caller's own API keys (IDs, labels, times; never the keys); "
          "401 when anonymous", "—"),
     Rule(("POST",), "/auth/keys", ANYONE, "—", "the new key, once",
-         "a new API key of the calling user (401 anonymous, 403 for the admin key: it has no user)", BODY),
+         "a new API key of the calling user, from a login session (401 anonymous; 403 for the admin key, which "
+         "has no user, and with an API key: a leaked key must not mint keys that outlive it)",
+         f"{BODY}; label ≤ 200 characters; at most 100 unrevoked keys per user → 409"),
     Rule(("POST",), "/auth/keys/{key_id}/revoke", ANYONE, "—", "—",
          "revokes one of the caller's own keys (404 for anyone else's)", BODY),
     Rule(("GET",), "/auth/oidc/login", ANYONE, "—", "redirect to the OpenID provider (404 when OIDC is off)",
@@ -137,7 +139,8 @@ def missing(app_routes: list[tuple[str, frozenset[str]]]) -> list[str]:
         if rule is None:
             out.append(f"{'/'.join(sorted(methods)) or 'ANY'} {path}: no row")
             continue
-        extra = set(methods) - set(rule.methods) - {"HEAD"}
+        allowed = {m for r in ROUTES if r.path == path for m in r.methods}  # a path may have a row per method
+        extra = set(methods) - allowed - {"HEAD"}
         if extra:
             out.append(f"{path}: methods {sorted(extra)} not in the table")
     return out

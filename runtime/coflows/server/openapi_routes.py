@@ -1,4 +1,4 @@
-"""OpenAPI paths of the server's own routes (health, workflows, M, flows, agents, docs).
+"""OpenAPI paths of the server's own routes (health, workflows, M, flows, agents, auth, docs).
 
 Why by hand: these routes are Starlette handlers without typed signatures; writing their
 parameters, bodies and responses here keeps `/openapi.json` a true description of the whole
@@ -157,4 +157,58 @@ def server_paths() -> dict[str, Any]:
             "agent_toggle", "agents", "start the agent if stopped, stop it if running",
             {"200": _json(_AGENT)}, ("400", "401", "403", "404"),
             [{"name": "id", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 255}}])},
+        **_auth_paths(),
+    }
+
+
+# -- /auth/* (coflows/auth/routes.py) ------------------------------------------------------------
+_IDENTITY = {"type": "object", "properties": {
+    "id": {"type": "string"}, "email": {"type": ["string", "null"]}, "name": {"type": "string"},
+    "admin": {"type": "boolean"},
+    "groups": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "level": {"type": "string", "enum": ["invited", "denied", "view", "read", "write"]},
+        "expires": {"type": ["string", "null"]}}}}}}
+_KEY = {"type": "object", "properties": {"id": {"type": "string"}, "label": {"type": "string"},
+                                         "created": {"type": "string"}, "last_used": {"type": ["string", "null"]},
+                                         "revoked": {"type": ["string", "null"]}}}
+
+
+def _auth_paths() -> dict[str, Any]:
+    err = lambda text: _json(ERROR, text)  # noqa: E731
+    login = {"type": "object", "required": ["email", "password"], "additionalProperties": False,
+             "properties": {"email": {"type": "string", "maxLength": 320},
+                            "password": {"type": "string", "maxLength": 1024}}}
+    return {
+        "/auth/login": {"post": _op(
+            "auth_login", "auth", "log in with email and password: sets the session cookie (HttpOnly, "
+            "SameSite=Lax, Secure over TLS); send the returned csrf in X-CSRF-Token on state-changing requests",
+            {"200": _json({"type": "object", "properties": {
+                "user": _IDENTITY, "csrf": {"type": "string"}, "expires": {"type": "string"}}}),
+             "401": err("wrong email or password (the same answer for an unknown email)"),
+             "415": err("the body must be application/json"),
+             "423": err("the account is locked after too many wrong passwords (Retry-After)"),
+             "429": err("too many failed logins from this address (Retry-After)")},
+            ("400", "413", "503"), body=login)},
+        "/auth/logout": {"post": _op("auth_logout", "auth", "end the session of the cookie and clear it",
+                                     {"200": _json({"type": "object", "properties": {"ended": {"type": "boolean"}}})},
+                                     ())},
+        "/auth/me": {"get": _op(
+            "auth_me", "auth", "who is calling: identity, unexpired groups, the CSRF token (with the cookie)",
+            {"200": _json({**_IDENTITY, "properties": {
+                **_IDENTITY["properties"], "csrf": {"type": "string"},
+                "via": {"type": "string", "enum": ["session", "key", "admin-key"]}}})}, ("401",))},
+        "/auth/keys": {
+            "get": _op("auth_keys", "auth", "the caller's own API keys (never the keys themselves)",
+                       {"200": _json({"type": "array", "items": _KEY})}, ("401",)),
+            "post": _op("auth_new_key", "auth", "a new API key of the logged-in user, shown once",
+                        {"201": _json({"type": "object", "properties": {
+                            "id": {"type": "string"}, "key": {"type": "string"}, "label": {"type": "string"}}}),
+                         "409": err("at most 100 unrevoked API keys per user")},
+                        ("400", "401", "403", "413"),
+                        body={"type": "object", "additionalProperties": False,
+                              "properties": {"label": {"type": "string", "maxLength": 200}}},
+                        body_required=False)},
+        "/auth/keys/{key_id}/revoke": {"post": _op(
+            "auth_revoke_key", "auth", "revoke one of the caller's own API keys", {"200": _json(_KEY)},
+            ("401", "404"), [path_param("key_id", "the key's ID (from GET /auth/keys)")])},
     }
