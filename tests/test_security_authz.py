@@ -1,13 +1,22 @@
-"""Authorization on every route: walk the table of docs/security.md against a real server.
+"""Authorization on every route: walk the table of docs/security.md against a real server, for every caller.
 
-One server serves four workflows: View (Public may View), Pub (Public may Read), Wri (Public may
-Write) and Priv (no Public grant). Every row of `coflows.server.authz_table.ROUTES` is called as
-anonymous on each workflow, with a wrong key, and as the admin; the status must follow the row's
-access kind. Plus the findings of issue 14 as explicit tests.
+One server serves four workflows: View (Public may View), Pub (Public may Read), Wri (Public may Write)
+and Priv (no Public grant). The users are real: made in the server's database before it starts
+(`UserStore`), with API keys from `UserStore.new_key`. Every row of
+`coflows.server.authz_table.ROUTES` is called on each workflow as: anonymous, a wrong key, a user
+Denied on the workflow, a View, a Read and a Write user (levels through the workflow-ID group), the
+admin key, an admin user and a user whose Write membership expired; the status must follow the row's
+access kind, and lists are checked by their content. Grants through package.json `Permissions` (an
+email, a named group), per-function `<permissions>`, sessions with CSRF, a membership expiring while
+cached, and the findings of issue 14 are explicit tests.
+
+Grants are all made before the server starts and never change while it runs, so the server keeps
+`Auth.CacheSeconds` at 30: the walk goes through the identity cache as production does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +30,8 @@ import pytest
 from conftest import ADMIN_KEY, REPO, new_workspace, server_starter
 from test_m_harness import Live, MServer
 
+from coflows.auth.store import UserStore
+from coflows.permissions import DENIED, NONE, READ, VIEW, WRITE
 from coflows.server import authz_table as table
 
 DATA = '''
@@ -65,16 +76,83 @@ KINDS = {  # name → (workflow id, Public level or None, anonymous's level)
     "wri": ("cccccccc-0000-0000-0000-000000000000", 2, 2),
     "priv": ("dddddddd-0000-0000-0000-000000000000", None, -2),
 }
-NEEDED = {table.VIEW: 0, table.READ: 1, table.WRITE: 2, table.CALL: 1, table.RUN_CHANGE: 2}
+NEEDED = {table.VIEW: VIEW, table.READ: READ, table.WRITE: WRITE, table.CALL: READ, table.RUN_CHANGE: WRITE}
 WRONG = {"x-api-key": "not-the-key"}
 ADMIN = {"x-api-key": ADMIN_KEY}
+PASSWORD = "correct horse battery staple"
+# Extra package.json Permissions: an email (mixed case: emails match lower-cased), a named group, Denied
+EXTRA_PERMISSIONS = {
+    "priv": [{"ID": "Pkg.User@Example.com", "Permission": 1}, {"ID": "Analysts", "Permission": 1},
+             {"ID": "conflict@example.com", "Permission": 2}],
+    "pub": [{"ID": "pkg-denied@example.com", "Permission": -1}],
+}
+
+
+def _public(kind: str) -> int:
+    return KINDS[kind][2]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """One kind of caller of the walk: its email (None: no user), level on each kind of workflow."""
+
+    name: str
+    email: str | None
+    level: Callable[[str], int]
+    grant: str | None = None  # the level granted through each workflow's ID group
+    expired: bool = False
+    admin: bool = False  # an admin (the key or a user): may do everything
+
+
+WALK = (
+    Caller("anonymous", None, _public),
+    Caller("denied user", "denied@example.com", lambda k: DENIED, "denied"),
+    Caller("view user", "viewer@example.com", lambda k: max(VIEW, _public(k)), "view"),
+    Caller("read user", "reader@example.com", lambda k: max(READ, _public(k)), "read"),
+    Caller("write user", "writer@example.com", lambda k: WRITE, "write"),
+    Caller("admin key", None, lambda k: WRITE, admin=True),
+    Caller("admin user", "boss@example.com", lambda k: WRITE, admin=True),
+    Caller("expired user", "expired@example.com", _public, "write", expired=True),
+)
+# Users of the explicit tests: email → {group: level} (a group is a workflow kind or a named group)
+OTHERS: dict[str, dict[str, str]] = {
+    "alice@example.com": {"priv": "read"},  # Read on Priv: submits runs of her own there
+    "bob@example.com": {},  # no grant beyond Public
+    "pkg.user@example.com": {},  # Read on Priv through package.json naming the email
+    "pkg-denied@example.com": {},  # Denied on Pub through package.json (Public may Read there)
+    "analyst@example.com": {"Analysts": "read"},  # Read on Priv through the named group
+    "analyst-denied@example.com": {"Analysts": "denied"},  # a Denied member is not in the group
+    "conflict@example.com": {"priv": "denied"},  # Write by package.json, Denied by the group: Denied wins
+    "narrow@example.com": {"priv": "read", "Admins": "read"},  # may call Secret
+    "admins-only@example.com": {"Admins": "read"},  # in the function's group, no Read on the workflow
+}
+EXPIRED_OTHERS = {"analyst-expired@example.com": {"Analysts": "read"}}
+SOON = "soon@example.com"  # Write on Priv until a few seconds after the server starts
+SOON_SECONDS = 8.0
+KEYS: dict[str, str] = {}  # email → API key
+SPARE_KEYS: dict[str, tuple[str, str]] = {}  # email → (key id, key), revoked by the /auth walk
+
+
+def headers(c: Caller) -> dict[str, str] | None:
+    if c.email is not None:
+        return {"x-api-key": KEYS[c.email]}
+    return ADMIN if c.admin else None
+
+
+def user(email: str) -> dict[str, str]:
+    return {"x-api-key": KEYS[email]}
+
+
+def group_of(name: str) -> str:
+    return KINDS[name][0] if name in KINDS else name
 
 
 def make_workspaces(root: Path) -> Any:
     paths = []
     first = None
-    for kind, (wid, public, _) in KINDS.items():
-        ws = new_workspace(root / kind, name=kind.capitalize(), wid=wid, public=public)
+    for kind, (wid_, public, _) in KINDS.items():
+        ws = new_workspace(root / kind, name=kind.capitalize(), wid=wid_, public=public)
+        ws.manifest["Permissions"] += EXTRA_PERMISSIONS.get(kind, [])
         ws.add_query("Data.py", DATA)
         ws.add_agent("Echo.py", AGENT.format(kind=kind))
         ws.manifest["Flows"] = [{"Name": "daily", "Spec": "Data.py/fetch"}]
@@ -82,19 +160,55 @@ def make_workspaces(root: Path) -> Any:
         paths.append(str(ws.mnt / "package.json"))
         first = first or ws
     first.config["Workflow"] = paths
+    first.config["Auth"] = {"CacheSeconds": 30}
     first.save()
     return first
+
+
+def user_store(ws: Any) -> UserStore:
+    from coflows.config import load_config
+    from coflows.store import Database, database_url
+
+    config = load_config(ws.config_path)
+    return UserStore(Database(database_url(config.database.type, config.database.connection, config.base_dir)))
+
+
+def make_users(store: UserStore) -> None:
+    """Every user of the module, their memberships and keys, in the server's database."""
+    past = time.time() - 3600
+    for c in WALK:
+        if c.email is None:
+            continue
+        store.add_user(c.email, name=c.name.title(), password=PASSWORD if c.grant == "read" else None,
+                       admin=c.admin)
+        for kind in KINDS if c.grant else ():
+            store.grant(group_of(kind), c.email, c.grant, expires=past if c.expired else None)
+    for email, grants in {**OTHERS, **EXPIRED_OTHERS}.items():
+        store.add_user(email)
+        for group, level in grants.items():
+            store.grant(group_of(group), email, level, expires=past if email in EXPIRED_OTHERS else None)
+    store.add_user(SOON)
+    store.grant(group_of("priv"), SOON, "write", expires=time.time() + SOON_SECONDS)
+    for u in store.users():
+        KEYS[u.id] = store.new_key(u.id, "authz walk")[1]
+        SPARE_KEYS[u.id] = store.new_key(u.id, "revoked by the walk")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MServer]:
     ws = make_workspaces(tmp_path_factory.mktemp("authz"))
+    store = user_store(ws)
+    make_users(store)
     starter = server_starter(MServer)
     start = next(starter)
     try:
-        yield start(ws)
+        s = start(ws)
+        s.users = store  # type: ignore[attr-defined]
+        s.soon_until = store.principal(SOON)[1]  # type: ignore[attr-defined, index]
+        yield s
     finally:
         starter.close()
+        store.engine.dispose()
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -117,13 +231,27 @@ def wait_run(s: MServer, run_id: str, timeout: float = 60) -> dict:
     raise AssertionError(f"run {run_id} did not end: {run}")
 
 
-def admin_run(s: MServer, kind: str, spec: Any = "Data.py/fetch", wait: bool = True) -> str:
-    r = s.post(f"/flows/{wid(kind)}/runs", json={"spec": spec}, headers=ADMIN)
+def submit(s: MServer, kind: str, spec: Any, hdrs: dict[str, str] | None, wait: bool = True) -> str:
+    r = s.post(f"/flows/{wid(kind)}/runs", json={"spec": spec}, headers=hdrs)
     assert r.status_code == 201, r.text
     run_id = r.json()["run_id"]
     if wait:
         wait_run(s, run_id)
     return run_id
+
+
+def admin_run(s: MServer, kind: str, spec: Any = "Data.py/fetch", wait: bool = True) -> str:
+    return submit(s, kind, spec, ADMIN, wait)
+
+
+_finished: dict[str, str] = {}
+
+
+def finished_run(s: MServer, kind: str) -> str:
+    """One finished admin run per workflow, for the rows that only read a run."""
+    if kind not in _finished:
+        _finished[kind] = admin_run(s, kind)
+    return _finished[kind]
 
 
 def m_add(s: MServer, kind: str, value: Any) -> str:
@@ -153,13 +281,13 @@ def _value() -> dict:
 PROBES: dict[str, Prober] = {
     "/flow/query/{wid}/{qid:path}/{fn}": lambda s, k: Probe("GET", f"/flow/query/{wid(k)}/Data.py/fetch"),
     "/flow/openapi/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/openapi/{wid(k)}/Data.py"),
-    "/flows/runs/{run_id}": lambda s, k: Probe("GET", f"/flows/runs/{admin_run(s, k)}"),
-    "/flows/runs/{run_id}/events": lambda s, k: Probe("GET", f"/flows/runs/{admin_run(s, k)}/events"),
+    "/flows/runs/{run_id}": lambda s, k: Probe("GET", f"/flows/runs/{finished_run(s, k)}"),
+    "/flows/runs/{run_id}/events": lambda s, k: Probe("GET", f"/flows/runs/{finished_run(s, k)}/events"),
     "/flows/runs/{run_id}/cancel": lambda s, k: Probe("POST", f"/flows/runs/{admin_run(s, k)}/cancel"),
     "/flows/runs/{run_id}/rerun": lambda s, k: Probe("POST", f"/flows/runs/{admin_run(s, k, 'Data.py/boom')}/rerun"),
     "/flows/{wid}/runs": lambda s, k: Probe("POST", f"/flows/{wid(k)}/runs", 201, {"spec": "Data.py/fetch"}),
     "/flows/{wid}/flows": lambda s, k: Probe("GET", f"/flows/{wid(k)}/flows"),
-    "/ui/flows/runs/{run_id}": lambda s, k: Probe("GET", f"/ui/flows/runs/{admin_run(s, k)}"),
+    "/ui/flows/runs/{run_id}": lambda s, k: Probe("GET", f"/ui/flows/runs/{finished_run(s, k)}"),
     "/m/data": lambda s, k: Probe("GET", f"/m/data?type={topic(k)}"),
     "/m/rawdata": lambda s, k: Probe("GET", f"/m/rawdata?type={topic(k)}"),
     "/m/entry": lambda s, k: Probe("GET", f"/m/entry?type={topic(k)}&id={m_add(s, k, _value())}"),
@@ -185,25 +313,31 @@ ANYONE_PROBES = {
     "/ui/static/{name}": Probe("GET", "/ui/static/ui.css"),
     "/ui/vendor/{name}": Probe("GET", "/ui/vendor/cytoscape.mjs"),
 }
+AUTH_ROWS = {r.path for r in table.ROUTES if r.path.startswith("/auth/")}
 
 
-def send(s: MServer, p: Probe, headers: dict[str, str] | None = None) -> httpx.Response:
-    if p.url.endswith("/events"):  # SSE: the status is in the first response line; do not read on
-        with s.client.stream(p.method, p.url, headers=headers) as r:
-            return httpx.Response(r.status_code)
-    kw: dict[str, Any] = {"headers": headers}
-    if p.body is not None:
-        kw["json"] = p.body
-    return s.client.request(p.method, p.url, **kw)
+def send(s: MServer, p: Probe, hdrs: dict[str, str] | None = None) -> httpx.Response:
+    """The probe's request, never with a cookie (a login's cookie would turn later calls into a user's)."""
+    s.client.cookies.clear()
+    try:
+        if p.url.endswith("/events"):  # SSE: the status is in the first response line; do not read on
+            with s.client.stream(p.method, p.url, headers=hdrs) as r:
+                return httpx.Response(r.status_code)
+        kw: dict[str, Any] = {"headers": hdrs}
+        if p.body is not None:
+            kw["json"] = p.body
+        return s.client.request(p.method, p.url, **kw)
+    finally:
+        s.client.cookies.clear()
 
 
-def expected_anonymous(rule: table.Rule, kind: str, ok: int) -> int:
-    level = KINDS[kind][2]
+def expected(rule: table.Rule, c: Caller, kind: str, ok: int) -> int:
+    level = c.level(kind)
     if level >= NEEDED[rule.access]:
         return ok
-    if "{run_id}" in rule.path and level < 1:
+    if "{run_id}" in rule.path and level < READ:
         return 404  # a run the caller may not read does not exist for them
-    return 401
+    return 401 if headers(c) is None else 403
 
 
 # -- the walk --------------------------------------------------------------------------------------
@@ -217,16 +351,15 @@ def test_owned_routes_follow_the_table(server: MServer, rule: table.Rule) -> Non
     failures = []
     for kind in KINDS:
         p = prober(server, kind)
-        got = send(server, p).status_code
-        want = expected_anonymous(rule, kind, p.ok)
-        if got != want:
-            failures.append(f"anonymous on {kind}: {p.method} {p.url} → {got}, expected {want}")
-        p = prober(server, kind)
         if (got := send(server, p, WRONG).status_code) != 401:
             failures.append(f"wrong key on {kind}: {p.method} {p.url} → {got}, expected 401")
-        p = prober(server, kind)
-        if (got := send(server, p, ADMIN).status_code) != p.ok:
-            failures.append(f"admin on {kind}: {p.method} {p.url} → {got}, expected {p.ok}")
+        for c in WALK:
+            p = prober(server, kind)
+            r = send(server, p, headers(c))
+            want = expected(rule, c, kind, p.ok)
+            if r.status_code != want:
+                failures.append(f"{c.name} on {kind}: {p.method} {p.url} → {r.status_code}, expected {want}: "
+                                f"{r.text[:200]}")
     assert not failures, "\n".join(failures)
 
 
@@ -243,13 +376,13 @@ def test_routes_open_to_anyone(server: MServer, path: str) -> None:
     p = ANYONE_PROBES[path]
     if path == "/docs/static" and send(server, p, ADMIN).status_code == 404:
         pytest.skip("swagger-ui assets are not installed")
-    assert send(server, p).status_code == p.ok
-    assert send(server, p, ADMIN).status_code == p.ok
+    for c in WALK:
+        assert send(server, p, headers(c)).status_code == p.ok, c.name
     assert send(server, p, WRONG).status_code == 401  # a wrong key is refused, never downgraded
 
 
-def _listed(s: MServer, path: str, headers: dict | None) -> Any:
-    r = s.get(path, headers=headers)
+def _listed(s: MServer, path: str, hdrs: dict | None) -> Any:
+    r = s.get(path, headers=hdrs)
     assert r.status_code == 200, r.text
     return r.json()
 
@@ -259,44 +392,87 @@ def test_lists_show_only_what_the_caller_may_see(server: MServer) -> None:
     for kind in KINDS:
         admin_run(s, kind)
         m_add(s, kind, {"listed": kind})
-    readable, viewable = {"pub", "wri"}, {"view", "pub", "wri"}
-    # workflows and agents: View
-    assert {w["id"] for w in _listed(s, "/flow/workflows", None)} == {wid(k) for k in viewable}
-    assert {w["id"] for w in _listed(s, "/flow/workflows", ADMIN)} == {wid(k) for k in KINDS}
-    assert {a["ID"] for a in _listed(s, "/flow/agents", None)} == {f"echo-{k}" for k in viewable}
-    assert {a["ID"] for a in _listed(s, "/flow/agents", ADMIN)} == {f"echo-{k}" for k in KINDS}
-    # openapi: callable functions only (Read, not Secret)
-    paths = [p for p in _listed(s, "/openapi.json", None)["paths"] if p.startswith("/flow/query/")]
-    assert {p.split("/")[3] for p in paths} == {wid(k) for k in readable}
-    assert not any(p.endswith("/Secret") for p in paths)
-    assert any(p.endswith("/Secret") for p in _listed(s, "/openapi.json", ADMIN)["paths"])
-    # runs and topics: Read; the filter is applied before `limit`
-    assert {r["workflow"] for r in _listed(s, "/flows/runs?limit=1000", None)} == {wid(k) for k in readable}
-    assert {r["workflow"] for r in _listed(s, "/flows/runs?limit=1000", ADMIN)} == {wid(k) for k in KINDS}
-    anon_first = _listed(s, "/flows/runs?limit=1", None)
-    assert len(anon_first) == 1 and anon_first[0]["workflow"] in {wid(k) for k in readable}
-    topics = {t["Topic"] for t in _listed(s, "/m/topics", None)}
-    assert topics == {topic(k) for k in readable}
-    assert {topic(k) for k in KINDS} <= {t["Topic"] for t in _listed(s, "/m/topics", ADMIN)}
+    ours = {topic(k) for k in KINDS}
+    for c in WALK:
+        h, who = headers(c), c.name
+        viewable = {k for k in KINDS if c.level(k) >= VIEW}
+        readable = {k for k in KINDS if c.level(k) >= READ}
+        # workflows and agents: View
+        assert {w["id"] for w in _listed(s, "/flow/workflows", h)} == {wid(k) for k in viewable}, who
+        assert {a["ID"] for a in _listed(s, "/flow/agents", h)} == {f"echo-{k}" for k in viewable}, who
+        # openapi: callable functions only (Read; Secret needs the Admins group)
+        paths = [p for p in _listed(s, "/openapi.json", h)["paths"] if p.startswith("/flow/query/")]
+        assert {p.split("/")[3] for p in paths} == {wid(k) for k in readable}, who
+        assert any(p.endswith("/Secret") for p in paths) == c.admin, who
+        # runs and topics: Read; the filter is applied before `limit`
+        assert {r["workflow"] for r in _listed(s, "/flows/runs?limit=1000", h)} == {wid(k) for k in readable}, who
+        first = _listed(s, "/flows/runs?limit=1", h)
+        assert [r["workflow"] in {wid(k) for k in readable} for r in first] == [True] * bool(readable), who
+        topics = {t["Topic"] for t in _listed(s, "/m/topics", h)} & ours
+        assert topics == {topic(k) for k in readable}, who
+    assert {w["id"] for w in _listed(s, "/flow/workflows", user("bob@example.com"))} == \
+        {wid(k) for k in ("view", "pub", "wri")}  # a user without grants sees what Public sees
     for path in ("/flow/workflows", "/flow/agents", "/openapi.json", "/flows/runs", "/m/topics"):
         assert s.get(path, headers=WRONG).status_code == 401
 
 
-def test_the_all_runs_event_stream_shows_only_readable_runs(server: MServer) -> None:
+def test_the_all_runs_event_stream_shows_each_caller_only_readable_runs(server: MServer) -> None:
+    """Every caller's stream is open while one run per workflow runs (Wri's last); then each is read."""
     s = server
-    seen: list[dict] = []
-    with httpx.stream("GET", f"{s.base}/flows/events", timeout=30) as r:
-        assert r.status_code == 200
-        private = admin_run(s, "priv", wait=False)
-        public = admin_run(s, "pub", wait=False)
-        for line in r.iter_lines():
-            if line.startswith("data: "):
-                seen.append(json.loads(line[6:]))
-                if seen[-1].get("run_id") == public and seen[-1].get("type") == "run" and \
-                        seen[-1].get("state") == "finished":
-                    break
-    ids = {e.get("run_id") for e in seen}
-    assert public in ids and private not in ids
+    seen: dict[str, list[dict]] = {}
+    with contextlib.ExitStack() as stack:
+        streams = {}
+        for c in WALK:
+            r = stack.enter_context(httpx.stream("GET", f"{s.base}/flows/events", headers=headers(c),
+                                                 timeout=httpx.Timeout(30, read=2)))
+            assert r.status_code == 200, c.name
+            streams[c.name] = r
+        runs = {kind: admin_run(s, kind) for kind in ("priv", "view", "pub", "wri")}  # one after the other
+        for c in WALK:
+            seen[c.name] = events = []
+            try:
+                for line in streams[c.name].iter_lines():
+                    if line.startswith("data: "):
+                        events.append(json.loads(line[6:]))
+                        e = events[-1]
+                        if e.get("run_id") == runs["wri"] and e.get("type") == "run" and e.get("state") == "finished":
+                            break  # events come in order: every earlier run's are in
+            except httpx.ReadTimeout:
+                pass  # nothing more for this caller
+    for c in WALK:
+        got = {e.get("run_id") for e in seen[c.name]} & set(runs.values())
+        assert got == {runs[k] for k in runs if c.level(k) >= READ}, c.name
+
+
+def test_live_follows_each_callers_levels(server: MServer) -> None:
+    """/live per caller and workflow: subscribing needs Read, a change (Type 14) needs Write."""
+    s = server
+    failures = []
+    for c in WALK:
+        key = (headers(c) or {}).get("x-api-key")
+        live = Live(s.ws_url(key=key))
+        try:
+            for kind in KINDS:
+                live.send({"Type": 1, "Content": topic(kind)})
+                live.send({"Type": 14, "Content": {"TopicID": topic(kind), "Type": 1, "Value": {"live": c.name}}})
+                live.send({"Type": 15, "Content": kind})
+                errors = []
+                while (msg := live.recv())["Type"] != 15:
+                    if msg["Type"] == 0:
+                        errors.append(msg["Content"])
+                want = ([1] if c.level(kind) < READ else []) + ([14] if c.level(kind) < WRITE else [])
+                if [e["Request"] for e in errors] != want:
+                    failures.append(f"{c.name} on {kind}: errors {errors}, expected for requests {want}")
+                word = "API key" if key is None else "permission denied"
+                if not all(word in e["Error"] for e in errors):
+                    failures.append(f"{c.name} on {kind}: errors {errors} do not say {word!r}")
+        finally:
+            live.close()
+    assert not failures, "\n".join(failures)
+    from websockets.exceptions import InvalidHandshake
+
+    with pytest.raises(InvalidHandshake):  # a wrong key: the handshake is refused, never downgraded
+        Live(s.ws_url(key="not-the-key")).close()
 
 
 def test_live_subscriptions_need_read_on_the_topics_owner(server: MServer) -> None:
@@ -304,26 +480,218 @@ def test_live_subscriptions_need_read_on_the_topics_owner(server: MServer) -> No
     live = Live(s.ws_url(key=None))
     try:
         live.subscribe(topic("pub"))  # Read: allowed
-        live.send({"Type": 1, "Content": topic("priv")})
-        live.send({"Type": 1, "Content": topic("view")})
-        live.send({"Type": 14, "Content": {"TopicID": topic("pub"), "Type": 1, "Value": {"live": 1}}})
-        live.send({"Type": 15, "Content": "sync"})
-        errors = []
-        while (msg := live.recv())["Type"] != 15:
-            if msg["Type"] == 0:
-                errors.append(msg["Content"])
-        assert [e["Request"] for e in errors] == [1, 1, 14], errors
-        assert all("API key" in e["Error"] for e in errors)
         m_add(s, "priv", {"private": 1})
         m_add(s, "pub", {"public": 1})
         got = live.changes(1)
         assert got[0]["TopicID"] == topic("pub") and got[0]["Value"] == {"public": 1}
     finally:
         live.close()
-    from websockets.exceptions import InvalidHandshake
 
-    with pytest.raises(InvalidHandshake):  # a wrong key: the handshake is refused, never downgraded
-        Live(s.ws_url(key="not-the-key")).close()
+
+# -- /auth/*: the caller's own identity and keys --------------------------------------------------
+
+def _auth_check(s: MServer, path: str, c: Caller | None) -> list[str]:
+    """The /auth row `path` called as `c` (None: a wrong key); a list of what differs from the row."""
+    h = headers(c) if c is not None else WRONG
+    name = c.name if c is not None else "wrong key"
+    anonymous = c is not None and h is None
+    out: list[str] = []
+
+    def want(r: httpx.Response, status: int) -> bool:
+        if r.status_code != status:
+            out.append(f"{name}: {r.request.method} {r.request.url.path} → {r.status_code}, expected {status}: "
+                       f"{r.text[:200]}")
+            return False
+        return True
+
+    def call(method: str, url: str, **kw: Any) -> httpx.Response:
+        return send(s, Probe(method, url, body=kw.get("json")), h)
+
+    if c is None:  # a wrong key is refused on every /auth route, never downgraded to anonymous
+        method = next(r.methods[0] for r in table.ROUTES if r.path == path)
+        want(call(method, path.replace("{key_id}", "x")), 401)
+        return out
+    if path == "/auth/login":  # anyone may log in; the body's credentials decide
+        r = call("POST", path, json={"email": "Reader@Example.com", "password": PASSWORD})
+        if want(r, 200):
+            assert r.json()["user"]["email"] == "reader@example.com" and r.json()["csrf"]
+            cookie = r.headers.get("set-cookie", "")
+            if not ("coflows_session=cfs_" in cookie and "httponly" in cookie.lower()
+                    and "samesite=lax" in cookie.lower()):
+                out.append(f"{name}: login cookie {cookie!r}")
+    elif path == "/auth/logout":  # no session: nothing to end
+        r = call("POST", path)
+        if want(r, 200) and r.json() != {"ended": False}:
+            out.append(f"{name}: logout said {r.text}")
+    elif path == "/auth/me":
+        r = call("GET", path)
+        if want(r, 401 if anonymous else 200) and not anonymous:
+            me = r.json()
+            groups = {g["id"]: g["level"] for g in me["groups"]}
+            mine = {} if c.grant is None or c.expired else {wid(k): c.grant for k in KINDS}
+            if (me["email"], me["admin"], groups) != (c.email, c.admin, mine):
+                out.append(f"{name}: /auth/me said {me}")
+    elif path == "/auth/keys" and c is not None:
+        r = call("GET", path)
+        if want(r, 401 if anonymous else 200) and not anonymous:
+            ids = {k["id"] for k in r.json()}
+            stored = {k["id"] for k in s.users.keys(c.email)} if c.email else set()  # type: ignore[attr-defined]
+            if ids != stored or "cfk_" in r.text:
+                out.append(f"{name}: keys {r.text[:300]}, expected the IDs {stored}, never a key")
+        # a new key comes from a login session only: never anonymous, never with a key (the admin's included)
+        want(call("POST", path), 401 if anonymous else 403)
+    elif path == "/auth/keys/{key_id}/revoke":
+        other = SPARE_KEYS["bob@example.com"]
+        want(call("POST", f"/auth/keys/{other[0]}/revoke"), 401 if anonymous else 404)  # not theirs
+        if c.email is not None:
+            kid, key = SPARE_KEYS[c.email]
+            if want(call("POST", f"/auth/keys/{kid}/revoke"), 200):
+                want(s.get("/auth/me", headers={"x-api-key": key}), 401)  # the revoked key is refused at once
+    elif path in ("/auth/oidc/login", "/auth/oidc/callback"):  # no Auth.OIDC.Issuer: not configured
+        want(call("GET", path), 404)
+    else:
+        out.append(f"no check for {path}")
+    return out
+
+
+@pytest.mark.parametrize("path", sorted(AUTH_ROWS - {"/auth/keys/{key_id}/revoke"}) + ["/auth/keys/{key_id}/revoke"])
+def test_auth_routes_follow_their_rows(server: MServer, path: str) -> None:
+    failures = _auth_check(server, path, None)
+    for c in WALK:
+        failures += _auth_check(server, path, c)
+    assert not failures, "\n".join(failures)
+    if path == "/auth/keys/{key_id}/revoke":  # someone else's key was never revoked
+        assert server.get("/auth/me", headers={"x-api-key": SPARE_KEYS["bob@example.com"][1]}).status_code == 200
+
+
+# -- users' levels from every source ---------------------------------------------------------------
+
+def test_package_json_permissions_grant_to_emails_and_named_groups(server: MServer) -> None:
+    s = server
+    call = f"/flow/query/{wid('priv')}/Data.py/fetch"
+    write = f"/m/add?type={topic('priv')}"
+    # package.json names the email (in another case): Read, not Write
+    assert s.get(call, headers=user("pkg.user@example.com")).status_code == 200
+    assert s.post(write, json={"x": 1}, headers=user("pkg.user@example.com")).status_code == 403
+    assert wid("priv") in {w["id"] for w in _listed(s, "/flow/workflows", user("pkg.user@example.com"))}
+    # package.json gives the named group Analysts Read: its members have Read; expired or Denied members do not
+    assert s.get(call, headers=user("analyst@example.com")).json() == [0, 1]
+    assert s.post(write, json={"x": 1}, headers=user("analyst@example.com")).status_code == 403
+    for email in ("analyst-expired@example.com", "analyst-denied@example.com"):
+        assert s.get(call, headers=user(email)).status_code == 403, email
+        assert wid("priv") not in {w["id"] for w in _listed(s, "/flow/workflows", user(email))}, email
+    # package.json Permission -1 for an email: denied where Public may Read
+    pub = f"/flow/query/{wid('pub')}/Data.py/fetch"
+    assert s.get(pub).status_code == 200
+    r = s.get(pub, headers=user("pkg-denied@example.com"))
+    assert r.status_code == 403 and "pkg-denied@example.com" in r.json()["error"]["message"]
+    assert wid("pub") not in {w["id"] for w in _listed(s, "/flow/workflows", user("pkg-denied@example.com"))}
+    # Write by package.json, Denied through the workflow's group: Denied wins
+    assert s.get(call, headers=user("conflict@example.com")).status_code == 403
+    assert s.post(write, json={"x": 1}, headers=user("conflict@example.com")).status_code == 403
+
+
+def test_function_permissions_narrow_who_may_call(server: MServer) -> None:
+    s = server
+    secret = f"/flow/query/{wid('priv')}/Data.py/Secret"
+    reader = {"x-api-key": KEYS["reader@example.com"]}  # Read on every workflow, not in Admins
+    assert s.get(f"/flow/query/{wid('priv')}/Data.py/fetch", headers=reader).status_code == 200
+    assert s.get(secret, headers=reader).status_code == 403
+    assert s.get(secret, headers=user("narrow@example.com")).json() == "secret"  # Read + in Admins
+    # the function's group alone does not give Read on the workflow ("Read + callable")
+    assert s.get(secret, headers=user("admins-only@example.com")).status_code == 403
+    doc = _listed(s, f"/flow/openapi/{wid('priv')}/Data.py", user("narrow@example.com"))
+    assert any(p.endswith("/Secret") for p in doc["paths"])
+    doc = _listed(s, f"/flow/openapi/{wid('priv')}/Data.py", reader)
+    assert not any(p.endswith("/Secret") for p in doc["paths"]) and any(p.endswith("/fetch") for p in doc["paths"])
+    # a flow naming the function is refused the same way
+    r = s.post(f"/flows/{wid('priv')}/runs", json={"spec": "Data.py/Secret"}, headers=reader)
+    assert r.status_code == 403 and "Data.py/Secret" in r.json()["error"]["message"]
+
+
+def test_a_membership_that_expires_while_cached_stops_counting(server: MServer) -> None:
+    """Write on Priv until a few seconds after the start: the cache (30 s) never outlives the membership."""
+    s = server
+    h, until = user(SOON), s.soon_until  # type: ignore[attr-defined]
+    write = f"/m/add?type={topic('priv')}"
+    if time.time() < until - 1:
+        assert s.post(write, json={"soon": 1}, headers=h).status_code == 200  # cached until the expiry
+    while time.time() <= until:
+        time.sleep(0.1)
+    assert s.post(write, json={"soon": 2}, headers=h).status_code == 403
+    assert s.get(f"/flow/query/{wid('priv')}/Data.py/fetch", headers=h).status_code == 403
+    assert s.get("/auth/me", headers=h).json()["groups"] == []
+
+
+def test_a_session_carries_the_users_levels_and_unsafe_requests_need_its_csrf_token(server: MServer) -> None:
+    s = server
+    with httpx.Client(base_url=s.base, timeout=30) as c:
+        r = c.post("/auth/login", json={"email": "reader@example.com", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        csrf = {"X-CSRF-Token": r.json()["csrf"]}
+        assert c.get(f"/flow/query/{wid('priv')}/Data.py/fetch").status_code == 200  # Read through the session
+        assert c.get("/auth/me").json()["via"] == "session"
+        add = f"/m/add?type={topic('wri')}"  # Public may Write on Wri
+        r = c.post(add, json={"s": 1})
+        assert r.status_code == 403 and r.json()["error"]["type"] == "CsrfFailed"
+        assert c.post(add, json={"s": 1}, headers={"X-CSRF-Token": "wrong"}).status_code == 403
+        assert c.post(add, json={"s": 1}, headers=csrf).status_code == 200
+        assert c.post(f"/m/add?type={topic('priv')}", json={"s": 1}, headers=csrf).status_code == 403  # Read only
+        # a key is made from the session, shown once, and works as the user
+        r = c.post("/auth/keys", json={"label": "laptop"}, headers=csrf)
+        assert r.status_code == 201, r.text
+        key = r.json()["key"]
+        assert s.get("/auth/me", headers={"x-api-key": key}).json()["email"] == "reader@example.com"
+        assert key not in c.get("/auth/keys").text
+        assert c.post("/auth/logout", headers=csrf).json() == {"ended": True}
+        assert c.get(f"/flow/query/{wid('priv')}/Data.py/fetch").status_code == 401  # anonymous again
+
+
+# -- callers with a key but without the level: 403; submitters own their runs ----------------------
+
+def test_keyed_callers_without_the_level_get_403_and_submitters_own_their_runs(server: MServer) -> None:
+    s = server
+    alice, bob = user("alice@example.com"), user("bob@example.com")  # Read on Priv; nothing beyond Public
+    assert s.get(f"/flow/openapi/{wid('priv')}/Data.py", headers=bob).status_code == 403
+    assert s.get(f"/flow/openapi/{wid('priv')}/Data.py", headers=alice).status_code == 200
+    # M: Read, not Write
+    m_add(s, "priv", {"a": "alice-reads"})
+    assert {"a": "alice-reads"} in s.get(f"/m/data?type={topic('priv')}", headers=alice).json()
+    r = s.get(f"/m/data?type={topic('priv')}", headers=bob)
+    assert r.status_code == 403 and "Read on workflow 'Priv'" in r.json()["error"]["message"]
+    assert s.post(f"/m/add?type={topic('priv')}", json={"b": 1}, headers=alice).status_code == 403
+    # agents: Read for runs, Write to start
+    assert s.get("/flow/agent/echo-priv/runs", headers=alice).status_code == 200
+    assert s.get("/flow/agent/echo-priv/runs", headers=bob).status_code == 403
+    assert s.post("/flow/agent/echo-priv/start", headers=alice).status_code == 403
+    assert s.post("/flow/agent/echo-priv", json={}, headers=alice).status_code == 403
+    # runs: the admin's are readable, not changeable; her own are hers to cancel and rerun
+    admins = admin_run(s, "priv", "Data.py/boom")
+    assert s.get(f"/flows/runs/{admins}", headers=alice).status_code == 200
+    assert s.get(f"/flows/runs/{admins}", headers=bob).status_code == 404
+    r = s.post(f"/flows/runs/{admins}/rerun", headers=alice)
+    assert r.status_code == 403 and "Write" in r.json()["error"]["message"]
+    assert s.post(f"/flows/runs/{admins}/cancel", headers=alice).status_code == 403
+    hers = submit(s, "priv", "Data.py/boom", alice)
+    assert s.get(f"/flows/runs/{hers}", headers=ADMIN).json()["submitted_by"] == "alice@example.com"
+    assert s.post(f"/flows/runs/{hers}/rerun", headers=alice).status_code == 200
+    assert s.post(f"/flows/runs/{hers}/cancel", headers=alice).status_code == 200
+    assert s.post(f"/flows/runs/{hers}/cancel", headers=bob).status_code == 404
+    r = s.post(f"/flows/{wid('priv')}/runs", json={"spec": "Data.py/Secret"}, headers=alice)
+    assert r.status_code == 403 and "Data.py/Secret" in r.json()["error"]["message"]
+    assert s.post(f"/flows/{wid('priv')}/runs", json={"spec": "Data.py/fetch"}, headers=bob).status_code == 403
+    # lists
+    assert wid("priv") in {r["workflow"] for r in s.get("/flows/runs", headers=alice).json()}
+    assert wid("priv") not in {r["workflow"] for r in s.get("/flows/runs", headers=bob).json()}
+
+
+def test_a_flow_task_runs_as_its_submitter_with_the_users_current_groups(server: MServer, tmp_path: Path) -> None:
+    s = server
+    marker = tmp_path / "who.txt"
+    spec = [{"nodename": "who", "funcname": "Data.py/who_fail", "kwargs": {"marker": str(marker)}}]
+    run_id = submit(s, "priv", spec, user("alice@example.com"))
+    assert wait_run(s, run_id)["submitted_by"] == "alice@example.com"
+    assert marker.read_text().split() == ["alice@example.com"]
 
 
 # -- the findings of issue 14 -----------------------------------------------------------------------
@@ -425,76 +793,13 @@ def test_every_route_of_the_app_has_a_row(tmp_path: Path) -> None:
     assert len(routes) > 30
     assert table.missing(routes) == []
     assert {p for p, _ in routes} >= {r.path for r in table.ROUTES} - {"/docs/static"}
-    covered = set(PROBES) | set(ANYONE_PROBES) | {r.path for r in table.ROUTES if r.access == table.LISTED}
+    covered = set(PROBES) | set(ANYONE_PROBES) | AUTH_ROWS | {r.path for r in table.ROUTES if r.access == table.LISTED}
     assert {r.path for r in table.ROUTES} <= covered  # the walk calls every row
 
 
 def test_the_doc_shows_the_table() -> None:
     doc = (REPO / "docs" / "security.md").read_text(encoding="utf-8")
     assert table.splice(doc) == doc, "run: python -m coflows.server.authz_table docs/security.md"
-
-
-# -- callers with a key but without the level: 403 (users come later; the runtime's hook serves) ---
-
-def test_keyed_callers_without_the_level_get_403_and_submitters_own_their_runs(tmp_path: Path) -> None:
-    from starlette.testclient import TestClient
-
-    from coflows.config import load_config
-    from coflows.permissions import Principal
-    from coflows.runtime import Runtime
-    from coflows.server.app import create_app
-
-    ws = make_workspaces(tmp_path)
-    runtime = Runtime(load_config(ws.config_path))
-    runtime.load()
-    users = {"alice-key": Principal("alice", groups={wid("priv"): 1}),  # Read on Priv
-             "bob-key": Principal("bob")}  # no grant beyond Public
-    runtime.lookup_principal = users.get
-    alice, bob = {"x-api-key": "alice-key"}, {"x-api-key": "bob-key"}
-    with TestClient(create_app(runtime)) as c:
-        def run(spec: str, headers: dict) -> str:
-            r = c.post(f"/flows/{wid('priv')}/runs", json={"spec": spec}, headers=headers)
-            assert r.status_code == 201, r.text
-            run_id = r.json()["run_id"]
-            deadline = time.monotonic() + 30
-            while c.get(f"/flows/runs/{run_id}", headers=ADMIN).json()["state"] not in ("finished", "failed"):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            return run_id
-
-        assert c.get(f"/flow/openapi/{wid('priv')}/Data.py", headers=bob).status_code == 403
-        assert c.get(f"/flow/openapi/{wid('priv')}/Data.py", headers=alice).status_code == 200
-        # M: Read, not Write
-        assert c.post(f"/m/add?type={topic('priv')}", json={"a": 1}, headers=ADMIN).status_code == 200
-        assert c.get(f"/m/data?type={topic('priv')}", headers=alice).json() == [{"a": 1}]
-        r = c.get(f"/m/data?type={topic('priv')}", headers=bob)
-        assert r.status_code == 403 and "Read on workflow 'Priv'" in r.json()["error"]["message"]
-        assert c.post(f"/m/add?type={topic('priv')}", json={"b": 1}, headers=alice).status_code == 403
-        # agents: Read for runs, Write to start
-        assert c.get("/flow/agent/echo-priv/runs", headers=alice).status_code == 200
-        assert c.get("/flow/agent/echo-priv/runs", headers=bob).status_code == 403
-        assert c.post("/flow/agent/echo-priv/start", headers=alice).status_code == 403
-        assert c.post("/flow/agent/echo-priv", json={}, headers=alice).status_code == 403
-        # runs: the admin's are readable, not changeable; her own are hers to cancel and rerun
-        admins = run("Data.py/boom", ADMIN)
-        assert c.get(f"/flows/runs/{admins}", headers=alice).status_code == 200
-        assert c.get(f"/flows/runs/{admins}", headers=bob).status_code == 404
-        r = c.post(f"/flows/runs/{admins}/rerun", headers=alice)
-        assert r.status_code == 403 and "Write" in r.json()["error"]["message"]
-        assert c.post(f"/flows/runs/{admins}/cancel", headers=alice).status_code == 403
-        hers = run("Data.py/boom", alice)
-        assert c.get(f"/flows/runs/{hers}", headers=ADMIN).json()["submitted_by"] == "alice"
-        assert c.post(f"/flows/runs/{hers}/rerun", headers=alice).status_code == 200
-        assert c.post(f"/flows/runs/{hers}/cancel", headers=alice).status_code == 200
-        assert c.post(f"/flows/runs/{hers}/cancel", headers=bob).status_code == 404
-        r = c.post(f"/flows/{wid('priv')}/runs", json={"spec": "Data.py/Secret"}, headers=alice)
-        assert r.status_code == 403 and "Data.py/Secret" in r.json()["error"]["message"]
-        assert c.post(f"/flows/{wid('priv')}/runs", json={"spec": "Data.py/fetch"}, headers=bob).status_code == 403
-        # lists
-        assert {w["id"] for w in c.get("/flow/workflows", headers=bob).json()} == {wid(k) for k in
-                                                                                   ("view", "pub", "wri")}
-        assert wid("priv") in {r["workflow"] for r in c.get("/flows/runs", headers=alice).json()}
-        assert wid("priv") not in {r["workflow"] for r in c.get("/flows/runs", headers=bob).json()}
 
 
 def test_live_checks_rights_again_when_it_delivers() -> None:
