@@ -109,9 +109,11 @@ def group_level(workflow: Workflow, principal: Principal, group: str) -> int:
 def can_call(workflow: Workflow, function: Function, principal: Principal) -> bool:
     if principal.is_admin:
         return True
+    if workflow_level(workflow, principal) < READ:  # `<permissions>` narrows Read on the workflow, never widens it
+        return False
     required = function.docs.permissions
     if required is None:
-        return workflow_level(workflow, principal) >= READ
+        return True
     return any(group_level(workflow, principal, g.group) >= max(g.level, READ) for g in required)
 
 
