@@ -2,16 +2,27 @@
 
 One structure for three uses: `docs/security.md` renders it (`python -m coflows.server.authz_table
 docs/security.md` rewrites the table between its markers), `tests/test_security_authz.py` walks it
-against a real server, and the same test fails when the app has a route without a row here.
+against a real server for every kind of caller, and the same test fails when the app has a route
+without a row here.
+
+Callers: anonymous (no key, no session), a user (their API key, or the session cookie of a login),
+the admin key (the server's `SecretKey`) and admin users (`coflows user add --admin`); admin users
+may do what the admin key may. A user's level on a workflow is the highest of its grants: their
+membership of the group whose ID is the workflow's ID, package.json `Permissions` naming their email,
+package.json `Permissions` naming a group they are a member of (as View or more), and `Public`
+(everyone's, anonymous callers' too). A Denied grant to the user or through one of their groups wins
+over every other; an expired membership counts as none (the identity cache never outlives it).
 
 Access kinds (levels are on the workflow that OWNS the object, never one the caller names):
-- `anyone`: no key needed; holds no workflow data.
+- `anyone`: no level needed; holds no workflow data (the `/auth/*` rows say what a caller must be).
 - `listed`: anyone; the answer lists only what the caller may see (`level` says which level).
 - `view` / `read` / `write`: that level on the owning workflow.
-- `call`: Read on the owning workflow and every function involved callable by the caller.
+- `call`: Read on the owning workflow and every function involved callable by the caller (a
+  function's `<permissions>` narrows Read: the caller also needs the level in one of its groups).
 - `run-change`: Write on the run's workflow, or being the (non-anonymous) caller who submitted it.
-Refusals: a wrong key is 401 on every route; anonymous callers get 401, callers with a key but
-without the level 403; a flow run the caller may not read is 404 (its existence is private).
+Refusals: a wrong key is 401 on every route; anonymous callers get 401, callers with a key or a
+session but without the level 403; a flow run the caller may not read is 404 (its existence is
+private).
 """
 
 from __future__ import annotations
@@ -26,6 +37,14 @@ ACCESS_TEXT = {
     ANYONE: "anyone", LISTED: "anyone (filtered)", VIEW: "View", READ: "Read", WRITE: "Write",
     CALL: "Read + callable", RUN_CHANGE: "Write or submitter",
 }
+LEGEND = (
+    "Levels are the caller's on the workflow that owns the object: the highest of the user's membership of "
+    "the workflow-ID group, package.json `Permissions` naming their email or a named group they are a member "
+    "of, and `Public`; Denied (from any of these) wins; expired memberships count as none. The admin key "
+    "and admin users may do everything. Refused: wrong key 401; anonymous 401; a user (key or session) "
+    "without the level 403; a run the caller may not read 404. Unsafe requests made with the session "
+    "cookie need its CSRF token (403 `CsrfFailed`)."
+)
 
 BODY = "body ≤ Server.MaxBodyBytes (10 MB) → 413; JSON depth ≤ 64, integers ≤ 640 digits → 400"
 CALL_TIME = "Server.CallTimeout (120 s) or the function's own → 504; Server.WorkflowConcurrency → 503"
@@ -166,7 +185,7 @@ def _cell(text: str) -> str:
 
 
 def render_markdown() -> str:
-    lines = ["| method | path | who (on the owning workflow) | owner | reads | changes | bounds |",
+    lines = [LEGEND, "", "| method | path | who (level on the owning workflow) | owner | reads | changes | bounds |",
              "|---|---|---|---|---|---|---|"]
     for r in ROUTES:
         who = ACCESS_TEXT[r.access] + (f": {r.level}" if r.level else "")
