@@ -388,6 +388,11 @@ def add_agent_cmd(language_or_name: Annotated[str, typer.Argument(metavar="LANGU
 flow_app = typer.Typer(help="DAG flows: submit, follow and inspect runs.", no_args_is_help=True)
 app.add_typer(flow_app, name="flow")
 
+from coflows.cli_users import group_app, user_app  # noqa: E402 - users and groups on the database only
+
+app.add_typer(user_app, name="user")
+app.add_typer(group_app, name="group")
+
 
 def _server(cfg: Config) -> tuple[str, dict[str, str]]:
     """Base URL and auth header of the server named in `Cloud` (the local one by default)."""
