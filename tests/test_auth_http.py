@@ -18,13 +18,12 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from conftest import ADMIN_KEY, new_workspace, server_starter
 from test_m_harness import MServer
 
 from coflows.auth import schema
-from coflows.auth.credentials import digest, new_token, SESSION_PREFIX
+from coflows.auth.credentials import SESSION_PREFIX, digest, new_token
 from coflows.auth.store import UserStore
 from coflows.store import Database
 
@@ -376,3 +375,36 @@ def test_no_password_or_token_in_the_log(env) -> None:
     assert "login: quiet@example.com" in log  # logins are logged ...
     for secret in (PASSWORD, "a-wrong-secret-password", token, csrf):
         assert secret not in log  # ... without their secrets
+
+
+def test_a_new_login_ends_the_browsers_previous_session(env) -> None:
+    s, store = env
+    email = user(store, "twice")
+    first, _ = session_of(login(s, email))
+    again = call(s, "POST", "/auth/login", json={"email": email, "password": PASSWORD},
+                 headers={**first, **address()})  # the login route needs no CSRF token (JSON only)
+    second, _ = session_of(again)
+    assert second != first
+    assert call(s, "GET", "/auth/me", headers=first).status_code == 401
+    assert call(s, "GET", "/auth/me", headers=second).status_code == 200
+
+
+def test_the_address_limiter_is_bounded() -> None:
+    """Random addresses cannot grow memory without bound; IPv6 counts per /64 (a host owns one)."""
+    from coflows.auth.ratelimit import AddressLimiter, address_key
+
+    now = [1000.0]
+    limiter = AddressLimiter(3, max_addresses=50, clock=lambda: now[0])
+    for i in range(10_000):
+        limiter.begin(f"203.0.113.{i}")
+    assert len(limiter) == 50
+    assert [limiter.begin("a")[1] for _ in range(4)] == [0, 0, 0, 60]  # the 4th in the minute waits
+    now[0] += 30
+    assert limiter.begin("a") == (None, 30)
+    now[0] += 30.5
+    assert limiter.begin("a")[1] == 0  # the first failure aged out
+    mark, _ = limiter.begin("b")
+    limiter.forgive("b", mark)  # a success takes its attempt back
+    assert [limiter.begin("b")[1] for _ in range(3)] == [0, 0, 0]
+    assert address_key("2001:db8::1") == address_key("2001:db8::ffff:2") == "2001:db8::/64"
+    assert address_key("::ffff:192.0.2.1") == "192.0.2.1"
