@@ -342,6 +342,21 @@ def test_agents_run_as_the_http_writer(env, writer: str, expected: str) -> None:
     assert _seen(server, entry) == {lang: expected for lang in LANGS}
 
 
+def test_agents_run_as_the_live_websocket_writer(env) -> None:
+    """An M add sent over /live (the user's key in `_cokey`) triggers the agents as that user."""
+    from test_m_harness import Live
+
+    server, keys, _ = env
+    live = Live(f"ws://127.0.0.1:{server.port}/live?_cokey={keys[ALICE]}")
+    try:
+        live.subscribe("orders")
+        live.send({"Type": 14, "Content": {"TopicID": "orders", "Type": 1, "Value": {"item": "over the socket"}}})
+        entry = live.changes(1)[0]["ID"]
+    finally:
+        live.close()
+    assert _seen(server, entry) == {lang: ALICE for lang in LANGS}
+
+
 def test_m_write_needs_write_so_a_reader_cannot_trigger_agents(env) -> None:
     server, keys, _ = env
     r = server.post("/m/add?type=orders", json={"item": "not bob's"}, headers=_key(keys, BOB))

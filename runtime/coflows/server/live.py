@@ -37,7 +37,7 @@ from coflows.m.store import ADD, EXCHANGE, REMOVE, Change, MStore, check_topic
 from coflows.permissions import READ, WRITE, Principal
 from coflows.server.auth import principal_of
 from coflows.server.limits import parse_json
-from coflows.server.m_routes import check_topic_access
+from coflows.server.m_routes import as_writer, check_topic_access
 
 if TYPE_CHECKING:
     from coflows.runtime import Runtime
@@ -243,15 +243,17 @@ class LiveHub:
         if change == ADD:
             if "Value" not in content:
                 raise ArgumentError("an add needs 'Value'")
-            await run_in_threadpool(store.add, topic, content["Value"])
+            await run_in_threadpool(as_writer, client.principal, topic, store.add, topic, content["Value"])
         elif change == EXCHANGE:
             if not isinstance(content.get("ID"), str) or "Value" not in content:
                 raise ArgumentError("an exchange needs 'ID' and 'Value'")
-            await run_in_threadpool(store.exchange, topic, content["ID"], content["Value"], version, "id")
+            await run_in_threadpool(as_writer, client.principal, topic, store.exchange, topic, content["ID"],
+                                    content["Value"], version, "id")
         elif change == REMOVE:
             if not isinstance(content.get("ID"), str):
                 raise ArgumentError("a remove needs 'ID'")
-            await run_in_threadpool(store.remove, topic, content["ID"], version, "id")
+            await run_in_threadpool(as_writer, client.principal, topic, store.remove, topic, content["ID"], version,
+                                    "id")
         else:
             raise ArgumentError(f"change Type must be 1 (add), 3 (exchange) or 4 (remove), not {change!r}")
 

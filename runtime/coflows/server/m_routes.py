@@ -109,12 +109,11 @@ def _raw_entry(topic_json: str, entry_id: str, value_json: str, version: int) ->
     return f'{{"ID":{topic_json},"EntryID":"{entry_id}","Entry":{value_json},"Version":{version}}}'
 
 
-def _as_caller(principal: Principal, work: Callable[[MStore, str, Any], Any], store: MStore, topic: str,
-               body: Any) -> Any:
-    """Run `work` as the request's caller: the store records them as the writer of its changes, and
-    the agents those changes trigger run as them."""
+def as_writer(principal: Principal, topic: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run `fn(*args)` (an M write of `topic`) as the request's caller: the store records them as the
+    writer of its changes, and the agents those changes trigger run as them."""
     with call_context(CallContext("", "M", topic, principal)):
-        return work(store, topic, body)
+        return fn(*args)
 
 
 class MRoutes:
@@ -142,7 +141,7 @@ class MRoutes:
             topic = self._topic(request, principal, level)
             body = parse_json_body(await request.body()) if with_body else None
             store = self.store
-            result = await run_in_threadpool(_as_caller, principal, work, store, topic, body)
+            result = await run_in_threadpool(as_writer, principal, topic, work, store, topic, body)
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
         if isinstance(result, Response):
