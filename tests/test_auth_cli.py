@@ -106,7 +106,8 @@ def test_user_add_list_passwd_admin_remove(ws: Workspace) -> None:
     ok(ws, "user", "admin", "alice@example.com", "--no")
     assert db_rows(ws, "SELECT is_admin FROM auth_users WHERE id = 'alice@example.com'") == [(0,)]
 
-    ok(ws, "user", "remove", "bob@example.com")
+    r = cli(ws, "user", "remove", "bob@example.com")
+    assert r.returncode == 0 and "last admin" in r.stderr  # said, not refused: the admin key remains
     assert "bob@example.com" not in ok(ws, "user", "list")
     assert db_rows(ws, "SELECT id FROM auth_users") == [("alice@example.com",)]
 
@@ -125,6 +126,9 @@ def test_user_errors_exit_2_naming_the_field(ws: Workspace) -> None:
         line = bad(ws, "email", "user", command[0], "nobody@example.com", *command[1:], stdin="long enough pw\n")
         assert "nobody@example.com" in line
     bad(ws, "key", "user", "revoke-key", "0123456789ab")
+    pasted = "cfk_" + "s3cr3t" * 7  # the key instead of its ID: refused without echoing it
+    assert pasted not in bad(ws, "key", "user", "revoke-key", pasted)
+    assert "s3cr3t" not in bad(ws, "key", "user", "revoke-key", "s3cr3t" * 7)
     r = cli(ws, "user", "admin", "alice@example.com")  # --yes or --no is required
     assert r.returncode == 2
 

@@ -12,6 +12,7 @@ new API key that `user key` prints once on stdout.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -149,6 +150,16 @@ def _workflows(cfg) -> dict[str, str]:  # noqa: ANN001 - a Config
     return found
 
 
+def _last_admin_note(store, uid: str) -> None:  # noqa: ANN001 - a UserStore
+    """Say so when the last admin user goes (the admin key still administers; nothing is refused)."""
+    try:
+        if store.user(uid).is_admin and store.count_admins() == 1:
+            console.print(f"note: {uid} is the last admin user; the admin key (Server.SecretKey) remains",
+                          highlight=False, markup=False)
+    except CoflowsError:
+        pass
+
+
 # -- users ------------------------------------------------------------------------------------
 @user_app.command("add")
 def user_add(
@@ -158,8 +169,11 @@ def user_add(
     admin: Annotated[bool, typer.Option("--admin", help="the user administers everything")] = False,
     config: ConfigOpt = None,
 ) -> None:
-    """Add a user. The password is asked on a terminal (twice), read from stdin with --password-stdin,
-    or left unset when stdin is not a terminal (OIDC login only, or set later with `user passwd`)."""
+    """Add a user (password asked twice on a terminal, or one line of stdin with --password-stdin).
+
+    When stdin is not a terminal and --password-stdin is not given, the user has no password: they log
+    in through OpenID Connect, or an admin sets one later with `coflows user passwd`.
+    """
     uid = _email(email)
     display = _name(name)
     store = _store(config)
@@ -198,20 +212,23 @@ def user_list(config: ConfigOpt = None) -> None:
 
 
 @user_app.command("remove")
-def user_remove(email: Annotated[str, typer.Argument(help="the user's email")], config: ConfigOpt = None) -> None:
+def user_remove(email: Annotated[str, typer.Argument(metavar="EMAIL", help="the user's email")], config: ConfigOpt = None) -> None:
     """Remove a user with their memberships, API keys and sessions."""
     uid = _email(email)
     store = _store(config)
+    _last_admin_note(store, uid)
     with _errors("email"):
         store.remove_user(uid)
     out.print(f"removed user {uid}", highlight=False, markup=False)
 
 
 @user_app.command("passwd")
-def user_passwd(email: Annotated[str, typer.Argument(help="the user's email")],
+def user_passwd(email: Annotated[str, typer.Argument(metavar="EMAIL", help="the user's email")],
                 password_stdin: PasswordStdin = False, config: ConfigOpt = None) -> None:
     """Set a user's password (asked twice on a terminal, or one line of stdin with --password-stdin).
-    Their sessions end and a lock after failed logins is lifted."""
+
+    Their sessions end, and a lock after failed logins is lifted.
+    """
     uid = _email(email)
     store = _store(config)
     with _errors("email"):
@@ -223,19 +240,21 @@ def user_passwd(email: Annotated[str, typer.Argument(help="the user's email")],
 
 
 @user_app.command("admin")
-def user_admin(email: Annotated[str, typer.Argument(help="the user's email")],
+def user_admin(email: Annotated[str, typer.Argument(metavar="EMAIL", help="the user's email")],
                admin: Annotated[bool, typer.Option("--yes/--no", help="make the user an admin, or not")],
                config: ConfigOpt = None) -> None:
     """Make a user an admin (--yes) or take it away (--no)."""
     uid = _email(email)
     store = _store(config)
+    if not admin:
+        _last_admin_note(store, uid)
     with _errors("email"):
         store.set_admin(uid, admin)
     out.print(f"{uid} is {'now' if admin else 'no longer'} an admin", highlight=False, markup=False)
 
 
 @user_app.command("key")
-def user_key(email: Annotated[str, typer.Argument(help="the user's email")],
+def user_key(email: Annotated[str, typer.Argument(metavar="EMAIL", help="the user's email")],
              label: Annotated[str, typer.Option("--label", help="what the key is for (shown in `user keys`)")] = "",
              config: ConfigOpt = None) -> None:
     """Make a new API key for a user and print it once, alone on stdout (it is not kept: only its digest is)."""
@@ -273,10 +292,15 @@ def user_keys(email: Annotated[Optional[str], typer.Argument(help="only this use
 def user_revoke_key(key_id: Annotated[str, typer.Argument(help="the key's ID (from `user keys`)")],
                     config: ConfigOpt = None) -> None:
     """Revoke an API key by its ID (the server refuses it within Auth.CacheSeconds)."""
+    from coflows.auth.credentials import KEY_PREFIX
+
+    if key_id.startswith(KEY_PREFIX):  # the key itself, pasted by mistake: never echo it
+        raise _fail("key: give the key's ID (from `coflows user keys`), not the key")
     store = _store(config)
     known = {k["id"]: k for k in store.keys()}
     if key_id not in known:
-        raise _fail(f"key: no API key {key_id}")
+        shown = key_id if re.fullmatch(r"[0-9a-fA-F]{1,32}", key_id) else "with that ID"
+        raise _fail(f"key: no API key {shown}")
     if known[key_id]["revoked"]:
         out.print(f"API key {key_id} was already revoked ({_when(known[key_id]['revoked'])})", highlight=False)
         return
@@ -287,7 +311,7 @@ def user_revoke_key(key_id: Annotated[str, typer.Argument(help="the key's ID (fr
 
 # -- groups -----------------------------------------------------------------------------------
 @group_app.command("add")
-def group_add(group_id: Annotated[str, typer.Argument(help="the group's ID")],
+def group_add(group_id: Annotated[str, typer.Argument(metavar="ID", help="the group's ID")],
               name: Annotated[str, typer.Option("--name", help="display name (default: the ID)")] = "",
               config: ConfigOpt = None) -> None:
     """Add a named group (a workflow's ID needs no `group add`: it is a group already)."""
@@ -319,7 +343,7 @@ def group_list(config: ConfigOpt = None) -> None:
 
 
 @group_app.command("remove")
-def group_remove(group_id: Annotated[str, typer.Argument(help="the group's ID")],
+def group_remove(group_id: Annotated[str, typer.Argument(metavar="ID", help="the group's ID")],
                  config: ConfigOpt = None) -> None:
     """Remove a group and every membership in it (for a workflow's ID: every grant made with `group grant`)."""
     store = _store(config)
@@ -330,15 +354,17 @@ def group_remove(group_id: Annotated[str, typer.Argument(help="the group's ID")]
 
 @group_app.command("grant")
 def group_grant(
-    group_id: Annotated[str, typer.Argument(help="a group's ID or a workflow's ID")],
-    user: Annotated[str, typer.Argument(help="the user's email")],
+    group_id: Annotated[str, typer.Argument(metavar="GROUP", help="a group's ID or a workflow's ID")],
+    user: Annotated[str, typer.Argument(metavar="USER", help="the user's email")],
     level: Annotated[str, typer.Option("--level", "-l", help=LEVEL_HELP)],
     expires: Annotated[Optional[str], typer.Option(
         "--expires", help="YYYY-MM-DD (00:00 UTC of that day) or an ISO 8601 time; default never")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Give a user a level in a group, replacing an earlier grant (the group must be added, have members,
-    or be a configured workflow's ID)."""
+    """Give a user a level in a group, replacing an earlier grant.
+
+    The group must be added (`group add`), have members already, or be a configured workflow's ID.
+    """
     from coflows.auth.store import LEVEL_NAMES, parse_expiry, parse_level
 
     uid = _email(user, "user")
@@ -360,8 +386,8 @@ def group_grant(
 
 
 @group_app.command("revoke")
-def group_revoke(group_id: Annotated[str, typer.Argument(help="a group's ID or a workflow's ID")],
-                 user: Annotated[str, typer.Argument(help="the user's email")],
+def group_revoke(group_id: Annotated[str, typer.Argument(metavar="GROUP", help="a group's ID or a workflow's ID")],
+                 user: Annotated[str, typer.Argument(metavar="USER", help="the user's email")],
                  config: ConfigOpt = None) -> None:
     """Take a user out of a group."""
     uid = _email(user, "user")
