@@ -31,7 +31,7 @@ from conftest import ADMIN_KEY, REPO, new_workspace, server_starter
 from test_m_harness import Live, MServer
 
 from coflows.auth.store import UserStore
-from coflows.permissions import DENIED, NONE, READ, VIEW, WRITE
+from coflows.permissions import DENIED, READ, VIEW, WRITE
 from coflows.server import authz_table as table
 
 DATA = '''
