@@ -7,6 +7,7 @@ The workspace sets `Auth.CacheSeconds` to 0 so a change made by the CLI shows on
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import pty
 import select
@@ -155,6 +156,13 @@ def test_groups_and_grants(ws: Workspace) -> None:
     listing = ok(ws, "user", "list")
     alice = listing[listing.index("alice@example.com"):]
     assert "analysts: write (until 2099-01-31 00:00 UTC)" in alice and f"{WID}: view" in alice
+    users = {u["id"]: u for u in json.loads(ok(ws, "user", "list", "--json"))}
+    assert sorted(users["alice@example.com"]["groups"], key=lambda m: m["group"]) == [
+        {"group": WID, "level": "view", "expires": None},
+        {"group": "analysts", "level": "write", "expires": "2099-01-31T00:00:00+00:00"}]
+    assert users["alice@example.com"]["password"] is False
+    as_json = {g["id"]: g for g in json.loads(ok(ws, "group", "list", "--json"))}
+    assert as_json[WID]["workflow"] is True and as_json["analysts"]["name"] == "Analysts"
     groups = ok(ws, "group", "list")
     assert "Analysts" in list_row(groups, "analysts") and "alice@example.com: write" in list_row(groups, "analysts")
     assert "workflow Test" in list_row(groups, WID)
@@ -191,6 +199,9 @@ def test_key_printed_once_listed_without_secret_and_revoked(ws: Workspace) -> No
     row = list_row(keys, kid)
     assert "alice@example.com" in row and "ci job" in row and key not in keys
     assert ok(ws, "user", "keys", "alice@example.com").count(kid) == 1
+    listed, = json.loads(ok(ws, "user", "keys", "--json"))
+    assert listed["id"] == kid and listed["user"] == "alice@example.com" and listed["revoked"] is None
+    assert key not in json.dumps(listed) and digest not in json.dumps(listed)
     ok(ws, "user", "revoke-key", kid)
     assert db_rows(ws, "SELECT revoked IS NOT NULL FROM auth_api_keys") == [(1,)]
     assert "UTC" in list_row(ok(ws, "user", "keys"), kid).split("│")[-2]  # the revoked column has a time

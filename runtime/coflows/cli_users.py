@@ -12,6 +12,7 @@ new API key that `user key` prints once on stdout.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import sys
 import time
@@ -34,6 +35,7 @@ group_app = typer.Typer(help="Groups and memberships (a workflow's ID is a group
 ConfigOpt = Annotated[Optional[str], typer.Option("--config", "-c",
                                                   help="config file (default: $config_file or coflows_config.json)")]
 PasswordStdin = Annotated[bool, typer.Option("--password-stdin", help="read the password from one line of stdin")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table (for scripts)")]
 LEVEL_HELP = "view, read, write, denied or invited"
 
 
@@ -109,6 +111,10 @@ def _read_password(from_stdin: bool, required: bool) -> str | None:
     with _errors("password"):
         check_password_rules(password)
     return password
+
+
+def _print_json(value: object) -> None:
+    sys.stdout.write(json.dumps(value, indent=2) + "\n")
 
 
 def _name(text: str) -> str:
@@ -192,14 +198,20 @@ def user_add(
 
 
 @user_app.command("list")
-def user_list(config: ConfigOpt = None) -> None:
+def user_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every user with their groups, levels and expiry (never a password)."""
     store = _store(config)
     now = time.time()
     member_of: dict[str, list[str]] = {}
+    memberships: dict[str, list[dict[str, Any]]] = {}
     for g in store.groups():
         for m in g["members"]:
             member_of.setdefault(m["user"], []).append(f"{g['id']}: {_membership(m, now)}")
+            memberships.setdefault(m["user"], []).append({"group": g["id"], "level": m["level"],
+                                                          "expires": m["expires"]})
+    if as_json:
+        _print_json([{**u.to_json(), "groups": memberships.get(u.id, [])} for u in store.users()])
+        return
     table = Table(title="users")
     for col in ("email", "name", "admin", "password", "locked", "groups"):
         table.add_column(col, overflow="fold")
@@ -272,13 +284,16 @@ def user_key(email: Annotated[str, typer.Argument(metavar="EMAIL", help="the use
 
 @user_app.command("keys")
 def user_keys(email: Annotated[Optional[str], typer.Argument(help="only this user's keys")] = None,
-              config: ConfigOpt = None) -> None:
+              config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """List API keys (ID, user, label, created, last used, revoked; never the key itself)."""
     uid = _email(email) if email is not None else None
     store = _store(config)
     if uid is not None:
         with _errors("email"):
             store.user(uid)
+    if as_json:
+        _print_json(store.keys(uid))
+        return
     table = Table(title="API keys")
     for col in ("id", "user", "label", "created", "last used", "revoked"):
         table.add_column(col, overflow="fold")
@@ -323,7 +338,7 @@ def group_add(group_id: Annotated[str, typer.Argument(metavar="ID", help="the gr
 
 
 @group_app.command("list")
-def group_list(config: ConfigOpt = None) -> None:
+def group_list(config: ConfigOpt = None, as_json: JsonOpt = False) -> None:
     """Every group (added ones, workflows, and any group with members) with its members and levels."""
     cfg = _config(config)
     store = _store(config)
@@ -331,6 +346,9 @@ def group_list(config: ConfigOpt = None) -> None:
     groups = {g["id"]: g for g in store.groups()}
     for wid in workflows:
         groups.setdefault(wid, {"id": wid, "name": "", "members": []})
+    if as_json:
+        _print_json([{**groups[gid], "workflow": gid in workflows} for gid in sorted(groups)])
+        return
     now = time.time()
     table = Table(title="groups")
     for col in ("id", "name", "members"):
