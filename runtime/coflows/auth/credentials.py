@@ -18,7 +18,7 @@ SESSION_PREFIX = "cfs_"
 
 _hasher = PasswordHasher()  # argon2id, RFC 9106 low-memory profile (t=3, m=64 MB, p=4)
 _slots = threading.BoundedSemaphore(2)
-_DUMMY = _hasher.hash("coflows: compared when the account does not exist, so timing says nothing")
+_dummy: str | None = None  # compared when the account does not exist, so timing says nothing (made once, lazily)
 MIN_PASSWORD = 8
 
 
@@ -45,9 +45,12 @@ def verify_password(stored: str | None, password: str) -> bool:
     """True when `password` matches; a missing hash is checked against a dummy (same cost)."""
     if len(password) > 1024:
         return False
+    global _dummy
+    if stored is None and _dummy is None:
+        _dummy = hash_password("coflows: no such account, same cost")
     with _slot():
         try:
-            return _hasher.verify(stored or _DUMMY, password) and stored is not None
+            return _hasher.verify(stored or _dummy, password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
