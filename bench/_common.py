@@ -60,11 +60,12 @@ def _ms(text: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def wrk(url: str, seconds: int, connections: int, threads: int = 1) -> dict:
+def wrk(url: str, seconds: int, connections: int, threads: int = 1, headers: dict[str, str] | None = None) -> dict:
     """Run wrk once; return requests/s, p50 and p99 latency in ms and the error count."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk, or run bin/setup.sh --test)")
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+    extra = [arg for k, v in (headers or {}).items() for arg in ("-H", f"{k}: {v}")]
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", *extra, url],
                          capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     # anchored: "85.50%" in the Stdev columns must not be read as the 50th percentile
