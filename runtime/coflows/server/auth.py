@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from coflows.auth.identity import MISS
 from coflows.permissions import ADMIN, ANONYMOUS, Principal
 from coflows.redact import protect
 
@@ -58,7 +59,7 @@ class Authenticator:
 
     async def principal_for_key(self, key: str) -> Principal | None:
         found = self.cached(key)
-        if found is _miss():
+        if found is MISS:
             found = await run_in_threadpool(self.resolve, key)
         return found
 
@@ -67,15 +68,9 @@ class Authenticator:
         if ids is None:
             return None
         found = ids.cached_session(token)
-        if found is _miss():
+        if found is MISS:
             found = await run_in_threadpool(ids.resolve_session, token)
         return found
-
-
-def _miss() -> object:
-    from coflows.auth.identity import MISS
-
-    return MISS
 
 
 def _key_from(scope: Scope) -> str | None:
