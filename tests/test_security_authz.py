@@ -305,10 +305,13 @@ ANYONE_PROBES = {
     "/health": Probe("GET", "/health"),
     "/docs": Probe("GET", "/docs"),
     "/docs/static": Probe("GET", "/docs/static/swagger-ui.css"),
-    "/ui": Probe("GET", "/ui", 307),
-    "/ui/flows": Probe("GET", "/ui/flows"),
-    "/ui/static/{name}": Probe("GET", "/ui/static/ui.css"),
+    "/": Probe("GET", "/", 307),
+    "/ui/static/{name:path}": Probe("GET", "/ui/static/pages/login.js"),
     "/ui/vendor/{name}": Probe("GET", "/ui/vendor/cytoscape.mjs"),
+    # the web app's pages: the same HTML for everyone (the data comes from the API)
+    **{page: Probe("GET", page.replace("{wid}", "w").replace("{qid:path}", "q/Calc.py").replace("{topic:path}", "t"))
+       for page in ("/ui", "/ui/login", "/ui/workflows/{wid}", "/ui/workflows/{wid}/queries/{qid:path}", "/ui/agents",
+                    "/ui/m", "/ui/m/{topic:path}", "/ui/flows", "/ui/logs", "/ui/admin", "/ui/profile")},
 }
 AUTH_ROWS = {r.path for r in table.ROUTES if r.path.startswith("/auth/")}
 

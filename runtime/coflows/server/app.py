@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -62,10 +63,14 @@ class Api:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        self.started = time.monotonic()
 
     async def health(self, request: Request) -> Response:
         body = {"status": "ok", "version": __version__, "workflows": len(self.runtime.registry.workflows()),
-                "engines": sorted(self.runtime.engines.started())}
+                "engines": sorted(self.runtime.engines.started()),
+                "uptime_s": round(time.monotonic() - self.started, 1),
+                "login": {"password": self.runtime.users is not None,
+                          "oidc": bool(self.runtime.config.auth.oidc.issuer)}}
         if principal_of(request.scope).is_admin:  # the pool's load is the operator's business only
             body["calls"] = self.runtime.calls.stats()
         return JSONResponse(body)

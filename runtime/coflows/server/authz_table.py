@@ -90,11 +90,15 @@ ROUTES: tuple[Rule, ...] = (
          "a new run (as the caller) calling every node's function", f"{BODY}; tasks: their own `timeout`"),
     Rule(("GET",), "/flows/{wid}/flows", VIEW, "`wid` in the path", "the flows package.json declares", "—"),
     # UI
-    Rule(("GET",), "/ui", ANYONE, "—", "redirect to /ui/flows", "—"),
-    Rule(("GET",), "/ui/flows", ANYONE, "—", "static page; its data comes from /flows/runs", "—"),
+    Rule(("GET",), "/", ANYONE, "—", "redirect to /ui (the web app)", "—"),
+    *(Rule(("GET",), page, ANYONE, "—", "the web app's page (no data; its data comes from the API, "
+           "authorized there)", "—") for page in (
+        "/ui", "/ui/login", "/ui/workflows/{wid}", "/ui/workflows/{wid}/queries/{qid:path}", "/ui/agents", "/ui/m",
+        "/ui/m/{topic:path}", "/ui/flows", "/ui/logs", "/ui/admin", "/ui/profile")),
     Rule(("GET",), "/ui/flows/runs/{run_id}", READ, "the run's workflow",
-         "static page (404 page if the run is not readable); data from /flows/runs/{id}", "—"),
-    Rule(("GET",), "/ui/static/{name}", ANYONE, "—", "UI assets (no data)", "—"),
+         "the web app's page (404 status when the run is not readable); data from /flows/runs/{id}", "—"),
+    Rule(("GET",), "/ui/static/{name:path}", ANYONE, "—", "the web app's files (no data; nothing outside its folder)",
+         "—"),
     Rule(("GET",), "/ui/vendor/{name}", ANYONE, "—", "a fixed list of npm assets (no data)", "—"),
     # M
     Rule(("GET",), "/m/data", READ, "the topic's owner (+ `wid`, which only narrows)", "a topic's values", "—"),

@@ -1,12 +1,11 @@
-"""The web UI of flows: a list of runs (`/ui/flows`) and the live DAG page of one run
-(`/ui/flows/runs/{id}`).
+"""The web app: every `/ui/…` page, its static files and its npm libraries.
 
-The pages are static HTML and plain ES modules (`ui_static/`) that read the same REST and SSE
-endpoints as any client (`/flows/runs/...`), so the UI shows nothing the API does not. The graph
-libraries (cytoscape, dagre) come from the repo's `node_modules` (npm, pinned by
-package-lock.json), served under `/ui/vendor/`: no CDN, so the page works offline and on a
-loopback-only machine. Assets hold no data and need no key; the page of a run is shown only to
-callers who may see the run (the same rule as `GET /flows/runs/{id}`).
+The app is one HTML page (`ui_static/app.html`) with Preact + htm modules (`ui_static/app.js`,
+`lib/`, `pages/`) that read the same REST, SSE and websocket endpoints as any client, so the app
+shows and does nothing the API does not. Page paths serve that HTML to anyone (it holds no data);
+the data behind each page is authorized by the API. The libraries come from the repo's
+`node_modules` (npm, pinned by package-lock.json), served under `/ui/vendor/` from a fixed list: no
+CDN, so the app works offline and on a loopback-only machine.
 """
 
 from __future__ import annotations
@@ -24,7 +23,6 @@ from coflows.errors import NotFoundError
 from coflows.flows import FlowEngine
 from coflows.flows.registry_resolver import RegistryResolver
 from coflows.runtime import Runtime
-from coflows.server.auth import principal_of
 from coflows.server.flow_routes import FlowRoutes
 
 STATIC = Path(__file__).resolve().parent / "ui_static"
@@ -34,11 +32,27 @@ VENDOR: dict[str, str] = {
     "cytoscape.mjs": "cytoscape/dist/cytoscape.esm.min.mjs",
     "dagre.mjs": "@dagrejs/dagre/dist/dagre.esm.js",
     "dagre.esm.js.map": "@dagrejs/dagre/dist/dagre.esm.js.map",
+    "preact.mjs": "preact/dist/preact.module.js",
+    "preact-hooks.mjs": "preact/hooks/dist/hooks.module.js",
+    "htm-preact.mjs": "htm/preact/index.module.js",
+    "htm.mjs": "htm/dist/htm.module.js",
+    "uplot.mjs": "uplot/dist/uPlot.esm.js",
+    "uplot.css": "uplot/dist/uPlot.min.css",
+    "marked.mjs": "marked/lib/marked.esm.js",
+    "dompurify.mjs": "dompurify/dist/purify.es.mjs",
+    "highlight.mjs": "@highlightjs/cdn-assets/es/highlight.min.js",
+    "highlight.css": "@highlightjs/cdn-assets/styles/github.min.css",
 }
 
 MEDIA = {".mjs": "text/javascript; charset=utf-8", ".js": "text/javascript; charset=utf-8",
          ".css": "text/css; charset=utf-8", ".html": "text/html; charset=utf-8",
          ".map": "application/json", ".svg": "image/svg+xml"}
+
+# Every page of the app (the router in app.js knows the same paths).
+APP_PAGES = (
+    "/ui", "/ui/login", "/ui/workflows/{wid}", "/ui/workflows/{wid}/queries/{qid:path}", "/ui/agents", "/ui/m",
+    "/ui/m/{topic:path}", "/ui/flows", "/ui/logs", "/ui/admin", "/ui/profile",
+)
 
 
 def node_modules() -> Path | None:
@@ -50,56 +64,57 @@ def node_modules() -> Path | None:
     else:
         candidates = [p / "node_modules" for p in STATIC.parents] + [Path.cwd() / "node_modules"]
     for path in candidates:
-        if (path / VENDOR["cytoscape.mjs"]).is_file():
+        if (path / VENDOR["preact.mjs"]).is_file():
             return path
     return None
 
 
 def _page(title: str, body: str, status: int) -> HTMLResponse:
     return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-        "<link rel='stylesheet' href='/ui/static/ui.css'></head>"
-        f"<body class='message'><h1>{html.escape(title)}</h1>{body}"
-        "<p><a href='/ui/flows'>All runs</a></p></body></html>", status_code=status)
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<link rel='stylesheet' href='/ui/static/app.css'></head>"
+        f"<body><main><h1>{html.escape(title)}</h1>{body}"
+        "<p><a href='/ui'>The dashboard</a></p></main></body></html>", status_code=status)
 
 
 def _missing_vendor() -> HTMLResponse:
     where = os.environ.get("COFLOWS_NODE_MODULES") or "node_modules next to the coflows checkout"
     return _page("UI libraries are not installed",
-                 f"<p>The web UI's npm packages were not found ({html.escape(where)}). "
+                 f"<p>The web app's npm packages were not found ({html.escape(where)}). "
                  "Run <code>bin/setup.sh</code> (it runs <code>npm ci</code>) at the repo root, "
                  "or set <code>COFLOWS_NODE_MODULES</code> to a node_modules folder.</p>", 503)
+
+
+def app_page(status: int = 200) -> Response:
+    if node_modules() is None:
+        return _missing_vendor()
+    return FileResponse(STATIC / "app.html", status_code=status, media_type=MEDIA[".html"],
+                        headers={"Cache-Control": "no-cache"})
 
 
 class UiRoutes:
     def __init__(self, flows: FlowRoutes) -> None:
         self.flows = flows
 
-    async def index(self, request: Request) -> Response:
-        query = f"?{request.url.query}" if request.url.query else ""
-        return RedirectResponse(f"/ui/flows{query}")
+    async def home(self, request: Request) -> Response:
+        return RedirectResponse("/ui")
 
-    async def runs(self, request: Request) -> Response:  # needs no vendor library
-        return FileResponse(STATIC / "runs.html", media_type=MEDIA[".html"])
+    async def page(self, request: Request) -> Response:
+        return app_page()
 
     async def run(self, request: Request) -> Response:
-        if node_modules() is None:
-            return _missing_vendor()
+        """The page of a flow run: 404 (the app then says so) when the caller may not see the run, as the API."""
         try:
-            await asyncio.to_thread(self.flows.visible_run, request)  # unknown or not visible: 404, as the API
+            await asyncio.to_thread(self.flows.visible_run, request)
         except NotFoundError:
-            run_id = request.path_params["run_id"]
-            hint = ("" if not principal_of(request.scope).is_anonymous else
-                    "<p>If the run belongs to a private workflow, open this page with "
-                    "<code>?_cokey=YOUR_KEY</code>.</p>")
-            return _page("Unknown flow run", f"<p>There is no flow run <code>{html.escape(run_id)}</code> "
-                         f"that you may see.</p>{hint}", 404)
-        return FileResponse(STATIC / "run.html", media_type=MEDIA[".html"])
+            return app_page(404)
+        return app_page()
 
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
-        path = STATIC / name
-        if "/" in name or name.startswith(".") or not path.is_file():
+        path = (STATIC / name).resolve()
+        if (any(part.startswith(".") for part in Path(name).parts) or STATIC not in path.parents
+                or not path.is_file()):
             return Response(f"no UI file {name!r}", status_code=404, media_type="text/plain")
         return FileResponse(path, media_type=MEDIA.get(path.suffix, "application/octet-stream"),
                             headers={"Cache-Control": "no-cache"})
@@ -120,9 +135,9 @@ class UiRoutes:
 def ui_routes(runtime: Runtime, engine: FlowEngine, resolver: RegistryResolver) -> list[BaseRoute]:
     r = UiRoutes(FlowRoutes(runtime, engine, resolver))
     return [
-        Route("/ui", r.index),
-        Route("/ui/flows", r.runs),
+        Route("/", r.home),
+        *(Route(path, r.page) for path in APP_PAGES),
         Route("/ui/flows/runs/{run_id}", r.run),
-        Route("/ui/static/{name}", r.static),
+        Route("/ui/static/{name:path}", r.static),
         Route("/ui/vendor/{name}", r.vendor),
     ]
