@@ -69,6 +69,10 @@ def install(runtime) -> list[BaseRoute]:  # noqa: ANN001 - a coflows.runtime.Run
 
     def start() -> None:
         threading.Thread(target=flush_usage, name="coflows-key-usage", daemon=True).start()
+        if not store.users():
+            log.info("no users yet: create the first admin with `coflows user add EMAIL --admin` (or set %s and "
+                     "%s); meanwhile the web app (/ui) shows public workflows to guests", ADMIN_EMAIL_ENV,
+                     ADMIN_PASSWORD_ENV)
 
     def close() -> None:
         stop.set()
