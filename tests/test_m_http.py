@@ -48,7 +48,7 @@ def test_rest_round_trip(server):
     assert server.get("/m/data?type=orders").json() == []
     assert server.get("/m/save?type=orders", headers=admin).json() == {"Saved": True}
     server.post("/m/add?type=other", json=1, headers=admin)
-    assert {"Topic": "other", "Count": 1} in server.get("/m/topics", headers=admin).json()
+    assert {"Topic": "other", "Count": 1, "Level": "write"} in server.get("/m/topics", headers=admin).json()
 
 
 def test_bad_input_is_a_400_that_names_the_problem(server):

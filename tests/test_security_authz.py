@@ -278,6 +278,8 @@ def _value() -> dict:
 PROBES: dict[str, Prober] = {
     "/flow/query/{wid}/{qid:path}/{fn}": lambda s, k: Probe("GET", f"/flow/query/{wid(k)}/Data.py/fetch"),
     "/flow/openapi/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/openapi/{wid(k)}/Data.py"),
+    "/flow/workflows/{wid}": lambda s, k: Probe("GET", f"/flow/workflows/{wid(k)}"),
+    "/flow/source/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/source/{wid(k)}/Data.py"),
     "/flows/runs/{run_id}": lambda s, k: Probe("GET", f"/flows/runs/{finished_run(s, k)}"),
     "/flows/runs/{run_id}/events": lambda s, k: Probe("GET", f"/flows/runs/{finished_run(s, k)}/events"),
     "/flows/runs/{run_id}/cancel": lambda s, k: Probe("POST", f"/flows/runs/{admin_run(s, k)}/cancel"),
@@ -288,6 +290,7 @@ PROBES: dict[str, Prober] = {
     "/m/data": lambda s, k: Probe("GET", f"/m/data?type={topic(k)}"),
     "/m/rawdata": lambda s, k: Probe("GET", f"/m/rawdata?type={topic(k)}"),
     "/m/entry": lambda s, k: Probe("GET", f"/m/entry?type={topic(k)}&id={m_add(s, k, _value())}"),
+    "/m/entries": lambda s, k: Probe("GET", f"/m/entries?type={topic(k)}&limit=5&q=n"),
     "/m/save": lambda s, k: Probe("POST", f"/m/save?type={topic(k)}"),
     "/m/add": lambda s, k: Probe("POST", f"/m/add?type={topic(k)}", body=_value()),
     "/m/addmany": lambda s, k: Probe("POST", f"/m/addmany?type={topic(k)}", body=[_value(), _value()]),

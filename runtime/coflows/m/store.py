@@ -276,6 +276,24 @@ class MStore:
         with self.engine.connect() as conn:
             return int(conn.execute(stmt).scalar_one())
 
+    def page(self, topic: str, offset: int, limit: int, search: str | None = None) -> tuple[int, list[sa.Row]]:
+        """One page of a topic in insertion order: (matching entries in all, [(id, value, version, updated)]).
+
+        `search`: case-insensitive substring of the entry's JSON text or of its id; `%`, `_` and the
+        escape character match literally. The database filters, counts and slices: a page never loads
+        the topic into memory (the web app's M browser pages through topics of any size)."""
+        cond: list[sa.ColumnElement[bool]] = [entries.c.topic == topic]
+        if search:
+            cond.append(sa.or_(entries.c.value.icontains(search, autoescape=True),
+                               entries.c.id.icontains(search, autoescape=True)))
+        count = sa.select(sa.func.count()).select_from(entries).where(*cond)
+        stmt = (sa.select(entries.c.id, entries.c.value, entries.c.version, entries.c.updated).where(*cond)
+                .order_by(entries.c.seq).offset(offset).limit(limit))
+        with self.engine.connect() as conn:
+            total = int(conn.execute(count).scalar_one())
+            rows = list(conn.execute(stmt)) if offset < total else []
+        return total, rows
+
     def topics(self) -> list[tuple[str, int]]:
         stmt = sa.select(entries.c.topic, sa.func.count()).group_by(entries.c.topic).order_by(entries.c.topic)
         with self.engine.connect() as conn:

@@ -3,7 +3,10 @@
     GET  /m/data?type=<topic>        [value, ...]                         (insertion order)
     GET  /m/rawdata?type=<topic>     [{"ID", "EntryID", "Entry", "Version"}, ...]
     GET  /m/entry?type=<topic>&id=   {"ID", "EntryID", "Entry", "Version"} or 404
-    GET  /m/topics                   [{"Topic", "Count"}, ...] (topics the caller may read)
+    GET  /m/entries?type=<topic>&offset=&limit=&q=
+                                     {"topic", "total", "offset", "limit", "q", "level",
+                                      "entries": [{"id", "value", "version", "updated"}]}  (one page)
+    GET  /m/topics                   [{"Topic", "Count", "Level"}, ...] (topics the caller may read)
     GET  /m/save?type=<topic>        no-op (writes are committed already), for CoFlows clients
     POST /m/add?type=<topic>         body: the value                 → {"ID", "Created"}
     POST /m/addmany?type=<topic>     body: [values]                  → {"IDs": [...]}
@@ -17,6 +20,7 @@ A topic nobody wrote to is empty (200 with `[]`), not an error. Permissions: see
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +34,7 @@ from coflows.errors import ArgumentError, CoflowsError, NotFoundError
 from coflows.m.store import MStore, check_topic
 from coflows.permissions import LEVEL_NAMES, READ, WRITE, Principal, denied, workflow_level
 from coflows.server.auth import principal_of
-from coflows.server.limits import parse_json, text_param
+from coflows.server.limits import int_param, parse_json, text_param
 from coflows.server.responses import error_response, json_response
 
 if TYPE_CHECKING:
@@ -67,6 +71,24 @@ def topic_workflows(runtime: Runtime, topic: str, wid: str | None = None) -> lis
         if all(wf.id != extra.id for wf in workflows):
             workflows.append(extra)
     return workflows
+
+
+def topic_level(runtime: Runtime, principal: Principal, topic: str) -> int:
+    """The caller's level on a topic: the lowest of their levels on `topic_workflows` (what
+    `check_topic_access` compares), so the web app shows write controls only where writes pass."""
+    if principal.is_admin:
+        return WRITE
+    levels = [workflow_level(wf, principal) for wf in topic_workflows(runtime, topic)]
+    return min(levels) if levels else -2
+
+
+LEVEL_WORDS = {0: "view", 1: "read", 2: "write"}
+MAX_PAGE = 1000
+MAX_SEARCH = 200
+
+
+def level_word(level: int) -> str:
+    return LEVEL_WORDS.get(level, "none")
 
 
 def check_topic_access(runtime: Runtime, principal: Principal, topic: str, level: int,
@@ -107,6 +129,10 @@ def _version(body: dict[str, Any]) -> int | None:
 
 def _raw_entry(topic_json: str, entry_id: str, value_json: str, version: int) -> str:
     return f'{{"ID":{topic_json},"EntryID":"{entry_id}","Entry":{value_json},"Version":{version}}}'
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def as_writer(principal: Principal, topic: str, fn: Callable[..., Any], *args: Any) -> Any:
@@ -176,6 +202,25 @@ class MRoutes:
 
         return await self._handle(request, READ, work)
 
+    async def entries(self, request: Request) -> Response:
+        """One page of a topic, optionally searched: what the web app's M browser shows."""
+        principal = principal_of(request.scope)
+
+        def work(store: MStore, topic: str, _: Any) -> Response:
+            params = request.query_params
+            offset = int_param(params, "offset", 0, minimum=0, maximum=2_000_000_000)
+            limit = int_param(params, "limit", 100, minimum=1, maximum=MAX_PAGE)
+            search = text_param(params, "q", MAX_SEARCH) or None
+            total, rows = store.page(topic, offset, limit, search)
+            head = json.dumps({"topic": topic, "total": total, "offset": offset, "limit": limit, "q": search or "",
+                               "level": level_word(topic_level(self.runtime, principal, topic))})
+            # values are stored as canonical JSON text: embedded as they are, not parsed and re-encoded
+            items = ",".join(f'{{"id":"{r[0]}","value":{r[1]},"version":{r[2]},"updated":"{_iso(r[3])}"}}'
+                             for r in rows)
+            return Response(f'{head[:-1]},"entries":[{items}]}}', media_type="application/json")
+
+        return await self._handle(request, READ, work)
+
     async def save(self, request: Request) -> Response:
         return await self._handle(request, WRITE, lambda store, topic, _: {"Saved": True})
 
@@ -189,7 +234,8 @@ class MRoutes:
                     check_topic_access(self.runtime, principal, topic, READ)
                 except CoflowsError:
                     continue
-                visible.append({"Topic": topic, "Count": n})
+                visible.append({"Topic": topic, "Count": n,
+                                "Level": level_word(topic_level(self.runtime, principal, topic))})
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
         return json_response(visible)
@@ -251,6 +297,7 @@ class MRoutes:
             Route("/m/data", self.data),
             Route("/m/rawdata", self.rawdata),
             Route("/m/entry", self.entry),
+            Route("/m/entries", self.entries),
             Route("/m/topics", self.topics),
             Route("/m/save", self.save, methods=["GET", "POST"]),
             Route("/m/add", self.add, methods=["POST"]),

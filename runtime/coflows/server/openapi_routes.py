@@ -70,6 +70,32 @@ _RUN = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"typ
 _AGENT = {"type": "object", "properties": {"id": {"type": "string"}, "state": {"type": "string"}}}
 _RAW_ENTRY = {"type": "object", "properties": {"ID": {"type": "string"}, "EntryID": {"type": "string"},
                                                "Entry": ANY_JSON, "Version": {"type": "integer"}}}
+_M_PAGE = {"type": "object", "required": ["total", "offset", "limit", "entries"], "properties": {
+    "topic": {"type": "string"}, "total": {"type": "integer"}, "offset": {"type": "integer"},
+    "limit": {"type": "integer"}, "q": {"type": "string"},
+    "level": {"type": "string", "enum": ["none", "view", "read", "write"]},
+    "entries": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "value": ANY_JSON, "version": {"type": "integer"},
+        "updated": {"type": "string", "format": "date-time"}}}}}}
+_SOURCE_ERROR = {"type": "object", "properties": {
+    "file": {"type": "string"}, "line": {"type": ["integer", "null"]}, "column": {"type": ["integer", "null"]},
+    "message": {"type": "string"}}}
+_WORKFLOW = {"type": "object", "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "level": {"type": "integer"},
+    "readme": {"type": ["object", "null"]},
+    "queries": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "file": {"type": "string"}, "language": {"type": ["string", "null"]},
+        "functions": {"type": "array", "items": {"type": "string"}},
+        "errors": {"type": "array", "items": _SOURCE_ERROR}, "stale": {"type": "boolean"}}}},
+    "agents": {"type": "array"}, "flows": {"type": "array"}, "files": {"type": "object"},
+    "packages": {"type": "object"}, "problems": {"type": "array", "items": {"type": "string"}},
+    "base_errors": {"type": "array", "items": _SOURCE_ERROR},
+    "permissions": {"type": ["array", "null"], "description": "package.json Permissions (callers with Write)"}}}
+_SOURCE = {"type": "object", "properties": {
+    "id": {"type": "string"}, "file": {"type": "string"}, "language": {"type": ["string", "null"]},
+    "text": {"type": "string"}, "truncated": {"type": "boolean"}, "size": {"type": "integer"},
+    "errors": {"type": "array", "items": _SOURCE_ERROR}, "stale": {"type": "boolean"},
+    "functions": {"type": "array", "items": {"type": "object"}}}}
 _SSE = {"description": "Server-Sent Events (snapshot, then state changes)",
         "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 _READ_CODES = ("400", "401", "403", "404", "503")
@@ -97,11 +123,25 @@ def server_paths() -> dict[str, Any]:
             ("401", "404"), [wid, path_param("qid", "query ID"),
                              {"name": "format", "in": "query", "required": False,
                               "schema": {"type": "string", "enum": ["json", "yaml"]}}])},
+        "/flow/workflows/{wid}": {"get": _op(
+            "workflow", "server", "one workflow: README, queries, errors, agents, flows, files, packages "
+            "(permissions with Write)", {"200": _json(_WORKFLOW)}, ("401", "403", "404"), [wid])},
+        "/flow/source/{wid}/{qid}": {"get": _op(
+            "query_source", "server", "a query file's source, language and compile errors (Read)",
+            {"200": _json(_SOURCE)}, ("401", "403", "404"), [wid, path_param("qid", "query ID")])},
         "/m/data": m_read("m_data", "a topic's values, in insertion order", {"type": "array"}),
         "/m/rawdata": m_read("m_rawdata", "a topic's entries with IDs and versions",
                              {"type": "array", "items": _RAW_ENTRY}),
         "/m/entry": m_read("m_entry", "one entry of a topic", _RAW_ENTRY,
                            ({"name": "id", "in": "query", "required": True, "schema": {"type": "string"}},)),
+        "/m/entries": m_read("m_entries", "one page of a topic's entries, optionally searched", _M_PAGE, (
+            {"name": "offset", "in": "query", "required": False, "description": "entries to skip: ≥ 0 (else 400)",
+             "schema": {"type": "integer", "minimum": 0, "maximum": 2_000_000_000, "default": 0}},
+            {"name": "limit", "in": "query", "required": False, "description": "page size: 1 … 1000 (else 400)",
+             "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+            {"name": "q", "in": "query", "required": False,
+             "description": "case-insensitive substring of the entry's JSON text or id (% and _ are literal)",
+             "schema": {"type": "string", "maxLength": 200}})),
         "/m/topics": {"get": _op("m_topics", "M", "the topics the caller may read",
                                  {"200": _json({"type": "array", "items": {"type": "object"}})}, ("503",))},
         "/m/save": {"get": _op("m_save", "M", "no-op (writes are committed already)",
