@@ -30,6 +30,7 @@ from coflows.server.openapi import build_openapi
 from coflows.server.openapi_routes import server_paths
 from coflows.server.queries import QueryEndpoint
 from coflows.server.responses import error_response, json_response
+from coflows.server.workflow_routes import workflow_routes
 
 log = logging.getLogger("coflows.server")
 
@@ -122,6 +123,7 @@ def build_routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/flow/openapi/{wid}/{qid:path}", api.openapi_query),
         Route("/openapi.json", api.openapi_all),
         Route("/docs", api.docs),
+        *workflow_routes(runtime),  # the web app's workflow and query pages
     ]
     static = _swagger_static()
     if static is not None:
