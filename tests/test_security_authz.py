@@ -318,7 +318,7 @@ ANYONE_PROBES = {
        for page in ("/ui", "/ui/login", "/ui/workflows/{wid}", "/ui/workflows/{wid}/queries/{qid:path}", "/ui/agents",
                     "/ui/m", "/ui/m/{topic:path}", "/ui/flows", "/ui/logs", "/ui/admin", "/ui/profile")},
 }
-AUTH_ROWS = {r.path for r in table.ROUTES if r.path.startswith("/auth/")}
+AUTH_ROWS = {r.path for r in table.ROUTES if r.path.startswith("/auth/") and r.access != table.ADMIN}
 
 
 def send(s: MServer, p: Probe, hdrs: dict[str, str] | None = None) -> httpx.Response:
@@ -347,7 +347,7 @@ def expected(rule: table.Rule, c: Caller, kind: str, ok: int) -> int:
 
 # -- the walk --------------------------------------------------------------------------------------
 
-OWNED = [r for r in table.ROUTES if r.access not in (table.ANYONE, table.LISTED)]
+OWNED = [r for r in table.ROUTES if r.access not in (table.ANYONE, table.LISTED, table.ADMIN)]
 
 
 @pytest.mark.parametrize("rule", OWNED, ids=lambda r: f"{'/'.join(r.methods)} {r.path}")
@@ -552,6 +552,8 @@ def _auth_check(s: MServer, path: str, c: Caller | None) -> list[str]:
             kid, key = SPARE_KEYS[c.email]
             if want(call("POST", f"/auth/keys/{kid}/revoke"), 200):
                 want(s.get("/auth/me", headers={"x-api-key": key}), 401)  # the revoked key is refused at once
+    elif path == "/auth/password":  # one's own password: from a login session only, never with a key
+        want(call("POST", path, json={"current": PASSWORD, "new": "a new password!"}), 401 if anonymous else 403)
     elif path in ("/auth/oidc/login", "/auth/oidc/callback"):  # no Auth.OIDC.Issuer: not configured
         want(call("GET", path), 404)
     else:
@@ -567,6 +569,75 @@ def test_auth_routes_follow_their_rows(server: MServer, path: str) -> None:
     assert not failures, "\n".join(failures)
     if path == "/auth/keys/{key_id}/revoke":  # someone else's key was never revoked
         assert server.get("/auth/me", headers={"x-api-key": SPARE_KEYS["bob@example.com"][1]}).status_code == 200
+
+
+# -- admin routes (users, groups, anyone's keys): admins 200, others 401/403 ------------------------
+
+_fresh = iter(range(1_000_000))
+
+
+def _throwaway(s: MServer) -> str:
+    """A new user in the server's database, for one probe of an admin route to change."""
+    email = f"walk-{next(_fresh)}@example.com"
+    s.users.add_user(email)  # type: ignore[attr-defined]
+    return email
+
+
+def _granted(s: MServer) -> tuple[str, str]:
+    email = _throwaway(s)
+    s.users.grant("Analysts", email, "read")  # type: ignore[attr-defined]
+    return "Analysts", email
+
+
+def _group(s: MServer) -> str:
+    gid = f"walk-group-{next(_fresh)}"
+    s.users.add_group(gid)  # type: ignore[attr-defined]
+    return gid
+
+
+ADMIN_PROBES: dict[tuple[str, str], Callable[[MServer], Probe]] = {
+    ("GET", "/auth/users"): lambda s: Probe("GET", "/auth/users"),
+    ("POST", "/auth/users"): lambda s: Probe("POST", "/auth/users", 201,
+                                             {"email": f"walk-new-{next(_fresh)}@example.com", "name": "New"}),
+    ("POST", "/auth/users/{email}/remove"): lambda s: Probe("POST", f"/auth/users/{_throwaway(s)}/remove"),
+    ("POST", "/auth/users/{email}/password"): lambda s: Probe("POST", f"/auth/users/{_throwaway(s)}/password",
+                                                              body={"password": "a walk password"}),
+    ("POST", "/auth/users/{email}/admin"): lambda s: Probe("POST", f"/auth/users/{_throwaway(s)}/admin",
+                                                           body={"admin": False}),
+    ("GET", "/auth/users/{email}/keys"): lambda s: Probe("GET", "/auth/users/bob@example.com/keys"),
+    ("POST", "/auth/users/{email}/keys"): lambda s: Probe("POST", f"/auth/users/{_throwaway(s)}/keys", 201,
+                                                          {"label": "walk"}),
+    ("POST", "/auth/admin/keys/{key_id}/revoke"): lambda s: Probe(
+        "POST", f"/auth/admin/keys/{s.users.new_key(_throwaway(s))[0]}/revoke"),  # type: ignore[attr-defined]
+    ("GET", "/auth/groups"): lambda s: Probe("GET", "/auth/groups"),
+    ("POST", "/auth/groups"): lambda s: Probe("POST", "/auth/groups", 201, {"id": f"walk-new-{next(_fresh)}"}),
+    ("POST", "/auth/groups/{group}/remove"): lambda s: Probe("POST", f"/auth/groups/{_group(s)}/remove"),
+    ("POST", "/auth/groups/{group}/grant"): lambda s: Probe(
+        "POST", f"/auth/groups/{wid('priv')}/grant", body={"user": _throwaway(s), "level": "view"}),
+    ("POST", "/auth/groups/{group}/revoke"): lambda s: (lambda g: Probe(
+        "POST", f"/auth/groups/{g[0]}/revoke", body={"user": g[1]}))(_granted(s)),
+}
+ADMIN_ROWS = [r for r in table.ROUTES if r.access == table.ADMIN]
+
+
+@pytest.mark.parametrize("rule", ADMIN_ROWS, ids=lambda r: f"{'/'.join(r.methods)} {r.path}")
+def test_admin_routes_follow_the_table(server: MServer, rule: table.Rule) -> None:
+    prober = ADMIN_PROBES[(rule.methods[0], rule.path)]
+    failures = []
+    if (got := send(server, prober(server), WRONG).status_code) != 401:
+        failures.append(f"wrong key: {rule.path} → {got}, expected 401")
+    for c in WALK:
+        p = prober(server)
+        r = send(server, p, headers(c))
+        want = p.ok if c.admin else 401 if headers(c) is None else 403
+        if r.status_code != want:
+            failures.append(f"{c.name}: {p.method} {p.url} → {r.status_code}, expected {want}: {r.text[:200]}")
+        elif r.headers.get("cache-control") != "no-store":
+            failures.append(f"{c.name}: {p.method} {p.url}: Cache-Control {r.headers.get('cache-control')!r}")
+    assert not failures, "\n".join(failures)
+    if rule.path == "/auth/users":  # the admins' list never holds a secret
+        text = send(server, ADMIN_PROBES[("GET", "/auth/users")](server), ADMIN).text
+        assert "cfk_" not in text and "argon2" not in text and PASSWORD not in text
 
 
 # -- users' levels from every source ---------------------------------------------------------------
@@ -802,7 +873,8 @@ def test_every_route_of_the_app_has_a_row(tmp_path: Path) -> None:
     assert len(routes) > 30
     assert table.missing(routes) == []
     assert {p for p, _ in routes} >= {r.path for r in table.ROUTES} - {"/docs/static"}
-    covered = set(PROBES) | set(ANYONE_PROBES) | AUTH_ROWS | {r.path for r in table.ROUTES if r.access == table.LISTED}
+    covered = (set(PROBES) | set(ANYONE_PROBES) | AUTH_ROWS | {path for _, path in ADMIN_PROBES}
+               | {r.path for r in table.ROUTES if r.access == table.LISTED})
     assert {r.path for r in table.ROUTES} <= covered  # the walk calls every row
 
 

@@ -49,6 +49,7 @@ def first_admin_from_env(store: UserStore) -> None:
 def install(runtime) -> list[BaseRoute]:  # noqa: ANN001 - a coflows.runtime.Runtime
     if runtime.database is None:
         return []
+    from coflows.auth.admin_routes import admin_routes
     from coflows.auth.oidc import oidc_routes
     from coflows.auth.routes import auth_routes
 
@@ -84,4 +85,5 @@ def install(runtime) -> list[BaseRoute]:  # noqa: ANN001 - a coflows.runtime.Run
 
     runtime.startups.append(start)
     runtime.on_close(close)
-    return auth_routes(runtime, store, identities) + oidc_routes(runtime, store, identities)
+    return (auth_routes(runtime, store, identities) + admin_routes(runtime, store, identities)
+            + oidc_routes(runtime, store, identities))

@@ -112,9 +112,10 @@ class UserStore:
             raise NotFoundError(f"no user {uid}")
         return _user(row)
 
-    def users(self) -> list[User]:
+    def users(self, limit: int | None = None, offset: int = 0) -> list[User]:
+        q = sa.select(schema.users).order_by(schema.users.c.id).offset(offset)
         with self.engine.connect() as conn:
-            return [_user(r) for r in conn.execute(sa.select(schema.users).order_by(schema.users.c.id))]
+            return [_user(r) for r in conn.execute(q.limit(limit) if limit is not None else q)]
 
     def count_admins(self) -> int:
         with self.engine.connect() as conn:
@@ -128,14 +129,16 @@ class UserStore:
                 conn.execute(table.delete().where(table.c.user_id == uid))
             conn.execute(schema.users.delete().where(schema.users.c.id == uid))
 
-    def set_password(self, email: str, password: str) -> None:
-        """New password: every session of the user ends, the lock is lifted."""
+    def set_password(self, email: str, password: str, keep_session: str | None = None) -> None:
+        """New password: every session of the user ends (but the one of digest `keep_session`, when the
+        user changes their own), the lock is lifted."""
         uid = self.user(email).id
         hashed = hash_password(password)
         with self.engine.begin() as conn:
             conn.execute(schema.users.update().where(schema.users.c.id == uid)
                          .values(password_hash=hashed, failed_logins=0, locked_until=None))
-            conn.execute(schema.sessions.delete().where(schema.sessions.c.user_id == uid))
+            conn.execute(schema.sessions.delete().where(schema.sessions.c.user_id == uid,
+                                                        schema.sessions.c.digest != (keep_session or "")))
 
     def set_admin(self, email: str, admin: bool) -> None:
         uid = self.user(email).id

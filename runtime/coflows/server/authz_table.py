@@ -20,6 +20,7 @@ Access kinds (levels are on the workflow that OWNS the object, never one the cal
 - `call`: Read on the owning workflow and every function involved callable by the caller (a
   function's `<permissions>` narrows Read: the caller also needs the level in one of its groups).
 - `run-change`: Write on the run's workflow, or being the (non-anonymous) caller who submitted it.
+- `admin`: the admin key or an admin user (users, groups, memberships, anyone's API keys).
 Refusals: a wrong key is 401 on every route; anonymous callers get 401, callers with a key or a
 session but without the level 403; a flow run the caller may not read is 404 (its existence is
 private).
@@ -33,9 +34,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ANYONE, LISTED, VIEW, READ, WRITE, CALL, RUN_CHANGE = "anyone", "listed", "view", "read", "write", "call", "run-change"
+ADMIN = "admin"
 ACCESS_TEXT = {
     ANYONE: "anyone", LISTED: "anyone (filtered)", VIEW: "View", READ: "Read", WRITE: "Write",
-    CALL: "Read + callable", RUN_CHANGE: "Write or submitter",
+    CALL: "Read + callable", RUN_CHANGE: "Write or submitter", ADMIN: "admin (key or admin user)",
 }
 LEGEND = (
     "Levels are the caller's on the workflow that owns the object: the highest of the user's membership of "
@@ -158,6 +160,36 @@ ROUTES: tuple[Rule, ...] = (
          f"{BODY}; label ≤ 200 characters; at most 100 unrevoked keys per user → 409"),
     Rule(("POST",), "/auth/keys/{key_id}/revoke", ANYONE, "—", "—",
          "revokes one of the caller's own keys (404 for anyone else's)", BODY),
+    Rule(("POST",), "/auth/password", ANYONE, "—", "—",
+         "the calling user's own password, from a login session with the current password (401 anonymous; 403 "
+         "with a key or a wrong current password, which counts towards the lock); their other sessions end",
+         f"{BODY}; password 8…1024 characters; 2 password checks at once"),
+    # admin (coflows/auth/admin_routes.py): what `coflows user` and `coflows group` do
+    Rule(("GET",), "/auth/users", ADMIN, "—", "users: email, name, admin, password set (never the hash), lock, "
+         "memberships, number of live keys", "—", "limit 1…1000 (default 1000), offset ≥ 0 → else 400"),
+    Rule(("POST",), "/auth/users", ADMIN, "—", "the new user", "adds a user (409 when the email exists)",
+         f"{BODY}; name ≤ 200 characters; password 8…1024 characters"),
+    Rule(("POST",), "/auth/users/{email}/remove", ADMIN, "—", "—",
+         "removes the user with their memberships, keys and sessions (409 for oneself)", BODY),
+    Rule(("POST",), "/auth/users/{email}/password", ADMIN, "—", "—",
+         "sets the user's password, ends their sessions, lifts a lock", f"{BODY}; password 8…1024 characters"),
+    Rule(("POST",), "/auth/users/{email}/admin", ADMIN, "—", "—",
+         "sets or clears the user's admin flag (409 for clearing one's own)", BODY),
+    Rule(("GET",), "/auth/users/{email}/keys", ADMIN, "—", "the user's API keys (IDs, labels, times; never the keys)",
+         "—"),
+    Rule(("POST",), "/auth/users/{email}/keys", ADMIN, "—", "the new key, once", "a new API key of the user",
+         f"{BODY}; label ≤ 200 characters; at most 100 unrevoked keys per user → 409"),
+    Rule(("POST",), "/auth/admin/keys/{key_id}/revoke", ADMIN, "—", "—", "revokes anyone's API key", BODY),
+    Rule(("GET",), "/auth/groups", ADMIN, "—", "groups (added ones, loaded workflows' IDs, any with members) "
+         "and their members with levels and expiry", "—"),
+    Rule(("POST",), "/auth/groups", ADMIN, "—", "the new group", "adds a named group (409 when it exists)",
+         f"{BODY}; id and name ≤ 200 characters"),
+    Rule(("POST",), "/auth/groups/{group}/remove", ADMIN, "—", "—", "removes the group and every membership in it",
+         BODY),
+    Rule(("POST",), "/auth/groups/{group}/grant", ADMIN, "—", "—",
+         "gives a user a level in the group (an added group, one with members, or a loaded workflow's ID), "
+         "replacing an earlier grant; expiry in the future", BODY),
+    Rule(("POST",), "/auth/groups/{group}/revoke", ADMIN, "—", "—", "takes a user out of the group", BODY),
     Rule(("GET",), "/auth/oidc/login", ANYONE, "—", "redirect to the OpenID provider (404 when OIDC is off)",
          "a short-lived signed cookie with state, nonce and PKCE verifier"),
     Rule(("GET",), "/auth/oidc/callback", ANYONE, "—", "redirect to the page the login started from",

@@ -228,6 +228,7 @@ def server_paths() -> dict[str, Any]:
             {"200": _json(_AGENT)}, ("400", "401", "403", "404"),
             [{"name": "id", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 255}}])},
         **_auth_paths(),
+        **_admin_paths(),
     }
 
 
@@ -281,4 +282,97 @@ def _auth_paths() -> dict[str, Any]:
         "/auth/keys/{key_id}/revoke": {"post": _op(
             "auth_revoke_key", "auth", "revoke one of the caller's own API keys", {"200": _json(_KEY)},
             ("401", "404"), [path_param("key_id", "the key's ID (from GET /auth/keys)")])},
+    }
+
+
+# -- admin: /auth/users…, /auth/groups…, /auth/admin/keys… (coflows/auth/admin_routes.py) ------------------
+_USER = {"type": "object", "properties": {
+    "id": {"type": "string"}, "email": {"type": "string"}, "name": {"type": "string"}, "admin": {"type": "boolean"},
+    "password": {"type": "boolean", "description": "a password is set (never the password or its hash)"},
+    "created": {"type": ["string", "null"]}, "locked_until": {"type": ["string", "null"]},
+    "keys": {"type": "integer", "description": "unrevoked API keys"},
+    "groups": {"type": "array", "items": {"type": "object", "properties": {
+        "group": {"type": "string"}, "level": {"type": "string"}, "expires": {"type": ["string", "null"]},
+        "expired": {"type": "boolean"}}}}}}
+_GROUP = {"type": "object", "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"},
+    "workflow": {"type": ["string", "null"], "description": "the workflow's name when the ID is a loaded workflow's"},
+    "members": {"type": "array", "items": {"type": "object", "properties": {
+        "user": {"type": "string"}, "level": {"type": "string"}, "expires": {"type": ["string", "null"]},
+        "expired": {"type": "boolean"}}}}}}
+_LEVEL = {"type": "string", "enum": ["invited", "denied", "view", "read", "write"]}
+_PASSWORD = {"type": "string", "minLength": 8, "maxLength": 1024}
+
+
+def _admin_paths() -> dict[str, Any]:
+    err = lambda text: _json(ERROR, text)  # noqa: E731
+    codes = ("400", "401", "403", "404", "413")
+    email = [path_param("email", "the user's email")]
+    group = [path_param("group", "a group's ID or a workflow's ID")]
+    dup = {"409": err("it exists already (or: not allowed on yourself)")}
+    obj = lambda props, required=(): {"type": "object", "additionalProperties": False,  # noqa: E731
+                                      "required": list(required), "properties": props}
+    return {
+        "/auth/users": {
+            "get": _op("admin_users", "admin", "every user with memberships (admin only)",
+                       {"200": _json({"type": "array", "items": _USER})}, ("400", "401", "403"), [
+                           {**LIMIT, "description": "how many: 1 … 1000 (default 1000; else 400)",
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1000}},
+                           {"name": "offset", "in": "query", "required": False,
+                            "schema": {"type": "integer", "minimum": 0, "default": 0}}]),
+            "post": _op("admin_add_user", "admin", "add a user (admin only)", {"201": _json(_USER), **dup},
+                        ("400", "401", "403", "413", "503"),
+                        body=obj({"email": {"type": "string", "maxLength": 320}, "name": {"type": "string", "maxLength": 200},
+                                  "password": _PASSWORD, "admin": {"type": "boolean"}}, ["email"]))},
+        "/auth/users/{email}/remove": {"post": _op(
+            "admin_remove_user", "admin", "remove a user with their memberships, keys and sessions (admin only)",
+            {"200": _json({"type": "object", "properties": {"removed": {"type": "string"}}}), **dup}, codes, email)},
+        "/auth/users/{email}/password": {"post": _op(
+            "admin_set_password", "admin", "set a user's password: their sessions end, a lock is lifted (admin only)",
+            {"200": _json(_USER)}, (*codes, "503"), email, obj({"password": _PASSWORD}, ["password"]))},
+        "/auth/users/{email}/admin": {"post": _op(
+            "admin_set_admin", "admin", "make a user an admin or not (admin only)", {"200": _json(_USER), **dup},
+            codes, email, obj({"admin": {"type": "boolean"}}, ["admin"]))},
+        "/auth/users/{email}/keys": {
+            "get": _op("admin_user_keys", "admin", "a user's API keys, never the keys themselves (admin only)",
+                       {"200": _json({"type": "array", "items": {**_KEY, "properties": {
+                           **_KEY["properties"], "user": {"type": "string"}}}})}, ("400", "401", "403", "404"), email),
+            "post": _op("admin_mint_key", "admin", "a new API key for a user, shown once (admin only)",
+                        {"201": _json({"type": "object", "properties": {
+                            "id": {"type": "string"}, "key": {"type": "string"}, "label": {"type": "string"},
+                            "user": {"type": "string"}}}), "409": err("at most 100 unrevoked API keys per user")},
+                        codes, email, obj({"label": {"type": "string", "maxLength": 200}}), body_required=False)},
+        "/auth/admin/keys/{key_id}/revoke": {"post": _op(
+            "admin_revoke_key", "admin", "revoke anyone's API key (admin only)", {"200": _json(_KEY)},
+            ("401", "403", "404"), [path_param("key_id", "the key's ID (from GET /auth/users/{email}/keys)")])},
+        "/auth/groups": {
+            "get": _op("admin_groups", "admin", "every group (added, workflows' IDs, with members) and its members "
+                       "(admin only)", {"200": _json({"type": "array", "items": _GROUP})}, ("401", "403")),
+            "post": _op("admin_add_group", "admin", "add a named group (admin only)", {"201": _json(_GROUP), **dup},
+                        ("400", "401", "403", "413"),
+                        body=obj({"id": {"type": "string", "minLength": 1, "maxLength": 200},
+                                  "name": {"type": "string", "maxLength": 200}}, ["id"]))},
+        "/auth/groups/{group}/remove": {"post": _op(
+            "admin_remove_group", "admin", "remove a group and every membership in it (admin only)",
+            {"200": _json({"type": "object", "properties": {"removed": {"type": "string"}}})}, codes, group)},
+        "/auth/groups/{group}/grant": {"post": _op(
+            "admin_grant", "admin", "give a user a level in a group, replacing an earlier grant (admin only)",
+            {"200": _json({"type": "object", "properties": {"group": {"type": "string"}, "user": {"type": "string"},
+                                                            "level": _LEVEL, "expires": {"type": ["string", "null"]}}})},
+            codes, group, obj({"user": {"type": "string", "maxLength": 320}, "level": _LEVEL,
+                               "expires": {"type": ["string", "null"], "description": "YYYY-MM-DD (00:00 UTC) or an "
+                                           "ISO 8601 time, in the future; absent: never"}}, ["user", "level"]))},
+        "/auth/groups/{group}/revoke": {"post": _op(
+            "admin_revoke", "admin", "take a user out of a group (admin only)",
+            {"200": _json({"type": "object", "properties": {"group": {"type": "string"}, "user": {"type": "string"},
+                                                            "revoked": {"type": "boolean"}}})},
+            codes, group, obj({"user": {"type": "string", "maxLength": 320}}, ["user"]))},
+        "/auth/password": {"post": _op(
+            "auth_password", "auth", "change your own password (from a login session, with the current one); "
+            "your other sessions end",
+            {"200": _json({"type": "object", "properties": {"changed": {"type": "boolean"},
+                                                            "other_sessions_ended": {"type": "boolean"}}}),
+             "423": err("the account is locked after too many wrong passwords (Retry-After)")},
+            ("400", "401", "403", "413", "503"), body=obj({"current": {"type": "string", "maxLength": 1024},
+                                                           "new": _PASSWORD}, ["current", "new"]))},
     }
