@@ -309,6 +309,10 @@ class AgentManager:
             raise AgentError(f"agent '{agent_id}' has no Body hook")
         return runner.body(data, principal)
 
+    def run_now(self, agent_id: str, principal: Any = None) -> tuple[RunRecord, Future]:
+        """Run the agent's Job at once as `principal` (see `AgentRunner.run_now`)."""
+        return self.get(agent_id).run_now(principal)
+
     def runs(self, agent_id: str, limit: int = 50) -> list[RunRecord]:
         """Running runs first, then the newest finished ones."""
         runner = self.get(agent_id)

@@ -4,6 +4,9 @@
     GET  /flow/agent/{id}/runs?limit=50  its latest runs (running first, then newest first); Read
     POST /flow/agent/{id}                call its Body with the JSON body; the result is the response; Write
     POST /flow/agent/{id}/start|stop     start or stop it (schedule and M hooks); Write
+    POST /flow/agent/{id}/run?wait=true  run its Job now, as the caller: the run record when it ends
+                                         (202 and the running record with wait=false); 409 while a
+                                         Job run is going; Write
     GET  /flow/ActiveAgentToggle?id=     CoFlows' toggle (start if stopped, stop if running); Write
 """
 
@@ -18,7 +21,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from coflows.errors import ArgumentError, PermissionDenied, Unauthenticated
-from coflows.permissions import READ, WRITE, Principal, can_view, workflow_level
+from coflows.permissions import LEVEL_NAMES, READ, WRITE, Principal, can_view, workflow_level
 from coflows.server.auth import principal_of
 from coflows.server.limits import int_param, text_param
 from coflows.server.m_routes import parse_json_body
@@ -55,7 +58,9 @@ class AgentRoutes:
             except Exception:  # noqa: BLE001
                 continue
             if can_view(wf, principal):
-                out.append(runner.status())
+                # the caller's level, so the web app shows Write controls only to who may use them
+                level = workflow_level(wf, principal)
+                out.append({**runner.status(), "Level": LEVEL_NAMES.get(level, str(level)).lower()})
         return json_response(out)
 
     async def runs(self, request: Request) -> Response:
@@ -79,6 +84,20 @@ class AgentRoutes:
         except Exception as exc:  # noqa: BLE001
             return error_response(exc, principal)
         return json_response(result)
+
+    async def run(self, request: Request) -> Response:
+        """Run Job now, as the caller; waits for the run (under the hook's time limit) unless wait=false."""
+        principal = principal_of(request.scope)
+        try:
+            agent_id = request.path_params["id"]
+            self._agent(agent_id, principal, WRITE)
+            wait = _bool_param(request.query_params, "wait", True)
+            rec, done = await run_in_threadpool(self.manager.run_now, agent_id, principal)
+            if wait:
+                await asyncio.wrap_future(done)
+        except Exception as exc:  # noqa: BLE001
+            return error_response(exc, principal)
+        return json_response(rec.to_json(), 200 if wait else 202)
 
     async def _switch(self, request: Request, agent_id: str | None, action: str) -> Response:
         principal = principal_of(request.scope)
@@ -111,6 +130,18 @@ class AgentRoutes:
             Route("/flow/agent/{id}/runs", self.runs),
             Route("/flow/agent/{id}/start", self.start, methods=["POST"]),
             Route("/flow/agent/{id}/stop", self.stop, methods=["POST"]),
+            Route("/flow/agent/{id}/run", self.run, methods=["POST"]),
             Route("/flow/agent/{id}", self.body, methods=["POST"]),
             Route("/flow/ActiveAgentToggle", self.toggle, methods=["GET", "POST"]),
         ]
+
+
+def _bool_param(params: object, name: str, default: bool) -> bool:
+    """true/false/1/0 (any case), or a 400 naming the parameter."""
+    raw = params.get(name)  # type: ignore[attr-defined]
+    if raw is None or raw == "":
+        return default
+    value = {"true": True, "1": True, "false": False, "0": False}.get(raw.strip().lower())
+    if value is None:
+        raise ArgumentError(f"query parameter '{name}': true or false", name)
+    return value

@@ -312,6 +312,7 @@ class AgentRunner:
         self._job_running = False
         self._unsubscribe: Callable[[], None] | None = None
         self._running: dict[int, RunRecord] = {}
+        self._next_runs: tuple[dt.datetime, list[str], int] | None = None  # see `next_runs`
 
     @property
     def id(self) -> str:
@@ -438,6 +439,56 @@ class AgentRunner:
             with self._lock:
                 self._job_running = False
 
+    def run_now(self, principal: Any = None) -> tuple[RunRecord, Future]:
+        """Run Job at once, as `principal` (the web app's "Run now"), whether or not the agent is
+        started. Refused (AgentError, 409) without a Job hook, in state error, or while a Job run
+        is going (scheduled or not: Job never overlaps itself). Returns the run's record (filled in
+        as it goes) and a future that is done when the run is."""
+        from coflows.agents.definition import AgentError
+
+        if "Job" not in self.definition.hooks:
+            raise AgentError(f"agent '{self.id}' has no Job hook")
+        zone = self.schedule.timezone if self.schedule is not None else dt.timezone.utc
+        stamp = dt.datetime.now(dt.timezone.utc).replace(microsecond=0).astimezone(zone)
+        detail = f"{DEFAULT_EXECUTION_TYPE} {stamp.isoformat()} (run now)"
+        with self._lock:
+            if self.state == "error":
+                raise AgentError(f"agent '{self.id}' is not started: {self.error}")
+            if self._job_running:
+                raise AgentError(f"agent '{self.id}': a Job run is already going")
+            self._job_running = True
+        rec = RunRecord(self.id, "Job", time.time(), detail=detail)
+        self._running[id(rec)] = rec  # listed as running from now, before a pool thread takes it
+
+        def run() -> None:
+            try:
+                self.invoke("Job", (stamp, DEFAULT_EXECUTION_TYPE), detail, principal, record=rec)
+            finally:
+                with self._lock:
+                    self._job_running = False
+
+        try:
+            return rec, self.pool.submit(run)
+        except RuntimeError:  # pool shut down
+            self._running.pop(id(rec), None)
+            with self._lock:
+                self._job_running = False
+            raise AgentError(f"agent '{self.id}': the server is stopping") from None
+
+    def next_runs(self, n: int = 5) -> list[str]:
+        """The next `n` fire times (ISO, in the schedule's zone, with its offset) while started; the
+        list is kept until its first time passes, so listing agents stays cheap."""
+        if not self.active or self.schedule is None or "Job" not in self.definition.hooks:
+            return []
+        now = dt.datetime.now(dt.timezone.utc)
+        cached = self._next_runs
+        if cached is None or cached[0] <= now or cached[2] < n:
+            times = [t for t, _ in self.schedule.next_fire_times(now, n)]
+            # valid until the first time passes (none left: look again in a minute)
+            cached = self._next_runs = (times[0] if times else now + dt.timedelta(minutes=1),
+                                        [t.isoformat() for t in times], n)
+        return cached[1][:n]
+
     # -- Body ---------------------------------------------------------------------------------
     def body(self, data: Any, principal: Any = None) -> Future:
         """Call Body on the pool; the future holds its result or raises its error."""
@@ -445,12 +496,14 @@ class AgentRunner:
 
     # -- every hook ---------------------------------------------------------------------------
     def invoke(self, hook: str, args: tuple[Any, ...], detail: str | None = None, principal: Any = None,
-               raise_errors: bool = False) -> Any:
-        """Call a hook in this thread, recording the run; errors are recorded and logged."""
+               raise_errors: bool = False, record: RunRecord | None = None) -> Any:
+        """Call a hook in this thread, recording the run (into `record` when given: the caller of
+        `run_now` holds it); errors are recorded and logged."""
         fn = self.definition.hooks.get(hook)
         if fn is None:
             return None
-        rec = RunRecord(self.id, hook, time.time(), detail=detail)
+        rec = record if record is not None else RunRecord(self.id, hook, time.time(), detail=detail)
+        rec.started = time.time()
         key = id(rec)
         self._running[key] = rec
         buf = io.StringIO()
@@ -503,7 +556,8 @@ class AgentRunner:
                 "Schedule": d.schedule, "State": self.state, "Error": self.error or self.stale,
                 "Stale": self.stale is not None,
                 "Hooks": [h for h in ("Load", "Add", "Exchange", "Remove", "Body", "Job") if h in d.hooks],
-                "NextRun": self.next_run(), "Running": [r.hook for r in self.running_runs()]}
+                "NextRun": self.next_run(), "NextRuns": self.next_runs(),
+                "Running": [r.hook for r in self.running_runs()]}
 
 
 def _writer(author: str | None) -> Principal | None:
