@@ -303,6 +303,8 @@ PROBES: dict[str, Prober] = {
     "/flow/agent/{id}/start": lambda s, k: Probe("POST", f"/flow/agent/echo-{k}/start"),
     "/flow/agent/{id}/stop": lambda s, k: Probe("POST", f"/flow/agent/echo-{k}/stop"),
     "/flow/agent/{id}": lambda s, k: Probe("POST", f"/flow/agent/echo-{k}", body={"hi": 1}),
+    "/flow/agent/{id}/run": lambda s, k: Probe("POST", f"/flow/agent/echo-{k}/run"),
+    "/flow/logs/{wid}": lambda s, k: Probe("GET", f"/flow/logs/{wid(k)}?format=json"),
     "/flow/ActiveAgentToggle": lambda s, k: Probe("GET", f"/flow/ActiveAgentToggle?id=echo-{k}"),
 }
 

@@ -140,6 +140,13 @@ ROUTES: tuple[Rule, ...] = (
     Rule(("POST",), "/flow/agent/{id}/start", WRITE, "the agent's workflow", "—", "starts its schedule and hooks",
          BODY),
     Rule(("POST",), "/flow/agent/{id}/stop", WRITE, "the agent's workflow", "—", "stops it", BODY),
+    Rule(("POST",), "/flow/agent/{id}/run", WRITE, "the agent's workflow", "the run record",
+         "runs its Job now, as the caller (409 while a Job run is going)",
+         f"{BODY}; the Job's time limit (Server.CallTimeout or its own); wait=true|false → else 400"),
+    Rule(("GET",), "/flow/logs/{wid}", READ, "`wid` in the path",
+         "the workflow's user output (print/console lines, redacted): SSE, or JSON with format=json", "—",
+         "limit 1…1000 (default 200) → else 400; 1,000 lines kept per workflow, 4 KB per line; "
+         "1,000 queued lines per stream, then dropped (and said so); 256 streams at once → 503"),
     Rule(("POST",), "/flow/agent/{id}", WRITE, "the agent's workflow", "the Body hook's result",
          "whatever its Body hook does", f"{BODY}; {CALL_TIME}"),
     Rule(("GET", "POST"), "/flow/ActiveAgentToggle", WRITE, "the agent's workflow (`id`)", "—",
