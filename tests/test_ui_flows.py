@@ -1,5 +1,6 @@
-"""The web UI of flows through a real server: the pages and vendor files over HTTP, and the live
-DAG page in headless Chromium (tests/ui/*.mjs drive playwright-core with the system's chromium)."""
+"""The flow pages of the web app through a real server: the pages and vendor files over HTTP, and the
+live DAG page in headless Chromium (tests/ui/*.mjs drive playwright-core with the system's chromium).
+The submit form, the guest's login hint and the 404 page are in tests/test_ui_runs.py."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from conftest import ADMIN_KEY, REPO, Server, new_workspace
 
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = os.environ.get("COFLOWS_CHROMIUM", "/usr/bin/chromium")
+APP_MARK = '<div id="app">'  # the web app's one page (ui_static/app.html)
 
 DATA = '''
 import os
@@ -105,33 +107,35 @@ def test_pages_and_vendor_files_over_http(tmp_path, start_server):
     s = start_server(make_ws(tmp_path / "ws"))
     run_id = submit(s, "Data.py/start; Data.py/square")  # square(x) gets nothing: fails, still a run
 
-    r = s.get("/ui/flows")
+    r = s.get("/ui/flows")  # the app's page: pages/flows.js draws the list in the browser
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert "Flow runs" in r.text and "/ui/static/runs.js" in r.text
-    r = s.get("/ui?_cokey=" + ADMIN_KEY, follow_redirects=False)
-    assert r.status_code in (302, 307) and r.headers["location"] == f"/ui/flows?_cokey={ADMIN_KEY}"
+    assert APP_MARK in r.text and "/ui/static/app.js" in r.text
 
-    r = s.get(f"/ui/flows/runs/{run_id}")  # the workflow is public: anonymous callers see the page
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
-    assert '"cytoscape": "/ui/vendor/cytoscape.mjs"' in r.text and "/ui/static/run.js" in r.text
+    r = s.get(f"/ui/flows/runs/{run_id}")  # the workflow is public: anonymous callers get the page
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and APP_MARK in r.text
 
     for name, marker in [("cytoscape.mjs", "cytoscape"), ("dagre.mjs", "graphlib")]:
         r = s.get(f"/ui/vendor/{name}")
         assert r.status_code == 200, r.text
         assert r.headers["content-type"].startswith("text/javascript")
         assert marker in r.text and "export" in r.text  # the ES module build, not the UMD one
-    for name in ["run.js", "dag.js", "model.js", "api.js", "states.js", "runs.js"]:
+    for name in ["pages/run.js", "pages/flows.js", "flows/dag.js", "flows/model.js", "flows/states.js",
+                 "flows/common.js"]:
         r = s.get(f"/ui/static/{name}")
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript"), name
-    assert s.get("/ui/static/ui.css").headers["content-type"].startswith("text/css")
+    assert s.get("/ui/static/flows/flows.css").headers["content-type"].startswith("text/css")
+    # the run page's drawing code imports the vendor files the server serves
+    dag = s.get("/ui/static/flows/dag.js").text
+    assert 'from "/ui/vendor/cytoscape.mjs"' in dag and 'from "/ui/vendor/dagre.mjs"' in dag
+    for gone in ["runs.html", "run.html", "runs.js", "run.js", "api.js", "ui.css"]:  # ported into the app
+        assert s.get(f"/ui/static/{gone}").status_code == 404, gone
 
     assert s.get("/ui/vendor/react.js").status_code == 404           # only the listed files
     assert s.get("/ui/vendor/..%2Fpackage.json").status_code == 404  # never the rest of node_modules
     assert s.get("/ui/static/..%2Fui.py").status_code == 404
 
-    r = s.get("/ui/flows/runs/no-such-run")
-    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
-    assert "Unknown flow run" in r.text and "no-such-run" in r.text
+    r = s.get("/ui/flows/runs/no-such-run")  # 404, and the app's page says so (the browser test reads it)
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html") and APP_MARK in r.text
 
 
 def test_the_run_page_follows_the_api_permissions(tmp_path, start_server):
@@ -139,7 +143,7 @@ def test_the_run_page_follows_the_api_permissions(tmp_path, start_server):
     run_id = submit(s, "Data.py/start")
     page = f"/ui/flows/runs/{run_id}"
     r = s.get(page)
-    assert r.status_code == 404 and "_cokey" in r.text  # invisible to anonymous callers, as in the API
+    assert r.status_code == 404 and APP_MARK in r.text  # invisible to anonymous callers, as in the API
     assert s.get(f"/flows/runs/{run_id}").status_code == 404
     assert s.get(f"{page}?_cokey={ADMIN_KEY}").status_code == 200
     assert s.get(page, headers=s.admin()).status_code == 200
@@ -152,10 +156,10 @@ def test_missing_node_modules_is_a_clear_503(tmp_path, start_server):
     empty.mkdir()
     s = start_server(make_ws(tmp_path / "ws"), env={"COFLOWS_NODE_MODULES": str(empty)})
     run_id = submit(s, "Data.py/start")
-    for path in ["/ui/vendor/cytoscape.mjs", f"/ui/flows/runs/{run_id}"]:
+    # every page of the app is Preact from npm, the list of runs too
+    for path in ["/ui/vendor/cytoscape.mjs", f"/ui/flows/runs/{run_id}", "/ui/flows"]:
         r = s.get(path)
         assert r.status_code == 503 and "bin/setup.sh" in r.text and "npm ci" in r.text, path
-    assert s.get("/ui/flows").status_code == 200  # the list draws no graph: it needs no library
 
 
 # -- the live page in Chromium ----------------------------------------------------------------------

@@ -31,9 +31,22 @@ export async function waitReady(page, timeout = 15000) {
   await page.waitForFunction(() => window.coflowsDag?.ready === true, null, { timeout });
 }
 
-/** Open the DAG page at `url` and wait until it has drawn; `navigations()` counts main-frame loads. */
-export async function openRunPage(browser, url) {
+/** Make `page` a guest of the web app (what "Continue without logging in" does): no login page. */
+export async function asGuest(page) {
+  await page.addInitScript(() => sessionStorage.setItem("coflows.guest", "1"));
+}
+
+/** A guest's page asks /auth/me first and gets a 401 (and Chromium logs it): drop those lines. */
+export function withoutGuestNoise(problems) {
+  const noise = (p) => p.includes("/auth/me") || (p.startsWith("console:") && p.includes("status of 401"));
+  return problems.filter((p) => !noise(p));
+}
+
+/** Open the DAG page at `url` (as a guest: no key, no login) and wait until it has drawn;
+ * `navigations()` counts main-frame loads. */
+export async function openRunPage(browser, url, { guest = false } = {}) {
   const { page, problems } = await newPage(browser);
+  if (guest) await asGuest(page);
   let count = 0;
   page.on("framenavigated", (f) => { if (f === page.mainFrame()) count += 1; });
   await page.goto(url);

@@ -106,10 +106,12 @@ function App() {
   useEffect(() => { refreshMe(); }, []);
   let { page, params } = match(path);
   const guest = sessionStorage.getItem(GUEST) === "1";
-  if (me === null && !guest && page !== "login") page = "login";
+  const gated = me === null && !guest && page !== "login";
+  if (gated) page = "login";
   const { mod, error } = usePage(page);
   if (me === undefined) return html`<p class="loading" role="status">Loading…</p>`;
   const query = Object.fromEntries(new URLSearchParams(loc.split("?")[1] || ""));
+  if (gated && !query.next) query.next = loc;  // a shared deep link comes back after the login (or as a guest)
   const onLogin = (who) => { sessionStorage.removeItem(GUEST); setMe(who); };
   const onGuest = () => { sessionStorage.setItem(GUEST, "1"); navigate(query.next || "/ui", true); };
   const onLogout = async () => { await api.logout().catch(() => {}); setMe(null); navigate("/ui/login"); };

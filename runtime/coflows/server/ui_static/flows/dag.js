@@ -2,8 +2,9 @@
 // Items of a map node are drawn inside its box (a compound node, laid out as a grid); past
 // COLLAPSE_OVER items the map node is one node showing the count and a pie of the items' states.
 
-import cytoscape from "cytoscape";
-import dagre from "dagre";
+// the npm builds the server serves under /ui/vendor/ (absolute: only this page needs them)
+import cytoscape from "/ui/vendor/cytoscape.mjs";
+import dagre from "/ui/vendor/dagre.mjs";
 
 import { COLORS, STATES } from "./states.js";
 
@@ -78,12 +79,19 @@ export class DagView {
     this.userMoved = false;
     container.addEventListener("wheel", () => { this.userMoved = true; });
     container.addEventListener("pointermove", (e) => { if (e.buttons) this.userMoved = true; });
-    new ResizeObserver(() => {
+    this.resizes = new ResizeObserver(() => {
       this.cy.resize();
       if (!this.userMoved) this.fit();
-    }).observe(container);
+    });
+    this.resizes.observe(container);
     this.owner = new Map();  // task node → the drawn node standing for it (itself or its collapsed map)
     this.groups = new Map();
+  }
+
+  /** Let go of the canvas (the page is left without a reload). */
+  destroy() {
+    this.resizes.disconnect();
+    this.cy.destroy();
   }
 
   /** Build every element and lay the graph out (on load and when nodes or edges change). */

@@ -1,7 +1,7 @@
 // A run as the page knows it: the last snapshot or fetch, with the live events applied on top.
 // Events do not carry outputs (they stay small); the details panel fetches the run for those.
 
-import { TERMINAL } from "./api.js";
+import { TERMINAL } from "./states.js";
 
 export class RunModel {
   constructor() {
