@@ -42,13 +42,13 @@ function useRuns() {
   return { runs, live, error };
 }
 
-function RunRow({ r }) {
+function RunRow({ r, names }) {
   return html`<tr data-run=${r.id} data-state=${r.state}>
     <td><a href=${api.withKey(`/ui/flows/runs/${api.enc(r.id)}`)} data-route title=${r.id}>${r.id.slice(0, 8)}</a></td>
     <td>${r.name || ""}</td>
     <td><${State} state=${r.state} /></td>
     <td><${CountsBar} counts=${r.counts || {}} /></td>
-    <td>${r.workflow || ""}</td>
+    <td title=${r.workflow || ""}>${names[r.workflow] || r.workflow || ""}</td>
     <td>${when(r.created_at)}</td>
     <td>${when(r.finished_at)}</td>
   </tr>`;
@@ -146,6 +146,7 @@ export default function Flows({ query, me }) {
   const shown = runs && (workflow ? runs.filter((r) => r.workflow === workflow) : runs);
   const filter = (e) => window.coflowsNavigate(e.target.value ? api.q("/ui/flows", { workflow: e.target.value }) : "/ui/flows");
   const submitOpen = useRef(Boolean(query.submit));
+  const names = Object.fromEntries((workflows.data || []).map((w) => [w.id, w.name || w.id]));
   return html`<${Page} title="Flow runs" actions=${html`<${Live} state=${live} />
       <${Link} href=${api.withKey("/ui/agents")} id="agent-runs">Agent runs →</${Link}>`}>
     <details class="submit card" open=${submitOpen.current}>
@@ -154,7 +155,7 @@ export default function Flows({ query, me }) {
                        : workflows.error ? html`<${ErrorBox} error=${workflows.error} />` : html`<${Loading} what="workflows" />`}
     </details>
     <section aria-labelledby="runs-title">
-      <h2 id="runs-title">Latest runs${workflow ? html` of <code>${workflow}</code>` : ""}</h2>
+      <h2 id="runs-title">Latest runs${workflow ? ` of ${names[workflow] || workflow}` : ""}</h2>
       <div class="filters">
         <label for="runs-workflow">Workflow</label>
         <select id="runs-workflow" value=${workflow} onChange=${filter}>
@@ -169,7 +170,7 @@ export default function Flows({ query, me }) {
         <table id="runs" class="runs-table">
           <thead><tr><th scope="col">run</th><th scope="col">name</th><th scope="col">state</th><th scope="col">tasks</th>
             <th scope="col">workflow</th><th scope="col">created</th><th scope="col">finished</th></tr></thead>
-          <tbody>${shown.map((r) => html`<${RunRow} key=${r.id} r=${r} />`)}</tbody>
+          <tbody>${shown.map((r) => html`<${RunRow} key=${r.id} r=${r} names=${names} />`)}</tbody>
         </table>
       </div>` : null}
       ${shown && !shown.length ? html`<${Empty} me=${me} workflow=${workflow} />` : null}

@@ -287,7 +287,7 @@ export default function RunPage({ params, me }) {
       <span id="run-state" class="fstate" data-state=${r?.state || ""}>${r ? r.state + (r.error ? `: ${r.error}` : "") : "loading"}</span>
       <${Live} state=${follower.live} />
       <span class="run-id">${runId}</span>
-      ${r?.workflow ? html`<${Link} href=${api.withKey("/ui/flows?workflow=" + api.enc(r.workflow))}>runs of ${r.workflow}</${Link}>` : null}
+      ${r?.workflow ? html`<${Link} href=${api.withKey("/ui/flows?workflow=" + api.enc(r.workflow))}>this workflow's runs</${Link}>` : null}
       ${r ? html`<span><${CountsBar} counts=${counts} /></span>` : null}
       <${Legend} />
     </div>
