@@ -6,6 +6,7 @@
 // window.coflowsDag exposes what is drawn (for the browser tests and bench/flows_page.py).
 import { html, Page, Link, useEffect, useMemo, useRef, useState } from "../lib/ui.js";
 import * as api from "../lib/api.js";
+import { Component } from "preact";
 import { DagView } from "../flows/dag.js";
 import { RunModel } from "../flows/model.js";
 import { COLORS, TERMINAL } from "../flows/states.js";
@@ -226,6 +227,24 @@ function Details({ follower, onClose }) {
   </aside>`;
 }
 
+/** One task's row; redrawn only when what it shows changed (a live run of 500 tasks gets many events). */
+class TaskRow extends Component {
+  shouldComponentUpdate({ t, selected }) {
+    return selected !== this.props.selected || rowKey(t) !== this.shown;
+  }
+
+  render({ t, selected, pick }) {
+    this.shown = rowKey(t);
+    return html`<tr data-node=${t.node} data-state=${t.state} class=${selected ? "selected" : ""} onClick=${() => pick(t.node)}>
+      <td><button type="button" class="link" onClick=${(e) => { e.stopPropagation(); pick(t.node); }}>${t.node}</button></td>
+      <td><${State} state=${t.state} /></td><td>${t.attempts}</td><td>${clock(t.started_at)}</td>
+      <td>${clock(t.finished_at)}</td><td>${seconds(t)}</td><td>${t.ref}</td>
+    </tr>`;
+  }
+}
+
+const rowKey = (t) => [t.state, t.attempts, t.started_at, t.finished_at, t.ref].join("|");
+
 function TaskTable({ follower }) {
   const tasks = [...follower.model.tasks.values()];
   const pick = (node) => follower.select(node);
@@ -235,12 +254,7 @@ function TaskTable({ follower }) {
       <table id="tasks" class="tasks-table">
         <thead><tr><th scope="col">node</th><th scope="col">state</th><th scope="col">attempts</th><th scope="col">started</th>
           <th scope="col">finished</th><th scope="col">seconds</th><th scope="col">function</th></tr></thead>
-        <tbody>${tasks.map((t) => html`<tr key=${t.node} data-node=${t.node} data-state=${t.state}
-            class=${follower.selected === t.node ? "selected" : ""} onClick=${() => pick(t.node)}>
-          <td><button type="button" class="link" onClick=${(e) => { e.stopPropagation(); pick(t.node); }}>${t.node}</button></td>
-          <td><${State} state=${t.state} /></td><td>${t.attempts}</td><td>${clock(t.started_at)}</td>
-          <td>${clock(t.finished_at)}</td><td>${seconds(t)}</td><td>${t.ref}</td>
-        </tr>`)}</tbody>
+        <tbody>${tasks.map((t) => html`<${TaskRow} key=${t.node} t=${t} selected=${follower.selected === t.node} pick=${pick} />`)}</tbody>
       </table>
     </div>
   </section>`;
