@@ -143,6 +143,8 @@ def test_workflow_and_query_pages(calc):
     assert any("Queries/Broken.py:4" in e for e in wf["errors"]), wf["errors"]
     assert "six" in wf["packages"] and "data.csv" in wf["files"]
     assert wf["permissionsShown"] is False
+    assert wf["agentsLink"] == f"/ui/agents?workflow={wid}" and wf["flowsLink"] == f"/ui/flows?workflow={wid}"
+    assert out["keyboardTo"] == f"/ui/workflows/{wid}/queries/Calc.py"  # Enter on the focused link
     assert not out["workflowNarrow"]["overflowX"]
     assert out["problems"] == []
 
@@ -156,11 +158,12 @@ def test_workflow_and_query_pages(calc):
     assert f"/flow/query/{wid}/Calc.py/Add" in q["curl"] and "x-api-key: $KEY" in q["curl"]
     assert q["hello"] == "hello Ada"
     assert "this function fails" in q["failError"]
-    assert q["secretPermissions"] and "Admins" in q["secretPermissions"]
+    assert "Admins" in q["secretPermissions"] and q["secretForms"] == 0
     assert not out["narrow"]["overflowX"]
     b = out["broken"]
     assert b["markedLines"] == [4] and "SyntaxError" in b["errorText"]
     v = out["viewer"]
     assert v["forms"] == 0 and "Read" in v["message"]
-    assert v["forced"] == 403
-    assert out["problems"] == []
+    assert v["forced"] == 403 and v["source"] == 0
+    assert out["problems"] == [] and out["viewerProblems"] == []
+    assert q["recordsChart"] is True and q["sourceLines"] >= 20
