@@ -195,3 +195,63 @@ def test_run_now(server):
     assert s.post("/flow/agent/tick/stop", headers=ADMIN).json()["NextRuns"] == []
     (s.ws.mnt / "Agents" / "Tick.py.slow").unlink()
     assert s.post("/flow/agent/tick/run", headers=ADMIN).json()["Status"] == "ok"
+
+
+def test_javascript_console_and_two_workflows(tmp_path, start_server):
+    """console.* of a JS query reaches its workflow's log (tagged by the engine with the workflow's
+    name); a second workflow's lines stay in its own log."""
+    pytest.importorskip("py_mini_racer")
+    one = new_workspace(tmp_path / "one", name="One")
+    one.add_query("Talk.js", "function Talk(w) { console.log('js said', w); console.warn('careful', w); return w }\n")
+    other_wid = "99999999-2222-3333-4444-555555555555"
+    two = new_workspace(tmp_path / "two", name="Two", wid=other_wid)
+    two.add_query("Say.py", SAY)
+    one.config["Workflow"] = [str(one.mnt / "package.json"), str(two.mnt / "package.json")]
+    one.save()
+    s = start_server(one)
+    assert s.get(f"/flow/query/{WID}/Talk.js/Talk?w=hi", headers=ADMIN).json() == "hi"
+    assert s.get(f"/flow/query/{other_wid}/Say.py/Say?text=elsewhere", headers=ADMIN).status_code == 200
+    got = wait_for(lambda: [e for e in lines(s) if "careful hi" in e["line"]])
+    mine = lines(s)
+    said = [e for e in mine if e["line"] == "js said hi"]
+    assert said and said[0]["tag"] == "One/Talk.js/Talk" and said[0]["function"] == "Talk.js/Talk"
+    assert got[0]["level"] == "WARNING"
+    assert not [e for e in mine if "elsewhere" in e["line"]]
+    theirs = wait_for(lambda: s.get(f"/flow/logs/{other_wid}?format=json", headers=ADMIN).json())
+    assert [e["line"] for e in theirs] == ["said elsewhere"] and theirs[0]["workflow"] == other_wid
+
+
+def test_a_slow_stream_loses_lines_not_the_printer():
+    """In process: a stream that does not read gets at most its queue, then a count of the dropped
+    lines; the printing thread never waits; the ring buffer keeps the last `keep` lines."""
+    import asyncio
+    import logging
+    from types import SimpleNamespace
+
+    from coflows.server.logs import Subscriber, WorkflowLogs
+
+    logs = WorkflowLogs(lambda: [SimpleNamespace(id="w1", name="Wf")], keep=50)
+    logger = logging.getLogger("coflows.user.test-slow")
+    logger.propagate = False
+    logger.addHandler(logs)
+    logger.setLevel(logging.INFO)
+
+    async def scenario() -> tuple[list, int, list]:
+        loop = asyncio.get_running_loop()
+        sub = logs.subscribe("w1", loop)
+        assert isinstance(sub, Subscriber)
+        sub.maxsize = 10
+        started = time.monotonic()
+        for i in range(500):  # nothing reads meanwhile
+            logger.info("[%s] %s", "Wf/Q.py/f", f"n{i}")
+        logger.info("[%s] %s", "Unknown/Q.py/f", "nobody's")  # no such workflow: dropped
+        logger.info("not tagged")
+        assert time.monotonic() - started < 5
+        events, dropped = await sub.take(5)
+        logs.unsubscribe("w1", sub)
+        return events, dropped, logs.recent("w1", 1000)
+
+    events, dropped, kept = asyncio.run(scenario())
+    assert [e["line"] for e in events] == [f"n{i}" for i in range(10)] and dropped == 490
+    assert len(kept) == 50 and kept[-1]["line"] == "n499" and kept[0]["function"] == "Q.py/f"
+    logger.removeHandler(logs)

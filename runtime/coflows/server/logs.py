@@ -52,6 +52,8 @@ QUEUE = 1000  # lines queued per stream before it drops
 MAX_STREAMS = 256  # streams open at once (per server); more → 503
 DEFAULT_BACKLOG = 200
 KEEPALIVE_S = 15.0
+STREAM_S = 600.0  # a stream ends after this long; EventSource reconnects (Last-Event-ID: no line lost
+# or repeated) and the reconnect is authorized again, so a revoked grant stops the stream
 _TAGGED = re.compile(r"\[([^\]\n]{1,1000})\] ?(.*)", re.S)
 
 Event = dict[str, Any]
@@ -232,6 +234,7 @@ class LogRoutes:
     def __init__(self, runtime: Runtime, logs: WorkflowLogs) -> None:
         self.runtime = runtime
         self.logs = logs
+        self.stream_s = STREAM_S
 
     async def get(self, request: Request) -> Response:
         principal = principal_of(request.scope)
@@ -263,8 +266,10 @@ class LogRoutes:
             for event in backlog:
                 last = event["seq"]
                 yield _sse(event, seq=last)
-            while True:
-                events, dropped = await sub.take(KEEPALIVE_S)
+            loop = asyncio.get_running_loop()
+            end = loop.time() + self.stream_s
+            while (left := end - loop.time()) > 0:
+                events, dropped = await sub.take(min(KEEPALIVE_S, left))
                 if dropped:
                     yield _sse({"dropped": dropped, "workflow": wid}, "dropped")
                 for event in events:
