@@ -1,6 +1,6 @@
 // The dashboard: the workflows this caller may see (state, queries, agents, latest runs) and the
 // server's health.
-import { html, Page, useData, ErrorBox, Loading, when } from "../lib/ui.js";
+import { html, Page, useData, useEffect, ErrorBox, Loading, when } from "../lib/ui.js";
 import * as api from "../lib/api.js";
 
 function uptime(seconds) {
@@ -34,6 +34,18 @@ export default function Dashboard() {
     api.get(api.q("/flows/runs", { limit: 50 })).catch(() => []),
   ]), []);
   const h = health.data;
+  // render marker for bench/flows_page.py: the cards are drawn (two frames after they are committed)
+  useEffect(() => {
+    if (!data.data) return;
+    requestAnimationFrame(() => requestAnimationFrame(() => {
+      const app = (window.coflowsApp = window.coflowsApp || {});
+      app.rendered = app.rendered || {};
+      if (app.rendered.dashboard === undefined) {
+        app.rendered.dashboard = performance.now();
+        performance.mark("coflows:dashboard:rendered");
+      }
+    }));
+  }, [data.data]);
   return html`<${Page} title="Dashboard">
     <${ErrorBox} error=${data.error || health.error} />
     ${h ? html`<section class="card health" aria-label="Server health">

@@ -1,7 +1,7 @@
 // The M browser: the topics the caller may read (/ui/m), and one topic's entries (/ui/m/<topic>):
 // paginated and searched by the server (GET /m/entries), updated live from the /live websocket,
 // with add / edit (exchange) / remove for callers with Write (the API refuses anyway).
-import { html, Page, useData, useEffect, useRef, useState, ErrorBox, Loading, Link, when } from "../lib/ui.js";
+import { html, Page, useData, useEffect, useRef, useState, ErrorBox, Loading, Link } from "../lib/ui.js";
 import * as api from "../lib/api.js";
 
 const CSS = "/ui/static/pages/m.css";
@@ -28,6 +28,11 @@ function markRendered(name) {
     }
   }));
 }
+
+// one formatter for every row (what ui.js's when() shows; toLocaleString makes a formatter per call)
+const DATE = new Intl.DateTimeFormat([], { year: "numeric", month: "numeric", day: "numeric", hour: "numeric",
+  minute: "2-digit", second: "2-digit", hour12: false });
+const when = (iso) => { const d = new Date(iso); return iso && !isNaN(d) ? DATE.format(d) : ""; };
 
 const topicHref = (topic) => "/ui/m/" + api.enc(topic);
 const compact = (value) => {
