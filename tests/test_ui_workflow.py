@@ -167,3 +167,12 @@ def test_workflow_and_query_pages(calc):
     assert v["forced"] == 403 and v["source"] == 0
     assert out["problems"] == [] and out["viewerProblems"] == []
     assert q["recordsChart"] is True and q["sourceLines"] >= 20
+
+
+def test_package_json_readme_never_reads_outside_the_folder(tmp_path, start_server):
+    ws = new_workspace(tmp_path / "ws", name="Out")
+    ws.manifest["ReadMe"] = "../coflows_config.json"
+    ws.save()
+    s = start_server(ws)
+    view = s.get(f"/flow/workflows/{ws.manifest['ID']}", headers=s.admin())
+    assert view.status_code == 200 and view.json()["readme"] is None and "SecretKey" not in view.text

@@ -68,13 +68,17 @@ def query_errors(q: Query) -> list[dict[str, Any]]:
 
 
 def _readme(wf: Workflow) -> dict[str, Any] | None:
-    names = [wf.manifest.ReadMe] if wf.manifest.ReadMe and "\n" not in wf.manifest.ReadMe else []
+    """package.json `ReadMe` (a file in the folder, or the text itself), else README.md."""
+    own = wf.manifest.ReadMe or ""
+    names = [own] if own and "\n" not in own and len(own) < 1000 else []
     for name in [*names, *_README_NAMES]:
         path = inside(wf.root, wf.root / name)
         if path is not None:
             text, truncated, size = read_capped(path, README_CAP)
             return {"file": path.relative_to(wf.root.resolve()).as_posix(), "text": text,
                     "truncated": truncated, "size": size}
+    if "\n" in own:
+        return {"file": "package.json", "text": own[:README_CAP], "truncated": len(own) > README_CAP, "size": len(own)}
     return None
 
 

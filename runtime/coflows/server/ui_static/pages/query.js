@@ -261,7 +261,7 @@ function Source({ src }) {
   const lang = src.language === "csharp" ? "csharp" : src.language;
   const markup = lang && hljs.getLanguage(lang) ? hljs.highlight(src.text, { language: lang, ignoreIllegals: true }).value : escapeHtml(src.text);
   const lines = htmlLines(markup);
-  if (lines.length > 1 && lines[lines.length - 1] === "") lines.pop();
+  if (lines.length > 1 && lines[lines.length - 1].replace(/<[^>]*>/g, "") === "") lines.pop(); // the final newline
   const mine = src.errors.filter((e) => e.line && (!e.file || e.file === src.file || src.file.endsWith(e.file)));
   const byLine = new Map();
   for (const e of mine) byLine.set(e.line, [...(byLine.get(e.line) || []), e]);
@@ -315,7 +315,7 @@ export default function QueryPage({ params, me }) {
         : functions.length || locked.length ? [
             ...functions.map((fn) => html`<${FunctionCard} key=${fn.name} fn=${fn} wid=${wf.id} qid=${qid} me=${me} permissions=${perms[fn.name]} />`),
             ...locked.map((f) => html`<${LockedCard} key=${f.name} f=${f} />`)]
-        : html`<p>No functions to call.</p>`}
+        : html`<p>${errors.length && !query.stale ? "It does not compile: no functions to call." : "No functions to call."}</p>`}
     </section>
     ${src ? html`<section class="card" aria-labelledby="q-source"><h2 id="q-source">Source <span class="hint">(read-only)</span></h2><${Source} src=${src} /></section>` : null}
   <//>`;
