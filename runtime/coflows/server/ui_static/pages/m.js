@@ -234,7 +234,7 @@ function Topic({ topic, query }) {
   const [editing, setEditing] = useState(null);
   const [confirming, setConfirming] = useState(null);
   // the fetch loop: one request at a time, at most one every REFETCH_MS when live changes arrive
-  const state = useRef({ seq: 0, busy: false, dirty: false, timer: null, last: 0, changed: new Set(), adds: 0, edits: 0, removes: 0 });
+  const state = useRef({ busy: false, dirty: false, timer: null, last: 0, changed: new Set(), adds: 0, edits: 0, removes: 0 });
   const params = useRef({ limit, offset, q });
   params.current = { limit, offset, q };
 
@@ -242,35 +242,41 @@ function Topic({ topic, query }) {
     const s = state.current;
     if (s.busy) { s.dirty = true; return; }
     s.busy = true; s.dirty = false; s.last = Date.now();
-    const seq = ++s.seq;
     const p = params.current;
+    const same = () => p.offset === params.current.offset && p.limit === params.current.limit && p.q === params.current.q;
+    // the changes this fetch will show; those arriving while it runs wait for the next one
+    const changed = s.changed, counts = [s.adds, s.edits, s.removes];
+    s.changed = new Set();
+    s.adds = s.edits = s.removes = 0;
+    let again = false; // not shown (another page was asked for meanwhile): its changes go to the next fetch
     try {
       const page = await api.get(api.q("/m/entries", { type: topic, offset: p.offset, limit: p.limit, q: p.q }));
-      if (seq === s.seq) {
-        if (page.entries.length === 0 && page.offset > 0 && page.total > 0) { // the page emptied: go to the last one
-          s.busy = false;
-          setOffset(Math.floor((page.total - 1) / p.limit) * p.limit);
-          return;
-        }
+      if (!same()) {
+        again = true;
+      } else if (page.entries.length === 0 && page.offset > 0 && page.total > 0) { // the page emptied: the last one
+        setOffset(Math.floor((page.total - 1) / p.limit) * p.limit);
+        again = true;
+      } else {
         setData(page);
         setError(null);
-        if (s.changed.size) {
-          const ids = new Set(page.entries.map((e) => e.id).filter((id) => s.changed.has(id)));
-          setFlash(ids);
-          s.changed = new Set();
-        }
-        const parts = [];
-        if (s.adds) parts.push(plural(s.adds, "new entry", "new entries"));
-        if (s.edits) parts.push(plural(s.edits, "entry changed", "entries changed"));
-        if (s.removes) parts.push(plural(s.removes, "entry removed", "entries removed"));
+        if (changed.size) setFlash(new Set(page.entries.map((e) => e.id).filter((id) => changed.has(id))));
+        const [adds, edits, removes] = counts, parts = [];
+        if (adds) parts.push(plural(adds, "new entry", "new entries"));
+        if (edits) parts.push(plural(edits, "entry changed", "entries changed"));
+        if (removes) parts.push(plural(removes, "entry removed", "entries removed"));
         if (parts.length) setAnnounce(parts.join(", "));
-        s.adds = s.edits = s.removes = 0;
       }
     } catch (err) {
       setError(err);
     } finally {
       s.busy = false;
-      if (s.dirty) schedule();
+      if (again) {
+        for (const id of changed) s.changed.add(id);
+        s.adds += counts[0]; s.edits += counts[1]; s.removes += counts[2];
+      }
+      if (s.dirty) {
+        if (same()) schedule(); else load(); // live changes wait their turn; a new page does not
+      }
     }
   };
   const schedule = () => {
