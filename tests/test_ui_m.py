@@ -40,7 +40,7 @@ def test_m_browser(tmp_path, start_server):
     done: dict = {}
     writer = threading.Thread(target=write_when_ready, args=(s.base, signal, done), daemon=True)
     writer.start()
-    out = run_ui("m.mjs", {"base": s.base, "topic": TOPIC, "signal": str(signal),
+    out = run_ui("m.mjs", {"base": s.base, "topic": TOPIC, "signal": str(signal), "readerKey": keys[READER],
                            "writer": {"email": WRITER, "password": PASSWORD},
                            "reader": {"email": READER, "password": PASSWORD}}, timeout=240)
     writer.join(5)
@@ -81,6 +81,7 @@ def test_m_browser(tmp_path, start_server):
     assert reader["textareas"] == 0 and reader["add"] is False and "Actions" not in reader["headers"]
     assert "your level: read" in reader["level"]
     assert out["readerProblems"] == []
+    assert out["keyed"] == {"range": "1–50 of 251", "buttons": ["Previous", "Next"], "problems": []}
     assert out["forced"]["status"] == 403 and out["forced"]["body"]["error"]["type"] == "PermissionDenied"
     r = httpx.post(f"{s.base}/m/add", params={"type": TOPIC}, json={"forced": True}, headers={"x-api-key": keys[READER]})
     assert r.status_code == 403

@@ -6,7 +6,7 @@
 // an entry from another client (httpx with the admin key).
 import { writeFileSync } from "node:fs";
 
-import { loginAs, main, pageBasics, shot } from "./app.mjs";
+import { loginAs, main, newPage, pageBasics, shot } from "./app.mjs";
 
 const args = JSON.parse(process.argv[2]);
 const range = (page) => page.locator(".m-range").first().textContent();
@@ -18,11 +18,14 @@ const waitRange = async (page, text) => {
     throw new Error(`waiting for "${text}", the page shows "${now}" (${page.url()})`);
   }
 };
+// the login lands on the dashboard: let it finish its requests (a navigation would abort them)
+const dashboardDone = (page) => page.waitForFunction(() => window.coflowsApp?.rendered?.dashboard !== undefined, null, { timeout: 15000 });
 const rowValues = (page) => page.$$eval("table.m-entries tbody tr:not(.m-editor) td.m-value", (tds) => tds.map((td) => td.textContent));
 
 await main(async (browser, out) => {
   // --- the writer --------------------------------------------------------------------------------
   const { page, problems } = await loginAs(browser, args.base, args.writer.email, args.writer.password);
+  await dashboardDone(page);
   await page.goto(args.base + "/ui/m");
   await page.waitForSelector("table.m-topics tbody tr");
   out.topics = await page.$$eval("table.m-topics tbody tr", (trs) => trs.map((tr) => Array.from(tr.cells).map((c) => c.textContent.trim())));
@@ -116,6 +119,7 @@ await main(async (browser, out) => {
 
   // --- the reader ----------------------------------------------------------------------------------
   const r = await loginAs(browser, args.base, args.reader.email, args.reader.password);
+  await dashboardDone(r.page);
   await r.page.goto(args.base + "/ui/m/" + encodeURIComponent(args.topic));
   await r.page.waitForSelector("table.m-entries tbody tr");
   await r.page.waitForSelector(".m-live.on");
@@ -127,6 +131,14 @@ await main(async (browser, out) => {
     level: document.querySelector("main p")?.textContent,
   }));
   out.readerProblems = [...r.problems];
+  // with an API key in the URL instead of a session: the websocket carries the key too
+  const k = await newPage(browser);
+  await k.page.goto(`${args.base}/ui/m/${encodeURIComponent(args.topic)}?_cokey=${encodeURIComponent(args.readerKey)}`);
+  await k.page.waitForSelector("table.m-entries tbody tr");
+  await k.page.waitForSelector(".m-live.on");
+  out.keyed = { range: await range(k.page), buttons: await k.page.$$eval("main button", (bs) => bs.map((b) => b.textContent.trim())),
+    problems: k.problems };
+  await k.page.close();
   out.forced = await r.page.evaluate(async (topic) => {
     const me = await (await fetch("/auth/me")).json();
     const res = await fetch("/m/add?type=" + encodeURIComponent(topic), {
