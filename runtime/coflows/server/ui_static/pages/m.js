@@ -200,14 +200,14 @@ function EntryRow({ topic, entry, write, flash, editing, confirming, setEditing,
     <td class="m-value" data-label="Value"><code>${compact(entry.value)}</code></td>
     <td class="num m-version" data-label="Version">${entry.version}</td>
     <td class="m-when" data-label="Updated">${when(entry.updated)}</td>
-    ${write ? html`<td class="m-row-actions" data-label="">${confirming ? html`
+    ${write ? html`<td class="m-actions" data-label=""><div class="m-row-actions">${confirming ? html`
         <span>Remove this entry?</span>
         <button type="button" class="danger" ref=${yes} onClick=${remove}>Yes, remove</button>
         <button type="button" class="secondary" onClick=${() => setConfirming(null)}>Cancel</button>` : html`
         <button type="button" class="secondary" aria-expanded=${editing} onClick=${() => setEditing(editing ? null : entry.id)}
           aria-label=${"Edit entry " + entry.id}>Edit</button>
         <button type="button" class="secondary" onClick=${() => setConfirming(entry.id)}
-          aria-label=${"Remove entry " + entry.id}>Remove</button>`}</td>` : null}
+          aria-label=${"Remove entry " + entry.id}>Remove</button>`}</div></td>` : null}
   </tr>`;
 }
 
