@@ -280,8 +280,6 @@ PROBES: dict[str, Prober] = {
     "/flow/openapi/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/openapi/{wid(k)}/Data.py"),
     "/flow/workflows/{wid}": lambda s, k: Probe("GET", f"/flow/workflows/{wid(k)}"),
     "/flow/source/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/source/{wid(k)}/Data.py"),
-    "/flow/workflows/{wid}": lambda s, k: Probe("GET", f"/flow/workflows/{wid(k)}"),
-    "/flow/source/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/source/{wid(k)}/Data.py"),
     "/flows/runs/{run_id}": lambda s, k: Probe("GET", f"/flows/runs/{finished_run(s, k)}"),
     "/flows/runs/{run_id}/events": lambda s, k: Probe("GET", f"/flows/runs/{finished_run(s, k)}/events"),
     "/flows/runs/{run_id}/cancel": lambda s, k: Probe("POST", f"/flows/runs/{admin_run(s, k)}/cancel"),

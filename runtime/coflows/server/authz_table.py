@@ -81,13 +81,6 @@ ROUTES: tuple[Rule, ...] = (
     Rule(("GET",), "/flow/source/{wid}/{qid:path}", READ, "`wid` in the path",
          "a query file's text, language, compile errors and functions' permissions", "—",
          "source ≤ 1 MB; only files of the workflow's queries, inside its folder"),
-    Rule(("GET",), "/flow/workflows/{wid}", VIEW, "`wid` in the path",
-         "one workflow: README, queries and their errors, agents, flows, files named by package.json (sizes), "
-         "packages and install state; its fixed permissions only with Write", "—",
-         "README ≤ 256 KB, ≤ 1000 files; nothing outside the workflow's folder, hidden, a database or config"),
-    Rule(("GET",), "/flow/source/{wid}/{qid:path}", READ, "`wid` in the path",
-         "a query file's text, language, compile errors and functions' permissions", "—",
-         "source ≤ 1 MB; only files of the workflow's queries, inside its folder"),
     Rule(("GET",), "/docs/static", ANYONE, "—", "Swagger UI assets", "—"),
     # flows
     Rule(("GET",), "/flows/runs", LISTED, "the run's workflow", "runs (no tasks)", "—",

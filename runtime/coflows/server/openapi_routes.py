@@ -96,25 +96,6 @@ _SOURCE = {"type": "object", "properties": {
     "text": {"type": "string"}, "truncated": {"type": "boolean"}, "size": {"type": "integer"},
     "errors": {"type": "array", "items": _SOURCE_ERROR}, "stale": {"type": "boolean"},
     "functions": {"type": "array", "items": {"type": "object"}}}}
-_SOURCE_ERROR = {"type": "object", "properties": {
-    "file": {"type": "string"}, "line": {"type": ["integer", "null"]}, "column": {"type": ["integer", "null"]},
-    "message": {"type": "string"}}}
-_WORKFLOW = {"type": "object", "properties": {
-    "id": {"type": "string"}, "name": {"type": "string"}, "level": {"type": "integer"},
-    "readme": {"type": ["object", "null"]},
-    "queries": {"type": "array", "items": {"type": "object", "properties": {
-        "id": {"type": "string"}, "file": {"type": "string"}, "language": {"type": ["string", "null"]},
-        "functions": {"type": "array", "items": {"type": "string"}},
-        "errors": {"type": "array", "items": _SOURCE_ERROR}, "stale": {"type": "boolean"}}}},
-    "agents": {"type": "array"}, "flows": {"type": "array"}, "files": {"type": "object"},
-    "packages": {"type": "object"}, "problems": {"type": "array", "items": {"type": "string"}},
-    "base_errors": {"type": "array", "items": _SOURCE_ERROR},
-    "permissions": {"type": ["array", "null"], "description": "package.json Permissions (callers with Write)"}}}
-_SOURCE = {"type": "object", "properties": {
-    "id": {"type": "string"}, "file": {"type": "string"}, "language": {"type": ["string", "null"]},
-    "text": {"type": "string"}, "truncated": {"type": "boolean"}, "size": {"type": "integer"},
-    "errors": {"type": "array", "items": _SOURCE_ERROR}, "stale": {"type": "boolean"},
-    "functions": {"type": "array", "items": {"type": "object"}}}}
 _SSE = {"description": "Server-Sent Events (snapshot, then state changes)",
         "content": {"text/event-stream": {"schema": {"type": "string"}}}}
 _READ_CODES = ("400", "401", "403", "404", "503")
@@ -148,17 +129,6 @@ def server_paths() -> dict[str, Any]:
         "/flow/source/{wid}/{qid}": {"get": _op(
             "query_source", "server", "a query file's source, language and compile errors (Read)",
             {"200": _json(_SOURCE)}, ("401", "403", "404"), [wid, path_param("qid", "query ID")])},
-        "/flow/workflows/{wid}": {"get": _op(
-            "workflow", "server", "one workflow: README, queries, errors, agents, flows, files, packages "
-            "(permissions with Write)", {"200": _json(_WORKFLOW)}, ("401", "403", "404"), [wid])},
-        "/flow/source/{wid}/{qid}": {"get": _op(
-            "query_source", "server", "a query file's source, language and compile errors (Read)",
-            {"200": _json(_SOURCE)}, ("401", "403", "404"), [wid, path_param("qid", "query ID")])},
-        "/m/data": m_read("m_data", "a topic's values, in insertion order", {"type": "array"}),
-        "/m/rawdata": m_read("m_rawdata", "a topic's entries with IDs and versions",
-                             {"type": "array", "items": _RAW_ENTRY}),
-        "/m/entry": m_read("m_entry", "one entry of a topic", _RAW_ENTRY,
-                           ({"name": "id", "in": "query", "required": True, "schema": {"type": "string"}},)),
         "/m/data": m_read("m_data", "a topic's values, in insertion order", {"type": "array"}),
         "/m/rawdata": m_read("m_rawdata", "a topic's entries with IDs and versions",
                              {"type": "array", "items": _RAW_ENTRY}),
