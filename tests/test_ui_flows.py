@@ -5,19 +5,17 @@ The submit form, the guest's login hint and the 404 page are in tests/test_ui_ru
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from conftest import ADMIN_KEY, REPO, Server, new_workspace
+from ui_app import browser_or_skip
+from ui_app import run_ui as run_script
 
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = os.environ.get("COFLOWS_CHROMIUM", "/usr/bin/chromium")
 APP_MARK = '<div id="app">'  # the web app's one page (ui_static/app.html)
 
 DATA = '''
@@ -163,25 +161,6 @@ def test_missing_node_modules_is_a_clear_503(tmp_path, start_server):
 
 
 # -- the live page in Chromium ----------------------------------------------------------------------
-
-def browser_or_skip() -> None:
-    missing = [what for what, ok in [
-        (CHROMIUM, Path(CHROMIUM).exists()), ("node", shutil.which("node") is not None),
-        ("node_modules/playwright-core (npm ci)", (REPO / "node_modules" / "playwright-core").is_dir())] if not ok]
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser test needs {', '.join(missing)}: run bin/setup.sh --test")
-        pytest.skip(f"needs {', '.join(missing)} (bin/setup.sh --test)")
-
-
-def run_script(name: str, args: dict, timeout: float = 60) -> dict:
-    proc = subprocess.run(["node", str(REPO / "tests" / "ui" / name), json.dumps(args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=REPO)
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert "error" not in out, out["error"] + "\n" + proc.stderr
-    return out
-
 
 def test_live_page_shows_a_node_turn_from_running_to_finished(tmp_path, start_server):
     browser_or_skip()
