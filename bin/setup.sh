@@ -50,7 +50,7 @@ if [[ ! -x .venv/bin/python ]]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.coflows-installed
-extras="dask,test,jupyter"
+extras="dask,test,jupyter,azure"
 sig="$(sha1sum pyproject.toml | cut -d' ' -f1)-$extras"
 if [[ ! -f $stamp || "$(cat $stamp)" != "$sig" ]]; then
   echo "coflows setup: installing the coflows package and its dependencies into .venv" >&2

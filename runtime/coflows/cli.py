@@ -393,6 +393,10 @@ from coflows.cli_users import group_app, user_app  # noqa: E402 - users and grou
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 
+from coflows.cli_aci import aci_app  # noqa: E402 - Azure Container Instances (the SDK loads only when used)
+
+app.add_typer(aci_app, name="aci")
+
 
 def _server(cfg: Config) -> tuple[str, dict[str, str]]:
     """Base URL and auth header of the server named in `Cloud` (the local one by default)."""

@@ -80,12 +80,19 @@ class GpuConfig(_Model):
 
 
 class AzureContainerInstanceConfig(_Model):
+    """`coflows aci deploy|remove` (coflows/aci.py, docs/azure.md). `Share`, `StorageAccount`, `StorageKey`: an
+    Azure File share mounted at /app/mnt; `Image`: the registry-hosted image (else `--image`)."""
+
     auth_file: str = ""
     dns: str = ""
     region: str = ""
     cores: float = 1
     mem: float = 2
     gpu: GpuConfig = GpuConfig()
+    image: str = ""
+    share: str = ""
+    storage_account: str = ""
+    storage_key: str = Field("", repr=False)
 
 
 class ExecutorConfig(_Model):
