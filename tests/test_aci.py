@@ -225,3 +225,9 @@ def test_a_missing_or_incomplete_auth_file_is_a_config_error(tmp_path: Path) -> 
     r = _run(config, command="remove")
     assert r.returncode == 2 and "missing subscriptionId, tenantId" in r.stderr
     _no_secret(r)
+
+
+def test_without_an_auth_file_the_subscription_must_be_named(tmp_path: Path) -> None:
+    """DefaultAzureCredential needs $AZURE_SUBSCRIPTION_ID: its absence is a config error, before any Azure call."""
+    r = _run(_workspace(tmp_path, _aci()), "--image", "myreg.azurecr.io/coflows:1", command="deploy")
+    assert r.returncode == 2 and "error: AzureContainerInstance.AuthFile: empty, and $AZURE_SUBSCRIPTION_ID" in r.stderr

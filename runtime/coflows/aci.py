@@ -434,6 +434,8 @@ def error_line(exc: BaseException, secrets: list[str]) -> str:
     code = getattr(getattr(exc, "error", None), "code", None)
     text = str(getattr(exc, "message", None) or exc) or type(exc).__name__
     first = next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    if first.startswith("DefaultAzureCredential failed"):
+        first += f" (name an auth file in {F}.AuthFile, or sign in with `az login`)"
     return redact(f"Azure: {type(exc).__name__}{f' ({code})' if code else ''}: {first}", secrets)
 
 
