@@ -59,6 +59,17 @@ if [[ ! -f $stamp || "$(cat $stamp)" != "$sig" ]]; then
   echo "$sig" > $stamp
 fi
 
+# Pebble, the ACME test server of tests/test_tls_acme.py: built once with go into a cache outside the repo
+if [[ $want_test -eq 1 ]]; then
+  GO=$(command -v go || echo /usr/local/go/bin/go)
+  gobin=${COFLOWS_GO_BIN:-/var/cache/coflows/go-bin}
+  if [[ -x $GO && ! -f $gobin/.pebble-v2.10.3 ]]; then
+    echo "coflows setup: building pebble v2.10.3 into $gobin" >&2
+    mkdir -p "$gobin" && GOBIN=$gobin "$GO" install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3 \
+      github.com/letsencrypt/pebble/v2/cmd/pebble-challtestsrv@v2.10.3 >&2 && touch "$gobin/.pebble-v2.10.3"
+  fi
+fi
+
 # npm packages of the web UI and browser tests (pinned by package-lock.json)
 if [[ -f package.json ]] && have npm; then
   lock_sig="$(cat package.json package-lock.json 2>/dev/null | sha1sum | cut -d' ' -f1)"

@@ -28,7 +28,7 @@ def test_full_coflows_schema_is_read():
         "Workflow": "mnt/package.json",
         "Jupyter": True,
         "Server": {"Host": "example.org", "Port": 443, "SecretKey": "k",
-                   "LetsEncrypt": {"Email": "a@b.c", "Staging": False}},
+                   "LetsEncrypt": {"Email": "a@b.c", "Staging": False, "Domains": ["example.org"]}},
         "Cloud": {"Host": "cloud.example.org", "SecretKey": "c", "SSL": True},
         "AzureContainerInstance": {"AuthFile": "my.azureauth", "Dns": "d", "Region": "westeurope",
                                    "Cores": 2, "Mem": 4, "Gpu": {"SKU": "K80", "Cores": 1}},

@@ -65,7 +65,7 @@ def server(
     h = host or config.server.host
     p = port if port is not None else config.server.port
     if supervise and listen_fd is None:
-        _supervise(config_file, h, p, access_log, log_level, config.server.memory_limit)
+        _supervise(config_file, h, p, access_log, log_level, config.server.memory_limit, config)
     _serve(config, h, p, access_log, log_level, listen_fd, status_fd)
 
 
@@ -73,8 +73,19 @@ def _busy(host: str, port: int, e: OSError) -> str:
     return f"cannot listen on {host}:{port}: {e.strerror or e} (another server running? choose a port with --port)"
 
 
+def _acme(config: Config, host: str, sock) -> None:  # noqa: ANN001 - a socket
+    """With Server.LetsEncrypt: hold HttpPort, answer HTTP-01 there, get and renew the certificate (coflows/tls)."""
+    if config.server.lets_encrypt.enabled:
+        from coflows.tls import TlsStartError, start_acme
+
+        try:
+            start_acme(config, host, sock.getsockname()[1])
+        except TlsStartError as e:
+            raise _fail(str(e), 2) from None
+
+
 def _supervise(config_file: str | None, host: str, port: int, access_log: bool, log_level: str,
-               memory_limit: int) -> None:
+               memory_limit: int, config: Config) -> None:
     """The parent: hold the port, run `coflows server --listen-fd …` as a child, restart it when it dies."""
     from coflows.supervisor import Supervisor, exit_like, listen
 
@@ -82,6 +93,7 @@ def _supervise(config_file: str | None, host: str, port: int, access_log: bool, 
         sock = listen(host, port)
     except OSError as e:
         raise _fail(_busy(host, port, e), 2) from None
+    _acme(config, host, sock)
     command = [sys.executable, "-m", "coflows", "server", *([config_file] if config_file else []),
                "--log-level", log_level, "--access-log" if access_log else "--no-access-log"]
     supervisor = Supervisor(command, sock, memory_limit)
@@ -106,6 +118,7 @@ def _serve(config: Config, host: str, port: int, access_log: bool, log_level: st
             sock = listen(host, port)  # before loading anything: a busy port fails at once
         except OSError as e:
             raise _fail(_busy(host, port, e), 2) from None
+        _acme(config, host, sock)
     runtime = _preflight(config)
     try:
         problems = runtime.load()

@@ -49,8 +49,40 @@ class DatabaseConfig(_Model):
 
 
 class LetsEncryptConfig(_Model):
+    """HTTPS with a certificate from an ACME server (Let's Encrypt): on while `Domains` is non-empty (docs/tls.md)."""
+
     email: str = ""
     staging: bool = True
+    domains: list[str] = Field(default_factory=list, description="host names on the certificate (HTTP-01: no "
+                               "wildcards); each must reach this server on HttpPort")
+    directory: str = Field("", description="ACME directory URL; default Let's Encrypt's, staging or production")
+    http_port: int = Field(80, ge=1, le=65535, description="plain HTTP: HTTP-01 challenges, and a 308 redirect "
+                           "to HTTPS for everything else")
+    https_port: int = Field(0, ge=0, le=65535, description="the HTTPS port named in redirects; 0: Server.Port "
+                            "(set it when a proxy or port mapping publishes another)")
+    ca_bundle: str = Field("", description="PEM file of the CA to trust for the ACME directory instead of the "
+                           "system's (a test CA such as Pebble's)")
+    renew_days: float = Field(30.0, gt=0, description="renew when the certificate expires within this many days")
+
+    @field_validator("domains")
+    @classmethod
+    def _host_names(cls, v: list[str]) -> list[str]:
+        from coflows.tls.names import check_domain
+
+        return [check_domain(d) for d in v]
+
+    @model_validator(mode="after")
+    def _email_and_domains(self) -> LetsEncryptConfig:
+        if self.domains and not self.email.strip():
+            raise ValueError("Email is needed with Domains (the ACME account's contact)")
+        if self.email.strip() and not self.domains:
+            raise ValueError("Domains is needed with Email: the host names to get a certificate for (CoFlows took "
+                             "Server.Host; write it here, e.g. \"Domains\": [\"example.org\"])")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.domains)
 
 
 class ServerConfig(_Model):

@@ -61,7 +61,13 @@ def serve(config: Config, runtime: Runtime, sock: socket.socket, *, access_log: 
     bound = sock.getsockname()
     app = create_app(runtime)
     status = _Status(status_fd)
-    server = _Uvicorn(uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on"),
+    ssl_context = None
+    if config.server.lets_encrypt.enabled:  # HTTPS on the same socket, certificate reloaded in place (coflows/tls)
+        from coflows.tls import serving_context
+
+        ssl_context = serving_context(config)
+    server = _Uvicorn(uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="on",
+                                     ssl_context_factory=(lambda _c, _d: ssl_context) if ssl_context else None),
                       on_ready=lambda: None)
     limit = config.server.memory_limit
     outcome = {"code": 0}
@@ -92,7 +98,7 @@ def serve(config: Config, runtime: Runtime, sock: socket.socket, *, access_log: 
         status.send("ready")
 
     server.on_ready = ready
-    log.info("serving on http://%s:%d  (API docs: /docs)", bound[0], bound[1])
+    log.info("serving on %s://%s:%d  (API docs: /docs)", "https" if ssl_context else "http", bound[0], bound[1])
     try:
         server.run(sockets=[sock])
     finally:
