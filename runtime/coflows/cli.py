@@ -406,6 +406,10 @@ from coflows.cli_users import group_app, user_app  # noqa: E402 - users and grou
 app.add_typer(user_app, name="user")
 app.add_typer(group_app, name="group")
 
+from coflows.cli_cloud import register as _register_cloud  # noqa: E402 - build cloud, cloud log|restart|remove
+
+_register_cloud(app, build_app)
+
 from coflows.cli_aci import aci_app  # noqa: E402 - Azure Container Instances (the SDK loads only when used)
 
 app.add_typer(aci_app, name="aci")

@@ -50,6 +50,7 @@ def install_all(runtime: Runtime) -> list[BaseRoute]:
     from coflows.agents.component import install as install_agents
     from coflows.auth.component import install as install_auth
     from coflows.m.component import install as install_m
+    from coflows.server.cloud_routes import install as install_cloud
     from coflows.server.logs import install as install_logs
     from coflows.workspace.watch import install as install_watcher
 
@@ -59,5 +60,6 @@ def install_all(runtime: Runtime) -> list[BaseRoute]:
     routes += install_m(runtime)
     routes += install_agents(runtime)
     routes += install_logs(runtime)
+    routes += install_cloud(runtime)
     install_watcher(runtime)
     return routes

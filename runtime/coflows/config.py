@@ -96,6 +96,8 @@ class ServerConfig(_Model):
     workflow_concurrency: int = Field(0, ge=0, description="calls of one workflow running at once; 0: threads // 2 "
                                       "(at least 1); past it a call gets 503 with Retry-After")
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body; larger gets 413")
+    max_deploy_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="largest workspace archive "
+                                  "`coflows build cloud` may upload (POST /flow/cloud/deploy); larger gets 413")
     memory_limit: int = Field(0, ge=0, description="MB of resident memory; past it the server drains and the "
                               "supervisor restarts it (0: no limit)")
 

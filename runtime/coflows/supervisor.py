@@ -20,8 +20,10 @@ code, so nothing a call does can take it down; it only:
   child drains and exits itself at the limit: see `server/memory.py`; this is
   the backstop for a child too busy to notice).
 
-The child tells the parent what it is doing over a pipe (`--status-fd`), one
-line per event: `ready`, `memory <MB>`. The child dies with the parent
+The child tells the parent what it is doing over a pipe (`--status-fd`, also in
+`COFLOWS_STATUS_FD`), one line per event: `ready`, `memory <MB>`, `restart` (an
+admin's `coflows cloud restart`: the parent stops the child as for SIGTERM,
+letting it drain, and starts a new one at once, without back-off). The child dies with the parent
 (PR_SET_PDEATHSIG), so killing the supervisor with SIGKILL leaves no orphan.
 The flow engine's owner ID is kept across children (`COFLOWS_FLOW_OWNER`), so
 a new child takes back the runs of the previous one at once (as after kill -9),
@@ -51,6 +53,7 @@ HEALTHY_AFTER = 60.0  # seconds of service after which the back-off starts again
 STOP_GRACE = 25.0  # seconds a stopping child may take before SIGKILL
 POLL = 0.1
 FLOW_OWNER_ENV = "COFLOWS_FLOW_OWNER"
+STATUS_FD_ENV = "COFLOWS_STATUS_FD"  # the child's end of the status pipe (POST /flow/cloud/restart writes to it)
 _PR_SET_PDEATHSIG = 1
 
 _SIGNAL_NOTES = {signal.SIGKILL: "; the OOM killer sends this", signal.SIGSEGV: "; a crash in native code",
@@ -139,6 +142,7 @@ class _Child:
     started: float
     ready_at: float | None = None
     memory_note: str | None = None
+    restart_asked: bool = False
     buffer: bytes = b""
 
     def read_status(self) -> None:
@@ -160,6 +164,8 @@ class _Child:
                     self.ready_at = time.monotonic()
                 elif word == "memory":
                     self.memory_note = f"RSS {rest} MB"
+                elif word == "restart":
+                    self.restart_asked = True
 
 
 @dataclass
@@ -184,6 +190,10 @@ class Supervisor:
                 returncode = self._watch(child)
                 if self._stop_signal is not None:
                     return returncode
+                if child.restart_asked:
+                    log.info("server stopped for the restart it was asked for (exit code %d); starting a new one",
+                             returncode)
+                    continue
                 if returncode == EXIT_CONFIG and child.ready_at is None:
                     log.error("server failed to start with a config error (exit code 2); not restarting")
                     return EXIT_CONFIG
@@ -207,7 +217,8 @@ class Supervisor:
         os.set_blocking(read_fd, False)
         fd = self.sock.fileno()
         cmd = [*self.command, "--listen-fd", str(fd), "--status-fd", str(write_fd)]
-        proc = subprocess.Popen(cmd, pass_fds=(fd, write_fd), env=self.env, process_group=0,
+        env = {**self.env, STATUS_FD_ENV: str(write_fd)}
+        proc = subprocess.Popen(cmd, pass_fds=(fd, write_fd), env=env, process_group=0,
                                 preexec_fn=_die_with_parent)
         os.close(write_fd)
         log.info("server started (pid %d)", proc.pid)
@@ -227,7 +238,7 @@ class Supervisor:
                 except subprocess.TimeoutExpired:
                     pass
                 child.read_status()
-                if self._stop_signal is not None and stop_deadline is None:
+                if (self._stop_signal is not None or child.restart_asked) and stop_deadline is None:
                     child.proc.send_signal(signal.SIGTERM)  # again, if it came before the child was known
                     stop_deadline = time.monotonic() + STOP_GRACE
                 if os.getpid() == 1:

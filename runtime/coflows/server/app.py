@@ -25,7 +25,7 @@ from coflows.permissions import VIEW, can_view, require
 from coflows.runtime import Runtime
 from coflows.server.auth import AuthMiddleware, Authenticator, principal_of
 from coflows.server.draining import DrainingMiddleware, InFlight
-from coflows.server.limits import BodyLimitMiddleware
+from coflows.server.cloud_routes import BodyLimits
 from coflows.server.openapi import build_openapi
 from coflows.server.openapi_routes import server_paths
 from coflows.server.queries import QueryEndpoint
@@ -74,6 +74,7 @@ class Api:
                           "oidc": bool(self.runtime.config.auth.oidc.issuer)}}
         if principal_of(request.scope).is_admin:  # the pool's load is the operator's business only
             body["calls"] = self.runtime.calls.stats()
+            body["pid"] = os.getpid()  # `coflows cloud restart` sees the new server process
         return JSONResponse(body)
 
     async def workflows(self, request: Request) -> Response:
@@ -159,7 +160,8 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
     authenticator = Authenticator(runtime.config.admin_key(), runtime.identities)
     in_flight = InFlight()
     # the body limit first: an oversized body is refused before anything else looks at the request
-    middleware = [Middleware(BodyLimitMiddleware, max_bytes=runtime.config.server.max_body_bytes),
+    # (the cloud deploy route bounds its own body by Server.MaxDeployBytes: server/cloud_routes.py)
+    middleware = [Middleware(BodyLimits, max_bytes=runtime.config.server.max_body_bytes),
                   Middleware(DrainingMiddleware, runtime=runtime, in_flight=in_flight),
                   Middleware(AuthMiddleware, authenticator=authenticator)]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
