@@ -303,6 +303,7 @@ PROBES: dict[str, Prober] = {
     "/flow/agent/{id}": lambda s, k: Probe("POST", f"/flow/agent/echo-{k}", body={"hi": 1}),
     "/flow/agent/{id}/run": lambda s, k: Probe("POST", f"/flow/agent/echo-{k}/run"),
     "/flow/logs/{wid}": lambda s, k: Probe("GET", f"/flow/logs/{wid(k)}?format=json"),
+    "/flow/cloud/log": lambda s, k: Probe("GET", f"/flow/cloud/log?wid={wid(k)}&lines=5"),
     "/flow/ActiveAgentToggle": lambda s, k: Probe("GET", f"/flow/ActiveAgentToggle?id=echo-{k}"),
 }
 
@@ -616,8 +617,14 @@ ADMIN_PROBES: dict[tuple[str, str], Callable[[MServer], Probe]] = {
         "POST", f"/auth/groups/{wid('priv')}/grant", body={"user": _throwaway(s), "level": "view"}),
     ("POST", "/auth/groups/{group}/revoke"): lambda s: (lambda g: Probe(
         "POST", f"/auth/groups/{g[0]}/revoke", body={"user": g[1]}))(_granted(s)),
+    # cloud mode: each allowed call stops at a check after the authorization (no deploy, restart or removal)
+    ("POST", "/flow/cloud/deploy"): lambda s: Probe("POST", f"/flow/cloud/deploy?wid={wid('wri')}", 400),
+    ("POST", "/flow/cloud/restart"): lambda s: Probe("POST", "/flow/cloud/restart?grace=0", 400),
+    ("POST", "/flow/cloud/remove"): lambda s: Probe("POST", "/flow/cloud/remove?wid=no-such-workflow", 404),
 }
-ADMIN_ROWS = [r for r in table.ROUTES if r.access == table.ADMIN]
+# /lab (JupyterLab, admins only) exists only with "Jupyter": true: tests/test_jupyter.py walks it
+LAB_ROWS = {r.path for r in table.ROUTES if r.path == "/lab" or r.path.startswith("/lab/")}
+ADMIN_ROWS = [r for r in table.ROUTES if r.access == table.ADMIN and r.path not in LAB_ROWS]
 
 
 @pytest.mark.parametrize("rule", ADMIN_ROWS, ids=lambda r: f"{'/'.join(r.methods)} {r.path}")
@@ -872,8 +879,8 @@ def test_every_route_of_the_app_has_a_row(tmp_path: Path) -> None:
         runtime.close()
     assert len(routes) > 30
     assert table.missing(routes) == []
-    assert {p for p, _ in routes} >= {r.path for r in table.ROUTES} - {"/docs/static"}
-    covered = (set(PROBES) | set(ANYONE_PROBES) | AUTH_ROWS | {path for _, path in ADMIN_PROBES}
+    assert {p for p, _ in routes} >= {r.path for r in table.ROUTES} - {"/docs/static"} - LAB_ROWS
+    covered = (set(PROBES) | set(ANYONE_PROBES) | AUTH_ROWS | {path for _, path in ADMIN_PROBES} | LAB_ROWS
                | {r.path for r in table.ROUTES if r.access == table.LISTED})
     assert {r.path for r in table.ROUTES} <= covered  # the walk calls every row
 

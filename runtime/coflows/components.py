@@ -45,10 +45,11 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
 
 
 def install_all(runtime: Runtime) -> list[BaseRoute]:
-    """Auth, then flows, then M, then agents, then the workspace watcher (closers run in reverse: the watcher
+    """Auth, then flows, then M, then agents, then Jupyter, then the workspace watcher (closers run in reverse: the watcher
     stops first, then agents)."""
     from coflows.agents.component import install as install_agents
     from coflows.auth.component import install as install_auth
+    from coflows.jupyter.component import install as install_jupyter
     from coflows.m.component import install as install_m
     from coflows.server.cloud_routes import install as install_cloud
     from coflows.server.logs import install as install_logs
@@ -60,6 +61,7 @@ def install_all(runtime: Runtime) -> list[BaseRoute]:
     routes += install_m(runtime)
     routes += install_agents(runtime)
     routes += install_logs(runtime)
+    routes += install_jupyter(runtime)  # "Jupyter": true: JupyterLab at /lab (admins)
     routes += install_cloud(runtime)
     install_watcher(runtime)
     return routes

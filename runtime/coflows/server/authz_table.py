@@ -140,6 +140,24 @@ ROUTES: tuple[Rule, ...] = (
          "the workflow's user output (print/console lines, redacted): SSE, or JSON with format=json", "—",
          "limit 1…1000 (default 200) → else 400; 1,000 lines kept per workflow, 4 KB per line; "
          "1,000 queued lines per stream, then dropped (and said so); 256 streams at once → 503"),
+    # cloud mode (server/cloud_routes.py): coflows build cloud, cloud log|restart|remove
+    Rule(("POST",), "/flow/cloud/deploy", ADMIN, "`wid` query parameter",
+         "the build report of the new sources",
+         "replaces the workflow's package.json, README and Base/ Queries/ Agents/ Files/ Bins/, installs its "
+         "packages, hot-reloads it (409 with the report when it does not build, unless force=true); with "
+         "Server.DeployAccess \"write\" also users (never anonymous) with Write on it; runs the uploaded code",
+         "body ≤ Server.MaxDeployBytes (100 MB), streamed to disk → 413; unpacked ≤ 4 × that and ≤ 10,000 "
+         "entries → 413; no absolute path, '..', link, device, hidden file, cache, database or config → 400; "
+         "one deploy at a time → 409; the check runs in its own process, ≤ 900 s"),
+    Rule(("GET",), "/flow/cloud/log", WRITE, "`wid` query parameter",
+         "the workflow's recent log lines (its live log's buffer, redacted)", "—",
+         "lines 1…1000 (default 100) → else 400"),
+    Rule(("POST",), "/flow/cloud/restart", ADMIN, "—", "—",
+         "the supervisor stops the server process (new calls 503 meanwhile) and starts a new one; 409 without "
+         "a supervisor", "grace 1…600 s (default 25) → else 400"),
+    Rule(("POST",), "/flow/cloud/remove", ADMIN, "`wid` query parameter", "—",
+         "unloads the workflow (its calls 404, agents stop) until the next start or deploy; purge=true also "
+         "deletes its sources", "—"),
     Rule(("POST",), "/flow/agent/{id}", WRITE, "the agent's workflow", "the Body hook's result",
          "whatever its Body hook does", f"{BODY}; {CALL_TIME}"),
     Rule(("GET", "POST"), "/flow/ActiveAgentToggle", WRITE, "the agent's workflow (`id`)", "—",
@@ -190,6 +208,15 @@ ROUTES: tuple[Rule, ...] = (
          "gives a user a level in the group (an added group, one with members, or a loaded workflow's ID), "
          "replacing an earlier grant; expiry in the future", BODY),
     Rule(("POST",), "/auth/groups/{group}/revoke", ADMIN, "—", "—", "takes a user out of the group", BODY),
+    # JupyterLab (coflows/jupyter, "Jupyter": true): a proxy to the server's own JupyterLab child
+    *(Rule(("GET", "POST", "PUT", "PATCH", "DELETE"), lab, ADMIN, "—",
+           "whatever JupyterLab serves (notebooks, files under the workspace's notebooks/, kernels); anonymous "
+           "HTML GETs are redirected to /ui/login", "anything: a notebook runs code as the server's OS user",
+           f"{BODY.split(';')[0]}; upstream connect 5 s, read 120 s → 504; 64 upstream connections")
+      for lab in ("/lab", "/lab/{path:path}")),
+    Rule(("WS",), "/lab/{path:path}", ADMIN, "—", "kernels' and terminals' messages",
+         "runs code (each kernel message stamped with the caller's identity)",
+         "client messages ≤ Server.MaxBodyBytes → closed 1009; kernel messages ≤ 64 MB"),
     Rule(("GET",), "/auth/oidc/login", ANYONE, "—", "redirect to the OpenID provider (404 when OIDC is off)",
          "a short-lived signed cookie with state, nonce and PKCE verifier"),
     Rule(("GET",), "/auth/oidc/callback", ANYONE, "—", "redirect to the page the login started from",

@@ -48,6 +48,10 @@ export function navigate(href, replace = false) {
   const url = new URL(href, location.origin);
   const key = new URLSearchParams(location.search).get("_cokey");
   if (key && !url.searchParams.has("_cokey")) url.searchParams.set("_cokey", key);
+  if (url.pathname !== "/ui" && !url.pathname.startsWith("/ui/")) {  // not a page of the app (/lab): load it
+    location[replace ? "replace" : "assign"](url.pathname + url.search + url.hash);
+    return;
+  }
   history[replace ? "replaceState" : "pushState"](null, "", url.pathname + url.search + url.hash);
   window.dispatchEvent(new Event("coflows:navigate"));
 }
