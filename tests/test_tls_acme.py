@@ -314,6 +314,26 @@ def test_renews_before_expiry_without_restarting(server: TlsServer) -> None:
     assert (status, json.loads(body)) == (200, 42)
 
 
+def test_a_restarted_server_serves_the_stored_certificate(server: TlsServer) -> None:
+    """A child that dies is restarted by the supervisor and serves the stored certificate at once (no new order)."""
+    import signal
+
+    pids = server.child_pids()
+    orders = server.output().count("ACME: ordering")
+    os.kill(pids[-1], signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while len(server.child_pids()) == len(pids) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(server.child_pids()) == len(pids) + 1, server.output()
+    cert = server.wait_for_pebble_cert(timeout=60)  # verified against Pebble's root: not the placeholder
+    stored = x509.load_pem_x509_certificates((server.acme_dir / "cert.pem").read_bytes())[0]
+    assert cert.serial_number == stored.serial_number or server.output().count("ACME: ordering") > orders
+    status, body = server.https("GET", "/flow/query/Test/Calc.py/Add?x=1&y=1")
+    assert (status, json.loads(body)) == (200, 2)
+    # the HTTP listener lives in the supervisor: it answered throughout
+    assert server.http("/", host=DOMAINS[0]).status_code == 308
+
+
 def test_a_domain_that_cannot_be_validated(pebble: Pebble, tmp_path: Path) -> None:
     """The lone server (no supervisor): a clear error naming the domain; HTTP-01 and the redirect stay up."""
     pebble.servfail(BAD_DOMAIN)
@@ -335,3 +355,48 @@ def test_a_domain_that_cannot_be_validated(pebble: Pebble, tmp_path: Path) -> No
         s.alive()
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("lets_encrypt, field, reason", [
+    ({"Email": "a@b.c"}, "Server.LetsEncrypt", "Domains is needed with Email"),
+    ({"Domains": ["a.example"]}, "Server.LetsEncrypt", "Email is needed with Domains"),
+    ({"Email": "a@b.c", "Domains": ["*.example.org"]}, "Server.LetsEncrypt.Domains", "a wildcard needs DNS-01"),
+    ({"Email": "a@b.c", "Domains": ["10.0.0.1"]}, "Server.LetsEncrypt.Domains", "an IP address"),
+    ({"Email": "a@b.c", "Domains": ["localhost"]}, "Server.LetsEncrypt.Domains", "not a fully qualified"),
+    ({"Email": "a@b.c", "Domains": ["a.example"], "HttpPort": 0}, "Server.LetsEncrypt.HttpPort", "greater than"),
+])
+def test_config_errors_name_the_field(lets_encrypt: dict, field: str, reason: str) -> None:
+    from coflows.config import parse_config
+    from coflows.errors import ConfigError
+
+    with pytest.raises(ConfigError) as e:
+        parse_config({"Server": {"LetsEncrypt": lets_encrypt}}, "cfg.json", Path("/base"))
+    assert f"cfg.json: {field}: " in str(e.value) and reason in str(e.value)
+
+
+def test_domains_are_normalized_and_tls_is_off_without_them() -> None:
+    from coflows.config import parse_config
+
+    le = parse_config({"Server": {"LetsEncrypt": {"Email": "a@b.c", "Domains": ["WWW.Example.org."]}}},
+                      "cfg.json", Path("/base")).server.lets_encrypt
+    assert le.domains == ["www.example.org"] and le.enabled and le.http_port == 80 and le.renew_days == 30
+    assert not parse_config({}, "cfg.json", Path("/base")).server.lets_encrypt.enabled
+
+
+@pytest.mark.parametrize("supervised", [True, False])
+def test_a_busy_http_port_is_a_config_error(tmp_path: Path, supervised: bool) -> None:
+    """HttpPort taken: exit 2 at once, naming the field (no ACME server needed)."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        ws = new_workspace(tmp_path / "ws")
+        ws.config["Server"]["LetsEncrypt"] = {"Email": "a@b.c", "Domains": ["coflows.test"],
+                                              "Directory": "https://127.0.0.1:9/dir",
+                                              "HttpPort": busy.getsockname()[1]}
+        ws.save()
+        r = subprocess.run([sys.executable, "-m", "coflows", "server", str(ws.config_path), "--port", str(free_port()),
+                            *([] if supervised else ["--no-supervisor"])],
+                           cwd=ws.root, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    out = " ".join((r.stdout + r.stderr).split())
+    assert "Server.LetsEncrypt.HttpPort: cannot listen on 127.0.0.1:" in out

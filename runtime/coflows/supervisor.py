@@ -18,7 +18,10 @@ code, so nothing a call does can take it down; it only:
   SIGKILL), and ends the same way the child did;
 - kills a child whose resident memory runs far past `Server.MemoryLimit` (the
   child drains and exits itself at the limit: see `server/memory.py`; this is
-  the backstop for a child too busy to notice).
+  the backstop for a child too busy to notice);
+- with `Server.LetsEncrypt`, holds `HttpPort` too, answers HTTP-01 and redirects
+  there, and gets and renews the certificate in a thread (`coflows/tls`, started
+  by `cli._acme`); the child serves HTTPS with whatever certificate is stored.
 
 The child tells the parent what it is doing over a pipe (`--status-fd`, also in
 `COFLOWS_STATUS_FD`), one line per event: `ready`, `memory <MB>`, `restart` (an
