@@ -18,6 +18,7 @@ import threading
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
 from coflows.tls.files import TlsFiles, private_pem
@@ -85,8 +86,6 @@ class ReloadingContext:
                 .not_valid_after(now + dt.timedelta(days=1))
                 .add_extension(x509.SubjectAlternativeName([x509.DNSName(d) for d in self.domains]), critical=False)
                 .sign(key, hashes.SHA256()))
-        from cryptography.hazmat.primitives.serialization import Encoding
-
         self.files.ensure_folder()
         # ssl loads only from files: a private temporary file (0600), removed at once
         with tempfile.NamedTemporaryFile(dir=self.files.folder, prefix=".placeholder.", suffix=".pem") as f:
