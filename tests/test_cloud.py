@@ -165,14 +165,25 @@ def test_cloud_host_decides_the_target(cloud: Server, tmp_path: Path) -> None:
         c.close()
 
 
-def test_permissions_a_read_user_may_not_deploy_a_write_user_may(cloud: Server, tmp_path: Path) -> None:
+def test_permissions_admins_deploy_and_with_deploy_access_write_users_with_write(cloud: Server,
+                                                                                 tmp_path: Path) -> None:
     keys = cloud.keys  # type: ignore[attr-defined]
-    r = coflows(client(tmp_path / "r", cloud, keys["reader@example.com"]), "build", "cloud")
+    reader = client(tmp_path / "r", cloud, keys["reader@example.com"])
+    writer = client(tmp_path / "w", cloud, keys["writer@example.com"])
+    # Server.DeployAccess "admin" (the default): a Write user may not deploy
+    r = coflows(writer, "build", "cloud")
+    assert r.returncode == 2 and "403" in r.stderr and "Server.DeployAccess" in r.stderr
+    assert call(cloud, "Mul", 2, 3).status_code == 404
+    # "write": B's config changes, `cloud restart` makes its new server process read it
+    cloud.ws.config["Server"]["DeployAccess"] = "write"
+    cloud.ws.save()
+    assert coflows(client(tmp_path / "a", cloud), "cloud", "restart").returncode == 0
+    r = coflows(reader, "build", "cloud")
     assert r.returncode == 2 and "403" in r.stderr
-    r = coflows(client(tmp_path / "a", cloud, keys["reader@example.com"]), "cloud", "log")
+    r = coflows(reader, "cloud", "log")
     assert r.returncode == 2 and "403" in r.stderr
     assert call(cloud, "Mul", 2, 3).status_code == 404
-    r = coflows(client(tmp_path / "w", cloud, keys["writer@example.com"]), "build", "cloud")
+    r = coflows(writer, "build", "cloud")
     assert r.returncode == 0, r.stderr
     assert call(cloud, "Mul", 2, 3).json() == 6
     # restart and remove are the admin's

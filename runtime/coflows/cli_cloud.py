@@ -261,6 +261,8 @@ def cloud_log(config_file: Annotated[Optional[str], typer.Argument(help="config 
 @cloud_app.command("restart")
 def cloud_restart(config_file: Annotated[Optional[str], typer.Argument(help="config file")] = None,
                   config: ConfigOpt = None,
+                  grace: Annotated[int, typer.Option(min=1, max=600, help="seconds the old process may take to "
+                                                     "finish its calls")] = 25,
                   wait: Annotated[float, typer.Option(help="seconds to wait for the new server process")] = 120) -> None:
     """Restart the server process (admin; the supervisor drains it and starts a new one) (CoFlows' cloud_restart.sh)."""
     import time
@@ -269,7 +271,7 @@ def cloud_restart(config_file: Annotated[Optional[str], typer.Argument(help="con
 
     cli = _cli()
     cfg = cli._config(config or config_file)
-    answer = _call("POST", "/flow/cloud/restart", cfg)
+    answer = _call("POST", "/flow/cloud/restart", cfg, params={"grace": grace})
     old = answer.get("pid")
     cli.out.print(f"restarting the server process (pid {old})", highlight=False)
     base, headers = cli._server(cfg)

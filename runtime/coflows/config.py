@@ -98,6 +98,10 @@ class ServerConfig(_Model):
     max_body_bytes: int = Field(10 * 1024 * 1024, ge=1024, description="largest request body; larger gets 413")
     max_deploy_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="largest workspace archive "
                                   "`coflows build cloud` may upload (POST /flow/cloud/deploy); larger gets 413")
+    deploy_access: Literal["admin", "write"] = Field("admin", description="who may deploy a workflow with "
+                                                     "`coflows build cloud`: admins only, or also users (never "
+                                                     "anonymous) with Write on it; a deploy runs their code with the "
+                                                     "server's rights")
     memory_limit: int = Field(0, ge=0, description="MB of resident memory; past it the server drains and the "
                               "supervisor restarts it (0: no limit)")
 

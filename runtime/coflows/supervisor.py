@@ -24,9 +24,9 @@ code, so nothing a call does can take it down; it only:
   by `cli._acme`); the child serves HTTPS with whatever certificate is stored.
 
 The child tells the parent what it is doing over a pipe (`--status-fd`, also in
-`COFLOWS_STATUS_FD`), one line per event: `ready`, `memory <MB>`, `restart` (an
+`COFLOWS_STATUS_FD`), one line per event: `ready`, `memory <MB>`, `restart <grace s>` (an
 admin's `coflows cloud restart`: the parent stops the child as for SIGTERM,
-letting it drain, and starts a new one at once, without back-off). The child dies with the parent
+killing it after the grace, and starts a new one at once, without back-off). The child dies with the parent
 (PR_SET_PDEATHSIG), so killing the supervisor with SIGKILL leaves no orphan.
 The flow engine's owner ID is kept across children (`COFLOWS_FLOW_OWNER`), so
 a new child takes back the runs of the previous one at once (as after kill -9),
@@ -146,6 +146,7 @@ class _Child:
     ready_at: float | None = None
     memory_note: str | None = None
     restart_asked: bool = False
+    restart_grace: float = STOP_GRACE
     buffer: bytes = b""
 
     def read_status(self) -> None:
@@ -169,6 +170,10 @@ class _Child:
                     self.memory_note = f"RSS {rest} MB"
                 elif word == "restart":
                     self.restart_asked = True
+                    try:
+                        self.restart_grace = min(max(float(rest), 1.0), 600.0)
+                    except ValueError:
+                        pass
 
 
 @dataclass
@@ -243,7 +248,8 @@ class Supervisor:
                 child.read_status()
                 if (self._stop_signal is not None or child.restart_asked) and stop_deadline is None:
                     child.proc.send_signal(signal.SIGTERM)  # again, if it came before the child was known
-                    stop_deadline = time.monotonic() + STOP_GRACE
+                    grace = STOP_GRACE if self._stop_signal is not None else child.restart_grace
+                    stop_deadline = time.monotonic() + grace
                 if os.getpid() == 1:
                     _reap_orphans(child.proc.pid)
                 if stop_deadline is not None and time.monotonic() > stop_deadline:

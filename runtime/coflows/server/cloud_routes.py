@@ -1,15 +1,19 @@
 """Cloud mode, the server's side of `coflows build cloud` and `coflows cloud log|restart|remove`.
 
     POST /flow/cloud/deploy?wid=W[&force=true]   body: a zip or tar(.gz) of the workspace
-         Write on W (admin to bring back a workflow `remove` unloaded); see `deploy` for the steps
+         admin (or Write on W with Server.DeployAccess "write"; admin to bring back a workflow
+         `remove` unloaded); see `_deploy` for the steps
     GET  /flow/cloud/log?wid=W&lines=N            Write on W: its recent log lines (the live log's buffer)
-    POST /flow/cloud/restart                      admin: the supervisor restarts the server process
+    POST /flow/cloud/restart[?grace=S]            admin: the supervisor restarts the server process (the old
+                                                  one may finish its calls for S seconds, 1…600, default 25)
     POST /flow/cloud/remove?wid=W[&purge=true]    admin: unload W from the running server
 
-Why Write and not admin for a deploy: it changes only the workflow's own sources, which a Write
-user may already change one file at a time (the M and agent routes, the folder itself). The
-server's config, the database, `.coflows/` (the admin key) and the package caches never come
-from an archive (`workspace/archive.py`).
+Who may deploy: admins, and with `Server.DeployAccess: "write"` also users (a key or a login,
+never anonymous, even where Public has Write) with Write on the workflow. Admin is the default
+because a deploy runs the uploaded code with the server's rights (as a notebook does, and /lab is
+the admins'): whoever may deploy may read what the server process can. The server's config, the
+database, `.coflows/` (the admin key) and the package caches never come from an archive
+(`workspace/archive.py`), so a deploy cannot replace them directly.
 
 Bounds per request: the body is streamed to a file (never held in memory) up to
 `Server.MaxDeployBytes` (413 past it), unpacks to at most 4 × that and `archive.MAX_FILES`
@@ -45,7 +49,7 @@ from coflows.permissions import WRITE, Principal, require
 from coflows.server.auth import principal_of
 from coflows.server.limits import BodyLimitMiddleware, int_param, text_param
 from coflows.server.responses import error_response, json_response
-from coflows.supervisor import STATUS_FD_ENV
+from coflows.supervisor import STATUS_FD_ENV, STOP_GRACE
 from coflows.workspace.archive import CACHES, FOLDERS, ArchiveError, ArchiveTooLarge, allowed, unpack
 
 if TYPE_CHECKING:
@@ -171,9 +175,14 @@ class CloudRoutes:
                 raise NotFoundError(f"unknown workflow '{wid}' (a deploy replaces a workflow this server serves)") from None
             _admin(principal, "bringing back a removed workflow")
             return None, path
+        if self.runtime.config.server.deploy_access != "write":
+            _admin(principal, "a deploy (Server.DeployAccess: admin)")
+        elif principal.is_anonymous:
+            raise Unauthenticated("a deploy: an API key or a login is required")
+        else:
+            require(wf, principal, WRITE, "a deploy")
         if wf.id != wid:
             raise ArgumentError(f"query parameter 'wid': give the workflow's ID ('{wf.id}'), not its name", "wid")
-        require(wf, principal, WRITE, "a deploy")
         return wf, wf.manifest_path
 
     @staticmethod
@@ -323,6 +332,7 @@ class CloudRoutes:
         principal = principal_of(request.scope)
         try:
             _admin(principal, "restarting the server")
+            grace = int_param(request.query_params, "grace", int(STOP_GRACE), minimum=1, maximum=600)
             fd = os.environ.get(STATUS_FD_ENV, "")
             if not fd.isdigit():
                 raise Unsupervised("this server runs without a supervisor (--no-supervisor): restart it yourself")
@@ -334,7 +344,7 @@ class CloudRoutes:
         def ask() -> None:
             self.runtime.draining = True  # new calls get 503 + Retry-After while this process stops
             try:
-                os.write(int(fd), b"restart\n")
+                os.write(int(fd), f"restart {grace}\n".encode())
             except OSError:
                 log.exception("cannot reach the supervisor")
 

@@ -217,8 +217,55 @@ def server_paths() -> dict[str, Any]:
             "agent_toggle", "agents", "start the agent if stopped, stop it if running",
             {"200": _json(_AGENT)}, ("400", "401", "403", "404"),
             [{"name": "id", "in": "query", "required": True, "schema": {"type": "string", "maxLength": 255}}])},
+        **_cloud_paths(),
         **_auth_paths(),
         **_admin_paths(),
+    }
+
+
+# -- /flow/cloud/* (server/cloud_routes.py) ------------------------------------------------------
+def _cloud_paths() -> dict[str, Any]:
+    wid_q = {"name": "wid", "in": "query", "required": True, "description": "the workflow's ID",
+             "schema": {"type": "string", "maxLength": 200}}
+    flag = {"type": "string", "enum": ["true", "false", "1", "0"]}
+    report = {"type": "object", "properties": {
+        "exit": {"type": "integer", "enum": [0, 1, 2]}, "errors": {"type": "array", "items": {"type": "string"}},
+        "warnings": {"type": "array", "items": {"type": "string"}}, "queries": {"type": "array"},
+        "agents": {"type": "array"}, "packages": {"type": "array"}, "added": {"type": "array"}}}
+    return {
+        "/flow/cloud/deploy": {"post": {
+            **_op("cloud_deploy", "cloud", "deploy a workspace (zip or tar.gz): checked, installed, hot-reloaded",
+                  {"200": _json({"type": "object", "properties": {
+                      "workflow": {"type": "string"}, "deployed": {"type": "boolean"}, "forced": {"type": "boolean"},
+                      "report": report, "status": {"type": "object"}}}),
+                   "409": _json({"type": "object", "properties": {"error": ERROR, "report": report}},
+                                "the new sources do not build (not deployed), or another deploy is running")},
+                  ("400", "401", "403", "404", "413"),
+                  [wid_q, {"name": "force", "in": "query", "required": False,
+                           "description": "deploy even when the sources do not build", "schema": flag}]),
+            "requestBody": {"required": True, "description": "the workspace as a tar.gz or zip (coflows build cloud)",
+                            "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                                "format": "binary"}}}}}},
+        "/flow/cloud/log": {"get": _op(
+            "cloud_log", "cloud", "a workflow's recent log lines",
+            {"200": _json({"type": "object", "properties": {"workflow": {"type": "string"},
+                                                             "lines": {"type": "array", "items": {"type": "object"}}}})},
+            ("400", "401", "403", "404"),
+            [wid_q, {"name": "lines", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}])},
+        "/flow/cloud/restart": {"post": _op(
+            "cloud_restart", "cloud", "restart the server process (its supervisor starts a new one)",
+            {"202": _json({"type": "object", "properties": {"restarting": {"type": "boolean"},
+                                                             "pid": {"type": "integer"}}})},
+            ("400", "401", "403", "409"),
+            [{"name": "grace", "in": "query", "required": False,
+              "schema": {"type": "integer", "minimum": 1, "maximum": 600, "default": 25}}])},
+        "/flow/cloud/remove": {"post": _op(
+            "cloud_remove", "cloud", "unload a workflow from the running server",
+            {"200": _json({"type": "object", "properties": {"removed": {"type": "string"},
+                                                             "purged": {"type": "boolean"}}})},
+            ("400", "401", "403", "404"),
+            [wid_q, {"name": "purge", "in": "query", "required": False, "schema": flag}])},
     }
 
 
