@@ -256,8 +256,9 @@ def _cloud_paths() -> dict[str, Any]:
         "/flow/cloud/restart": {"post": _op(
             "cloud_restart", "cloud", "restart the server process (its supervisor starts a new one)",
             {"202": _json({"type": "object", "properties": {"restarting": {"type": "boolean"},
-                                                             "pid": {"type": "integer"}}})},
-            ("400", "401", "403", "409"),
+                                                             "pid": {"type": "integer"}}}),
+             "409": _json(ERROR, "the server runs without a supervisor (--no-supervisor)")},
+            ("400", "401", "403"),
             [{"name": "grace", "in": "query", "required": False,
               "schema": {"type": "integer", "minimum": 1, "maximum": 600, "default": 25}}])},
         "/flow/cloud/remove": {"post": _op(
