@@ -4,12 +4,15 @@
 # coflows package, and the npm packages of the web UI. Quiet when nothing to do.
 #
 #   bin/setup.sh            # runtime needs (server, build, query)
-#   bin/setup.sh --test     # plus what the tests need (PostgreSQL server, Chromium)
+#   bin/setup.sh --test     # plus what the tests need (PostgreSQL server, Chromium, the image tools)
+#   bin/setup.sh --image    # plus podman, buildah, runc and debootstrap (bin/image.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want_test=0
-[[ "${1:-}" == "--test" ]] && want_test=1
+want_image=0
+[[ "${1:-}" == "--test" ]] && want_test=1 && want_image=1
+[[ "${1:-}" == "--image" ]] && want_image=1
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
@@ -31,6 +34,10 @@ if [[ $want_test -eq 1 ]]; then
   have wrk || missing+=(wrk)
   # headless Chromium for the browser tests (playwright-core drives it; it never downloads one)
   have chromium || missing+=(chromium)
+fi
+if [[ $want_image -eq 1 ]]; then
+  # the container image (bin/image.sh, docs/container.md): podman builds and runs it, debootstrap makes its base
+  for tool in podman buildah runc debootstrap; do have $tool || missing+=($tool); done
 fi
 
 if [[ ${#missing[@]} -gt 0 ]]; then
