@@ -231,6 +231,15 @@ def _zip_bomb(unpacked: int) -> bytes:
     return buf.getvalue()
 
 
+def _zip_many(n: int) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("package.json", _manifest())
+        for i in range(n):
+            zf.writestr(f"Files/f{i}.txt", b"")
+    return buf.getvalue()
+
+
 def _zip_symlink() -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -262,6 +271,7 @@ def test_hostile_archives_are_refused_and_write_nothing_outside(cloud: Server, t
         "config": (_tar(_file("package.json", _manifest()), _file("coflows_config.json", b"{}")), 400,
                    "not part of a workspace"),
         "too many files": (_tar(*many), 413, "more than 10000 entries"),
+        "zip of too many files": (_zip_many(10_001), 413, "more than 10000 entries"),
         "zip bomb": (_zip_bomb(20 * 1024 * 1024), 413, "unpacks to more than"),
         "body over the limit": (os.urandom(MAX_DEPLOY + 1), 413, "Server.MaxDeployBytes"),
         "not an archive": (b"hello, not an archive", 400, "not a zip, tar or tar.gz"),
@@ -280,6 +290,8 @@ def test_hostile_archives_are_refused_and_write_nothing_outside(cloud: Server, t
     assert (b.ws.mnt / "Queries" / "Calc.py").read_text() == calc
     assert not list((b.ws.mnt / ".coflows" / "deploy").iterdir())
     assert call(b, "Add", 1, 2).json() == 3  # still serving
+    paths = b.get("/openapi.json", headers=ADMIN).json()["paths"]
+    assert {"/flow/cloud/deploy", "/flow/cloud/log", "/flow/cloud/restart", "/flow/cloud/remove"} <= set(paths)
 
 
 # -- log, restart, remove --------------------------------------------------------------------------
@@ -312,3 +324,5 @@ def test_cloud_log_restart_and_remove(cloud: Server, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert call(b, "Mul", 6, 7).json() == 42
     assert b.post("/flow/agent/echo", json={}, headers=ADMIN).json() == "v2"
+    r = coflows(a, "cloud", "log")
+    assert r.returncode == 0 and "[CloudTest/cloud] deployed by admin" in r.stdout

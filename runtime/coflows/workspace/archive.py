@@ -187,6 +187,9 @@ def unpack(archive: Path, dest: Path, *, max_files: int = MAX_FILES, max_bytes: 
     with open(archive, "rb") as f:
         head = f.read(4)
     if head.startswith(b"PK"):
+        entries = _zip_entry_count(archive)
+        if entries is not None and entries > max_files:
+            raise ArchiveTooLarge(f"archive: more than {max_files} entries (the limit of a deployed workspace)")
         try:
             with zipfile.ZipFile(archive) as zf:
                 return _extract(_zip_members(zf), dest, max_files, max_bytes)
@@ -197,6 +200,25 @@ def unpack(archive: Path, dest: Path, *, max_files: int = MAX_FILES, max_bytes: 
             return _extract(_tar_members(tf), dest, max_files, max_bytes)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise ArchiveError(f"archive: not a zip, tar or tar.gz file ({e})") from None
+
+
+def _zip_entry_count(archive: Path) -> int | None:
+    """The entry count a zip's end record declares, read before `zipfile` parses (and holds) its directory."""
+    size = archive.stat().st_size
+    with open(archive, "rb") as f:
+        f.seek(max(0, size - 65_557))  # the end record (22 bytes) and a comment of at most 65,535
+        tail = f.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) < at + 22:
+            return None  # zipfile will say what is wrong
+        count = int.from_bytes(tail[at + 10:at + 12], "little")
+        if count != 0xFFFF or at < 20 or tail[at - 20:at - 16] != b"PK\x06\x07":
+            return count
+        f.seek(int.from_bytes(tail[at - 12:at - 4], "little"))  # the zip64 end record
+        record = f.read(56)
+        if record[:4] != b"PK\x06\x06" or len(record) < 40:
+            return None
+        return int.from_bytes(record[32:40], "little")
 
 
 def _extract(members: Iterator[_Member], dest: Path, max_files: int, max_bytes: int) -> list[str]:
@@ -212,6 +234,8 @@ def _extract(members: Iterator[_Member], dest: Path, max_files: int, max_bytes: 
         rel = _check_name(m.name)
         if m.kind not in ("file", "dir"):
             raise ArchiveError(f"archive entry {m.name[:200]!r}: a {m.kind}; only files and folders are deployed")
+        if m.kind == "dir" and m.size > 0:  # data that would be decompressed and skipped, uncounted
+            raise ArchiveError(f"archive entry {m.name[:200]!r}: a folder with {m.size} bytes of data")
         if rel is None or m.kind == "dir":
             continue
         if not allowed(rel):
