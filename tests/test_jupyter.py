@@ -175,6 +175,7 @@ class Kernel:
                 out["error"] = f"{content['ename']}: {content['evalue']}"
             elif kind == "execute_reply":
                 replied = True
+                out["reply_seconds"] = time.perf_counter() - started
             elif kind == "status" and content["execution_state"] == "idle":
                 idle = True
         out["seconds"] = time.perf_counter() - started
@@ -203,7 +204,9 @@ def test_coflows_kernel_calls_functions_as_the_logged_in_user_and_writes_m(lab: 
         assert k.run('import os\n"COFLOWS_JUPYTER_SECRET" in os.environ')["result"] == "False"
         # print inside a cell (and inside functions it calls) is the cell's output
         assert k.run('print("hi from", coflows.user().id)')["stdout"] == f"hi from {ADMIN_USER}\n"
-        times = [k.run('coflows.call("Calc.py/Add", 2, 3)')["seconds"] for _ in range(10)]
+        cells = [k.run('coflows.call("Calc.py/Add", 2, 3)') for _ in range(10)]
+        times = [c["seconds"] for c in cells]
+        replies = sorted(c["reply_seconds"] for c in cells)
         # an M write from the notebook: the server's agent sees it at once, as the user who wrote it
         wrote = k.run(f'coflows.m("{TOPIC}").add({{"item": "tea"}})')
         assert wrote["error"] is None, wrote
@@ -222,7 +225,8 @@ def test_coflows_kernel_calls_functions_as_the_logged_in_user_and_writes_m(lab: 
         assert r.status_code == 200 and {"item": "tea"} in r.json()
         times.sort()
         print(f"\ncoflows kernel: first cell (loads Python) {first['seconds'] * 1000:.0f} ms; "
-              f"Calc.py/Add round trip median {times[5] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms")
+              f"Calc.py/Add round trip (to idle) median {times[5] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms; "
+              f"to execute_reply median {replies[5] * 1000:.1f} ms")
     finally:
         k.close()
 
@@ -248,3 +252,60 @@ def test_stamps_verify_only_with_the_key_and_before_expiry() -> None:
     body, _, mac = mint(secret, ADMIN_USER).rpartition(".")
     assert verify(secret, mint(secret, WRITER).rpartition(".")[0] + "." + mac) is None
     assert verify(secret, None) is None and verify(secret, "x" * 5000) is None
+
+
+# -- in a browser -------------------------------------------------------------------------------------
+
+def test_a_browser_logs_in_opens_lab_and_runs_a_cell(lab: Any) -> None:
+    from ui_app import browser_or_skip, run_ui
+
+    browser_or_skip()
+    out = run_ui("lab.mjs", {"base": lab.base, "email": ADMIN_USER, "password": PASSWORD}, timeout=300)
+    assert out["loginUrl"] == "/ui/login?next=/lab/lab", out
+    assert out["afterLogin"].startswith("/lab/lab"), out
+    assert any(c.startswith("coflows") for c in out["cards"]), out["cards"]
+    assert out["add"]["text"] == "3", out
+    assert out["user"]["text"] == repr(ADMIN_USER), out
+    assert out["js"]["text"] == "'hello browser'", out
+    assert out["problems"] == [], out["problems"]
+    print(f"\nbrowser: cells answered in {out['add']['ms']} ms (first, loads Python), {out['user']['ms']} ms, "
+          f"{out['js']['ms']} ms (JS, starts V8); problems: {out['problems']}")
+
+
+# -- supervision (last: it kills JupyterLab) -----------------------------------------------------------
+
+def _jupyter_pid(lab: Any) -> int:
+    infos = sorted((lab.ws.mnt / ".coflows" / "jupyter" / "runtime").glob("jpserver-*.json"),
+                   key=lambda p: p.stat().st_mtime)
+    return int(json.loads(infos[-1].read_text())["pid"])
+
+
+def test_jupyterlab_is_restarted_when_it_dies_and_stops_with_the_server(lab: Any) -> None:
+    import signal
+
+    from conftest import pid_alive
+
+    first = _jupyter_pid(lab)
+    os.kill(first, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        r = lab.get("/lab/api/status", headers=key(lab, ADMIN_USER))
+        if r.status_code == 200:
+            break
+        assert r.status_code == 503 and r.headers.get("retry-after"), r.text  # meanwhile: try again later
+        time.sleep(0.5)
+    assert r.status_code == 200, lab.output()[-3000:]
+    second = _jupyter_pid(lab)
+    assert second != first and pid_alive(second)
+    k = Kernel(lab, ADMIN_USER)  # the new one has the coflows kernel too
+    try:
+        assert k.run('import coflows\ncoflows.call("Calc.py/Add", 20, 22)')["result"] == "42"
+    finally:
+        k.close()
+    # the server process dies hard: its JupyterLab goes with it (and the supervisor starts both again)
+    child = lab.child_pid()
+    os.kill(child, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while pid_alive(second) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not pid_alive(second)

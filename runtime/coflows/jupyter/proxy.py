@@ -47,6 +47,7 @@ DROP_REQUEST = HOP | {"x-api-key", "_cokey", "authorization", "x-csrf-token", "x
                       "cookie"}
 DOWN_MAX = 64 * 1024 * 1024  # a kernel's message to the browser (outputs, images)
 XSRF_COOKIE = "_xsrf"
+V1 = "v1.kernel.websocket.jupyter.org"  # Jupyter's binary kernel-message framing
 
 
 def _error(status: int, kind: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -153,16 +154,19 @@ class LabProxy:
         query = _query_without_key(ws.url.query)
         url = f"ws://127.0.0.1:{self.jupyter.port}{path}" + (f"?{query}" if query else "")
         stamp = path.startswith("/lab/api/kernels/") and path.endswith("/channels")
+        # the kernel protocols the proxy can stamp: Jupyter's v1 binary framing, or JSON ("legacy")
+        wanted = [p for p in ws.scope.get("subprotocols", []) if p == V1] if stamp else []
         try:
-            # no subprotocol: Jupyter's JSON ("legacy") framing, whose messages the proxy can stamp
             upstream = await connect(url, additional_headers={"Authorization": f"token {self.jupyter.token}",
                                                               "Origin": self.jupyter.base},
+                                     subprotocols=wanted or None,  # type: ignore[arg-type]
                                      max_size=DOWN_MAX, open_timeout=10, ping_interval=None)
         except Exception as e:  # noqa: BLE001 - refused, not running, bad path
             log.info("JupyterLab refused the websocket %s: %s", path, e)
             await ws.close(1011)
             return
-        await ws.accept()
+        protocol = upstream.subprotocol
+        await ws.accept(subprotocol=protocol)
 
         async def down() -> None:
             async for message in upstream:
@@ -183,7 +187,7 @@ class LabProxy:
                     await ws.close(1009)
                     return
                 if stamp:
-                    data, raw = self._stamp(data, raw, principal.id)
+                    data, raw = self._stamp(data, raw, principal.id, protocol == V1)
                 await upstream.send(data if data is not None else raw)
 
         tasks = [asyncio.ensure_future(down()), asyncio.ensure_future(up())]
@@ -202,9 +206,19 @@ class LabProxy:
             with contextlib.suppress(Exception):
                 await ws.close()
 
-    def _stamp(self, text: str | None, raw: bytes | None, user: str) -> tuple[str | None, bytes | None]:
+    def _stamp(self, text: str | None, raw: bytes | None, user: str, v1: bool) -> tuple[str | None, bytes | None]:
         """The message with the sender's identity in its metadata (any client-supplied stamp replaced)."""
         try:
+            if v1 and raw is not None:  # [channel, header, parent_header, metadata, content, buffers…]
+                from jupyter_server.services.kernels.connection.base import (
+                    deserialize_msg_from_ws_v1, serialize_msg_to_ws_v1)
+
+                channel, parts = deserialize_msg_from_ws_v1(raw)
+                meta = json.loads(parts[2]) if parts[2] else {}
+                meta = meta if isinstance(meta, dict) else {}
+                meta[STAMP_FIELD] = mint(self.secret, user)
+                parts[2] = json.dumps(meta).encode()
+                return None, serialize_msg_to_ws_v1(parts, channel)
             if text is not None:
                 msg = json.loads(text)
                 if isinstance(msg, dict):

@@ -114,6 +114,11 @@ def server_paths() -> dict[str, Any]:
     return {
         "/health": {"get": _op("health", "server", "liveness, version, workflows and started engines",
                                {"200": _json({"type": "object"})}, ())},
+        # only with "Jupyter": true (docs/jupyter.md): a proxy, not an API of its own
+        "/lab": {"get": _op("lab", "jupyter", "JupyterLab (admins only): redirects to /lab/; everything under "
+                            "/lab/ is proxied to the server's JupyterLab child (Jupyter Server's REST API at "
+                            "/lab/api/…, kernels' websockets at /lab/api/kernels/{id}/channels)",
+                            {"307": {"description": "to /lab/"}}, ("401", "403"))},
         "/flow/workflows": {"get": _op("workflows", "server", "the workflows the caller may view",
                                        {"200": _json({"type": "array", "items": {"type": "object"}})}, ())},
         "/openapi.json": {"get": _op("openapi", "server", "this document (what the caller may call)",
