@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import ADMIN_KEY, Server, Workspace, new_workspace, pid_alive
+from conftest import ADMIN_KEY, REPO, Server, Workspace, new_workspace, pid_alive
 
 WID = "c10ud000-2222-3333-4444-555555555555"
 ADMIN = {"x-api-key": ADMIN_KEY}
@@ -158,7 +158,11 @@ def test_cloud_host_decides_the_target(cloud: Server, tmp_path: Path) -> None:
     c = start(workspace(tmp_path / "c", CALC_V1, echo("v1")))
     try:
         a = client(tmp_path / "a", c)
-        assert coflows(a, "build", "cloud").returncode == 0
+        # through CoFlows' script this time: bin/build.sh cloud CONFIG
+        r = subprocess.run([str(REPO / "bin" / "build.sh"), "cloud", str(a.config_path)], capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "Success!!!" in r.stdout
         assert call(c, "Mul", 4, 5).json() == 20
         assert call(cloud, "Mul", 4, 5).status_code == 404
     finally:
