@@ -330,3 +330,27 @@ def test_cloud_log_restart_and_remove(cloud: Server, tmp_path: Path) -> None:
     assert b.post("/flow/agent/echo", json={}, headers=ADMIN).json() == "v2"
     r = coflows(a, "cloud", "log")
     assert r.returncode == 0 and "[CloudTest/cloud] deployed by admin" in r.stdout
+
+
+# -- what the client packs ---------------------------------------------------------------------------
+
+def test_pack_takes_the_workspace_and_never_secrets_caches_databases_or_configs(tmp_path: Path) -> None:
+    from coflows.workspace.archive import ArchiveTooLarge, pack, unpack
+
+    ws = workspace(tmp_path / "a", CALC_V2, echo("v2"))
+    for rel in (".coflows/secret_key", "pip/lib/x.py", "jars/a.jar", "database.db", "Files/data.db",
+                "Queries/__pycache__/Calc.cpython-311.pyc", "Queries/.scratch.py", "Queries/Calc.py~",
+                "notes.json", "Base/util.py", "Files/report.csv", "README.md"):
+        ws.write(rel, "x")
+    (ws.mnt / "Queries" / "passwd.py").symlink_to("/etc/passwd")
+    packed = pack(ws.mnt, 10 * 1024 * 1024)
+    assert packed.files == ["Agents/Echo.py", "Base/util.py", "Files/report.csv", "Queries/Calc.py", "README.md",
+                            "package.json"]
+    # and the server unpacks exactly that
+    archive = tmp_path / "upload"
+    archive.write_bytes(packed.data)
+    (tmp_path / "out").mkdir()
+    assert sorted(unpack(archive, tmp_path / "out", max_bytes=1 << 20)) == packed.files
+    assert (tmp_path / "out" / "Queries" / "Calc.py").read_text() == CALC_V2
+    with pytest.raises(ArchiveTooLarge, match=r"more than 100\b.*Server.MaxDeployBytes"):
+        pack(ws.mnt, 100)

@@ -123,7 +123,8 @@ def pack(root: Path, max_bytes: int, readme: str | None = None) -> Packed:
                                       f"(stopped at {rel}); the server takes at most Server.MaxDeployBytes")
     data = buf.getvalue()
     if len(data) > max_bytes:
-        raise ArchiveTooLarge(f"{root}: the workspace packs to {len(data)} bytes, more than {max_bytes}")
+        raise ArchiveTooLarge(f"{root}: the workspace packs to {len(data)} bytes, more than {max_bytes} "
+                              "(Server.MaxDeployBytes)")
     return Packed(data, files, total)
 
 
