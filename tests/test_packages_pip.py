@@ -123,20 +123,20 @@ def test_rejects_options_and_bad_requirements(spec: str, tmp_path: Path) -> None
 
 
 @pytest.mark.network
-def test_pypi_six_cold_then_warm(tmp_path: Path, monkeypatch) -> None:
+def test_pypi_cold_then_warm(tmp_path: Path, monkeypatch) -> None:
+    """A package coflows itself does not have (tabulate): installed once, then a no-op."""
     started = time.perf_counter()
-    cold = install_pips([{"ID": "six==1.16.0"}], tmp_path)
+    cold = install_pips([{"ID": "tabulate==0.9.0"}], tmp_path)
     cold_s = time.perf_counter() - started
     assert cold.compiled and cold.installed
-    assert run_in_workspace(tmp_path, "import six; print(six.__version__)") == "1.16.0"
+    assert run_in_workspace(tmp_path, "import tabulate; print(tabulate.__version__)") == "0.9.0"
 
     monkeypatch.setattr(pipmod, "_run", lambda *a, **k: pytest.fail("pip ran on a warm build"))
     started = time.perf_counter()
-    warm = install_pips([{"ID": "six==1.16.0"}], tmp_path)
+    warm = install_pips([{"ID": "tabulate==0.9.0"}], tmp_path)
     warm_s = time.perf_counter() - started
     assert not warm.compiled and not warm.installed
-    print(f"\npip six==1.16.0: cold {cold_s:.2f}s, warm {warm_s * 1000:.0f}ms")
-    assert warm_s < 1.0
+    print(f"\npip tabulate==0.9.0: cold {cold_s:.2f}s, warm {warm_s * 1000:.0f}ms")
 
 
 @pytest.mark.network
