@@ -136,7 +136,8 @@ def test_image_serves_the_workspace_in_four_languages(container: tuple[str, int,
         assert r.status_code == 200, f"{query}/Add: {r.status_code} {r.text[:500]}"
         assert r.json() == 3, f"{query}/Add(1, 2) answered {r.text[:200]}"
         first_answer = first_answer or time.monotonic() - started
-    record({"run_to_first_query_seconds": round(first_answer or 0, 1)})
+    record({"run_to_first_query_seconds": round(first_answer or 0, 1),
+            "run_to_four_languages_seconds": round(time.monotonic() - started, 1)})
 
     # not root inside
     uid = podman("exec", name, "id", "-u").stdout.strip()
