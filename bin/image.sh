@@ -144,6 +144,6 @@ case "$cmd" in
   run) shift; run "$@" ;;
   size) "${PODMAN[@]}" images --filter "reference=${IMAGE%%:*}"; echo "$IMAGE: $(size_line)" ;;
   podman) shift; exec "${PODMAN[@]}" "$@" ;;
-  -h|--help|help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//' ;;
+  -h|--help|help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0" ;;
   *) die "unknown command '$cmd' (build, base, run, size, podman)" ;;
 esac
