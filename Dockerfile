@@ -71,7 +71,7 @@ ENV PATH=/app/.venv/bin:$PATH \
 USER 1000:1000
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=10s --start-period=180s --retries=3 \
-    CMD ["/app/.venv/bin/python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8080/health', timeout=8).status != 200)"]
+    CMD ["/app/.venv/bin/python", "-m", "coflows.healthcheck", "8080"]
 # The supervisor (coflows server): it restarts the server process when it dies. Arguments after the
 # image name replace CMD: `docker run … coflows user add me@example.com --admin`.
 ENTRYPOINT ["coflows"]
