@@ -268,7 +268,7 @@ def test_a_browser_logs_in_opens_lab_and_runs_a_cell(lab: Any) -> None:
     assert out["user"]["text"] == repr(ADMIN_USER), out
     assert out["js"]["text"] == "'hello browser'", out
     assert out["problems"] == [], out["problems"]
-    print(f"\nbrowser: cells answered in {out['add']['ms']} ms (first, loads Python), {out['user']['ms']} ms, "
+    print(f"\nbrowser: cells answered in {out['add']['ms']} ms (first), {out['user']['ms']} ms, "
           f"{out['js']['ms']} ms (JS, starts V8); problems: {out['problems']}")
 
 

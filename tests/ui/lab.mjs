@@ -22,18 +22,22 @@ await main(async (browser, out) => {
     (els) => els.map((e) => e.getAttribute("title")));
   await card.first().click();
   await page.waitForSelector(".jp-NotebookPanel .jp-Cell .cm-content", { timeout: 60000 });
-  // the kernel is up when the toolbar's status says Idle
-  await page.waitForFunction(() => {
-    const s = document.querySelector(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator");
-    return s && s.getAttribute("data-status") === "idle";
-  }, null, { timeout: 90000 }).catch(() => {});
+  // the kernel is up when the status bar says "coflows (…) | Idle"
+  await page.locator(".jp-StatusBar-Widget", { hasText: /coflows.*\| Idle/ }).first().waitFor({ timeout: 90000 });
   out.kernelName = (await page.locator(".jp-NotebookPanel .jp-KernelName, .jp-Toolbar-kernelName").first()
     .innerText().catch(() => "")).trim();
 
   async function runCell(code, n) {
     const cell = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell").nth(n);
-    await cell.locator(".cm-content").click();
-    await page.keyboard.type(code);
+    const editor = cell.locator(".cm-content");
+    for (let attempt = 0; ; attempt++) {  // typing into an editor that is not ready yet is lost: type again
+      await editor.click();
+      await page.keyboard.press("Control+A");
+      await page.keyboard.type(code);
+      if ((await editor.innerText()).replace(/\s+/g, "") === code.replace(/\s+/g, "")) break;
+      if (attempt === 3) throw new Error(`could not type into cell ${n}: ${await editor.innerText()}`);
+      await page.waitForTimeout(500);
+    }
     const started = Date.now();
     await page.keyboard.press("Shift+Enter");
     const output = cell.locator(".jp-OutputArea-output");
@@ -46,7 +50,13 @@ await main(async (browser, out) => {
     return { text: (await output.allInnerTexts()).join("\n").trim(), ms: Date.now() - started };
   }
 
-  out.add = await runCell('import coflows\ncoflows.call("Calc.py/Add", 1, 2)', 0);
+  try {
+    out.add = await runCell('import coflows\ncoflows.call("Calc.py/Add", 1, 2)', 0);
+  } catch (e) {
+    await shot(page, "ui-lab-failed");
+    out.failedProblems = problems;
+    throw e;
+  }
   out.user = await runCell("coflows.user().id", 1);
   out.js = await runCell('coflows.call("Hello.js/hello", "browser")', 2);
   await shot(page, "ui-lab");

@@ -43,10 +43,14 @@ def _die_with_parent() -> None:
 # is the server's alone (the proxy adds it), so pages go out without it.
 SERVER_CONFIG = """# written by coflows (coflows/jupyter/process.py) at every start
 def _without_token(handler, page_config):
-    return {**page_config, "token": ""}
+    # and without the "get Jupyter news?" prompt (news are off: c.LabApp.news_url below)
+    disabled = [*page_config.get("disabledExtensions", []), "@jupyterlab/apputils-extension:announcements"]
+    return {**page_config, "token": "", "disabledExtensions": disabled}
 
 
 c.ServerApp.tornado_settings = {"page_config_hook": _without_token}
+c.LabApp.news_url = None  # no announcements fetched from the internet
+c.LabApp.extension_manager = "readonly"  # no pip installs into the server's environment from the page
 """
 
 
@@ -114,7 +118,7 @@ class JupyterProcess:
                 "--ServerApp.disable_check_xsrf=False", "--ServerApp.password=",
                 f"--MappingKernelManager.default_kernel_name={KERNEL_NAME}",
                 "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                "--LabApp.news_url=None", "--log-level=WARN",
+                "--log-level=WARN",
                 *(["--allow-root"] if os.geteuid() == 0 else [])]  # root in a test box or a container: our choice
 
     def _spawn(self) -> None:
