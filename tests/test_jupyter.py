@@ -1,5 +1,6 @@
 """JupyterLab inside the server (`"Jupyter": true`): /lab through the server, admins only, and the
-`coflows` kernel running the workspace's functions as the user who sent the cell.
+`coflows` kernel running the workspace's functions (Python, C#, Java, JavaScript) as the user who
+sent the cell.
 
 A real server (under its supervisor) with a real JupyterLab child; kernels are started through
 /lab's REST API and driven through its websocket, as JupyterLab itself does.
@@ -44,6 +45,9 @@ def lab_workspace(root) -> Workspace:  # noqa: ANN001
     ws = new_workspace(root, name="Lab", wid=WID, Jupyter=True)
     ws.add_query("Calc.py", 'def Add(a: int, b: int) -> int:\n    """a + b"""\n    return a + b\n')
     ws.add_query("Hello.js", '/** Greets. @param {string} name */\nfunction hello(name) { return "hello " + name; }\n')
+    ws.add_query("Sharp.cs", "public class Sharp {\n    public static int Mul(int x, int y) { return x * y; }\n"
+                 "    public static string Who() { return Coflows.User.Current.Id; }\n}\n")
+    ws.add_query("Jv.java", "public class Jv {\n    public static int Mul(int x, int y) { return x * y; }\n}\n")
     ws.add_agent("Watch.py", WATCHER)
     return ws
 
@@ -194,7 +198,13 @@ def test_coflows_kernel_calls_functions_as_the_logged_in_user_and_writes_m(lab: 
     try:
         first = k.run('import coflows\ncoflows.call("Calc.py/Add", 1, 2)')
         assert first["error"] is None and first["result"] == "3", first
-        assert k.run('coflows.call("Hello.js/hello", "lab")')["result"] == "'hello lab'"
+        js = k.run('coflows.call("Hello.js/hello", "lab")')  # V8 (after Mono and a JVM: the engines' order)
+        assert js["result"] == "'hello lab'", js
+        cs = k.run('coflows.call("Sharp.cs/Mul", 6, 7)')  # Mono, in the kernel
+        assert cs["result"] == "42", cs
+        jv = k.run('coflows.call("Jv.java/Mul", 6, 7)')  # a JVM, in the kernel
+        assert jv["result"] == "42", jv
+        assert k.run('coflows.call("Sharp.cs/Who")')["result"] == repr(ADMIN_USER)  # the caller crosses over
         who = k.run("coflows.user().id")
         assert who["result"] == repr(ADMIN_USER), who
         # a stamp the client made up is replaced by the proxy's (and a made-up one is worthless anyway)
@@ -226,7 +236,8 @@ def test_coflows_kernel_calls_functions_as_the_logged_in_user_and_writes_m(lab: 
         times.sort()
         print(f"\ncoflows kernel: first cell (loads Python) {first['seconds'] * 1000:.0f} ms; "
               f"Calc.py/Add round trip (to idle) median {times[5] * 1000:.1f} ms, max {times[-1] * 1000:.1f} ms; "
-              f"to execute_reply median {replies[5] * 1000:.1f} ms")
+              f"to execute_reply median {replies[5] * 1000:.1f} ms; first JS call {js['seconds'] * 1000:.0f} ms, "
+              f"first C# {cs['seconds'] * 1000:.0f} ms, first Java {jv['seconds'] * 1000:.0f} ms")
     finally:
         k.close()
 
