@@ -283,6 +283,24 @@ def test_a_browser_logs_in_opens_lab_and_runs_a_cell(lab: Any) -> None:
           f"{out['js']['ms']} ms (JS, starts V8); problems: {out['problems']}")
 
 
+def test_files_with_odd_names_go_through_the_proxy(lab: Any) -> None:
+    """Paths reach JupyterLab as sent (%-encoded), so `?`, `#` and spaces stay in the file's name."""
+    h = key(lab, ADMIN_USER)
+    name = "odd name?#1.txt"
+    from urllib.parse import quote
+
+    r = lab.client.put(f"/lab/api/contents/{quote(name)}", headers=h,
+                       json={"type": "file", "format": "text", "content": "hello"})
+    assert r.status_code in (200, 201), r.text
+    assert (lab.ws.mnt / "notebooks" / name).read_text() == "hello"
+    r = lab.get(f"/lab/api/contents/{quote(name)}", headers=h)
+    assert r.status_code == 200 and r.json()["content"] == "hello"
+    # bodies are bounded as everywhere else (Server.MaxBodyBytes, 10 MB): refused before JupyterLab sees them
+    r = lab.client.put("/lab/api/contents/big.txt", headers={**h, "content-type": "application/json"},
+                       content=b" " * (10 * 1024 * 1024 + 1))
+    assert r.status_code == 413 and not (lab.ws.mnt / "notebooks" / "big.txt").exists()
+
+
 # -- supervision (last: it kills JupyterLab) -----------------------------------------------------------
 
 def _jupyter_pid(lab: Any) -> int:

@@ -60,6 +60,12 @@ def _query_without_key(query: str) -> str:
     return urlencode([(k, v) for k, v in parse_qsl(query, keep_blank_values=True) if k != "_cokey"])
 
 
+def _raw_path(scope: Any) -> str:
+    """The path as the client sent it (still %-encoded: a file named `a?b.ipynb` stays one path)."""
+    raw = scope.get("raw_path")
+    return raw.decode("latin-1") if raw else quote(scope["path"])
+
+
 def _cookies_without_ours(raw: str | None) -> str | None:
     if not raw:
         return None
@@ -104,7 +110,7 @@ class LabProxy:
             headers.append(("cookie", cookies))
         headers.append(("authorization", f"token {self.jupyter.token}"))
         query = _query_without_key(request.url.query)
-        url = f"{self.jupyter.base}{request.url.path}" + (f"?{query}" if query else "")
+        url = f"{self.jupyter.base}{_raw_path(request.scope)}" + (f"?{query}" if query else "")
         has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
         upstream = self.client.build_request(request.method, url, headers=headers,
                                              content=request.stream() if has_body else None)
@@ -152,7 +158,7 @@ class LabProxy:
 
         path = ws.url.path
         query = _query_without_key(ws.url.query)
-        url = f"ws://127.0.0.1:{self.jupyter.port}{path}" + (f"?{query}" if query else "")
+        url = f"ws://127.0.0.1:{self.jupyter.port}{_raw_path(ws.scope)}" + (f"?{query}" if query else "")
         stamp = path.startswith("/lab/api/kernels/") and path.endswith("/channels")
         # the kernel protocols the proxy can stamp: Jupyter's v1 binary framing, or JSON ("legacy")
         wanted = [p for p in ws.scope.get("subprotocols", []) if p == V1] if stamp else []
