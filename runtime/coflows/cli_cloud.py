@@ -22,6 +22,7 @@ import typer
 from rich.table import Table
 
 from coflows.errors import ConfigError, ManifestError
+from coflows.packages.progress import NULL_PROGRESS
 
 cloud_app = typer.Typer(help="The server named in the config's Cloud section (CoFlows' cloud_*.sh).",
                         no_args_is_help=True)
@@ -52,7 +53,7 @@ def build_report(config_file: str) -> dict[str, Any]:
         for path, scan in build_workspaces(cfg):
             report["added"] += scan.added
         runtime = Runtime(cfg, with_database=False)
-        runtime.package_progress = _Quiet()
+        runtime.package_progress = NULL_PROGRESS  # the check's stdout is its JSON report
         problems = runtime.load()
     except (ConfigError, ManifestError) as e:
         report.update(exit=2, errors=[str(e)])
@@ -76,19 +77,6 @@ def build_report(config_file: str) -> dict[str, Any]:
     runtime.close()
     report["exit"] = 2 if agent_errors else 1 if report["errors"] else 0
     return report
-
-
-class _Quiet:
-    """Package progress that prints nothing (the check's stdout is its JSON report)."""
-
-    def start(self, item: str, total: int | None = None) -> None:
-        pass
-
-    def advance(self, item: str, n: int) -> None:
-        pass
-
-    def done(self, item: str, status: str) -> None:
-        pass
 
 
 def print_report(report: dict[str, Any]) -> None:
