@@ -32,6 +32,8 @@ have npm || missing+=(nodejs npm)
 if [[ $want_test -eq 1 ]]; then
   { [[ -x /usr/lib/postgresql/15/bin/initdb ]] || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } || missing+=(postgresql)
   have wrk || missing+=(wrk)
+  # the load balancer in front of the replicas of tests/test_replicas.py and bench/replicas.py
+  have haproxy || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
   # headless Chromium for the browser tests (playwright-core drives it; it never downloads one)
   have chromium || missing+=(chromium)
 fi
