@@ -28,7 +28,8 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
     # under the supervisor, one owner ID for every server process it starts: a restarted server
     # takes back its runs at once instead of waiting for their leases to expire
     engine = FlowEngine(runtime.database, resolver, max_workers=runtime.config.executor.max_workers,
-                        owner_id=os.environ.get(FLOW_OWNER_ENV) or None, executor=executor_from_config(runtime.config, runtime.calls))
+                        owner_id=os.environ.get(FLOW_OWNER_ENV) or None, executor=executor_from_config(runtime.config, runtime.calls),
+                        lease_seconds=runtime.config.executor.lease_seconds)
     runtime.flows = engine
 
     def start() -> None:

@@ -143,6 +143,9 @@ class ExecutorConfig(_Model):
     executor_type: Literal["local", "dask"] = "local"
     scheduler: str = ""
     max_workers: int = Field(8, ge=1)
+    lease_seconds: float = Field(15.0, ge=1, le=3600, description="a replica's flow runs and running tasks are "
+                                 "leased for this long and renewed every third of it; another replica takes "
+                                 "over the runs of one that stopped renewing (killed) once the lease expired")
 
     @model_validator(mode="after")
     def _dask_needs_a_scheduler(self) -> ExecutorConfig:

@@ -47,7 +47,7 @@ from coflows.flows.spec import FlowSpec, FunctionResolver, validate_spec
 from coflows.flows.task_call import TaskCall, TaskResult, run_call
 from coflows.flows.store import (
     CANCELLED, FAILED, FINISHED, INTERRUPTED, PENDING, RUN_TERMINAL, RUNNING, SKIPPED,
-    ChangeSet, FlowStore, dumps, loads,
+    ChangeSet, FlowStore, LeaseLost, dumps, loads,
 )
 from coflows.flows.views import RunView, iso
 from coflows.store import Database
@@ -459,7 +459,7 @@ class FlowEngine:
         self._fire_timers(cs)
         dispatch = self._schedule(cs) if self._state == "running" else []
         try:
-            self.store.apply(cs)
+            self._apply_fenced(cs, dispatch)
         except Exception as exc:  # noqa: BLE001
             log.exception("flows: storing a change set failed; reloading the runs it touched")
             for fut, _value, _err in replies:
@@ -499,6 +499,37 @@ class FlowEngine:
         if not self._jobs:
             with self._idle:
                 self._idle.notify_all()
+
+    def _apply_fenced(self, cs: ChangeSet, dispatch: list[Job]) -> None:
+        """Store the turn's changes under our leases; runs another engine took over are dropped from
+        memory (their changes, events and new attempts with them) and the rest is stored."""
+        while True:
+            try:
+                self.store.apply(cs, owner=self.owner_id)
+                return
+            except LeaseLost as lost:
+                self._drop_runs(lost.run_ids, cs, dispatch)
+
+    def _drop_runs(self, run_ids: set[str], cs: ChangeSet, dispatch: list[Job]) -> None:
+        """Stop driving runs we lost: abandon their running attempts (a late outcome is ignored) and
+        forget their changes; the engine that owns them now runs their unfinished tasks."""
+        starting = {(j.run_id, j.node) for j in dispatch}
+        for run_id in run_ids:
+            log.warning("flows: run %s was taken over by another engine (our lease expired); no longer "
+                        "driving it here", run_id)
+            self._runs.pop(run_id, None)
+            for key in [k for k in self._jobs if k[0] == run_id]:
+                job = self._jobs.pop(key)
+                if key not in starting:  # a job of this turn was never handed to the executor
+                    self.executor.abandon(job)
+            for key in [k for k in self._parked if k[0] == run_id]:
+                del self._parked[key]
+            cs.run_updates.pop(run_id, None)
+        cs.task_updates = {k: v for k, v in cs.task_updates.items() if k[0] not in run_ids}
+        cs.new_tasks = {k: v for k, v in cs.new_tasks.items() if k[0] not in run_ids}
+        cs.events = [e for e in cs.events if e.get("run_id") not in run_ids]
+        dispatch[:] = [j for j in dispatch if j.run_id not in run_ids]
+        self._ended = [r for r in self._ended if r not in run_ids]
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         for callback in self._listeners:
@@ -550,7 +581,7 @@ class FlowEngine:
             retry = ChangeSet()
             try:
                 self._cmd_load(found[0], found[1], retry, rerun=False)
-                self.store.apply(retry)
+                self.store.apply(retry, owner=self.owner_id)
             except Exception:  # noqa: BLE001
                 log.exception("flows: could not reload run %s; the heartbeat will retry", run_id)
                 self._runs.pop(run_id, None)

@@ -152,6 +152,15 @@ class ChangeSet:
         return bool(self.new_runs or self.new_tasks or self.run_updates or self.task_updates)
 
 
+class LeaseLost(Exception):
+    """Runs this engine was driving are another engine's now: it took them over after our lease expired
+    (our heartbeat stalled, or the database was out of reach for longer than the lease)."""
+
+    def __init__(self, run_ids: set[str]) -> None:
+        super().__init__(f"runs taken over by another engine: {sorted(run_ids)}")
+        self.run_ids = run_ids
+
+
 class FlowStore:
     """All SQL of the flow engine. The scheduler is the only writer of runs it owns."""
 
@@ -162,11 +171,15 @@ class FlowStore:
         self._update_cache: dict[tuple[str, tuple[str, ...]], sa.Update] = {}
 
     # writes ---------------------------------------------------------------------------------------
-    def apply(self, cs: ChangeSet) -> None:
-        """Write one change set atomically."""
+    def apply(self, cs: ChangeSet, owner: str | None = None) -> None:
+        """Write one change set atomically; with `owner`, only if that engine still owns every run it
+        changes (else `LeaseLost` and nothing is written): the fence that keeps an engine whose lease
+        expired from recording a task another replica has taken over."""
         if not cs:
             return
         with self.engine.begin() as conn:
+            if owner is not None:
+                self._fence(conn, cs, owner)
             if cs.new_runs:
                 conn.execute(runs.insert(), list(cs.new_runs.values()))
             if cs.run_updates:
@@ -177,6 +190,20 @@ class FlowStore:
                 conn.execute(tasks.insert(), [{c: r.get(c) for c in columns} for r in rows])
             if cs.task_updates:
                 self._updates(conn, tasks, ("run_id", "node"), cs.task_updates.items())
+
+    @staticmethod
+    def _fence(conn: sa.Connection, cs: ChangeSet, owner: str) -> None:
+        """Lock the stored runs `cs` changes (PostgreSQL: FOR UPDATE, so a takeover waits for this
+        commit) and raise `LeaseLost` for those another engine owns."""
+        touched = (set(cs.run_updates) | {k[0] for k in cs.task_updates} | {k[0] for k in cs.new_tasks}) - set(
+            cs.new_runs)
+        if not touched:
+            return
+        rows = conn.execute(sa.select(runs.c.id, runs.c.owner).where(runs.c.id.in_(sorted(touched)))
+                            .order_by(runs.c.id).with_for_update()).all()
+        lost = {run_id for run_id, run_owner in rows if run_owner != owner}
+        if lost:
+            raise LeaseLost(lost)
 
     def _updates(self, conn: sa.Connection, table: sa.Table, key: str | tuple[str, str],
                  items: Iterable[tuple[Any, dict[str, Any]]]) -> None:
