@@ -550,9 +550,17 @@ class FlowEngine:
             try:
                 self.store.heartbeat(self.owner_id, time.time() + self.lease_seconds)
                 if self._state == "running":
+                    self._drop_lost()
                     self._scan(include_own=False)
             except Exception:  # noqa: BLE001 - try again next beat
                 log.exception("flows: heartbeat failed")
+
+    def _drop_lost(self) -> None:
+        """Runs we drive that another engine took over (our heartbeat stalled past the lease): stop
+        driving them now, so their running attempts are abandoned (stopped on the call pool)."""
+        lost = self.store.lost(self.owner_id, self._call(lambda cs: list(self._runs)))
+        if lost:
+            self._post(lambda cs: self._drop_runs(set(lost), cs, []))
 
     def _scan(self, include_own: bool) -> None:
         """Take over runs nobody drives (and, at start, our own from before a restart) and resume them."""

@@ -235,6 +235,14 @@ class FlowStore:
             conn.execute(tasks.update().where(tasks.c.lease_owner == owner, tasks.c.state == RUNNING)
                          .values(lease_expires=expires))
 
+    def lost(self, owner: str, run_ids: list[str]) -> list[str]:
+        """Which of these runs (driven here) the store no longer gives to `owner` (taken over, cancelled)."""
+        if not run_ids:
+            return []
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(sa.select(runs.c.id).where(
+                runs.c.id.in_(run_ids), sa.or_(runs.c.owner.is_(None), runs.c.owner != owner)))]
+
     def claim(self, owner: str, now: float, expires: float, run_ids: list[str] | None = None,
               include_own: bool = True) -> list[str]:
         """Take over unfinished runs nobody drives: owner gone (lease expired), none, or (at start-up,
