@@ -43,6 +43,7 @@ from coflows.flows.errors import FlowDagError, FlowFailed, FlowSpecError, FlowSt
 from coflows.flows.executor import Executor, Job, LocalExecutor, Outcome
 from coflows.flows.parse import parse_spec
 from coflows.flows.passing import bind_arguments
+from coflows.flows.relay import Relay
 from coflows.flows.spec import FlowSpec, FunctionResolver, validate_spec
 from coflows.flows.task_call import TaskCall, TaskResult, run_call
 from coflows.flows.store import (
@@ -172,6 +173,7 @@ class FlowEngine:
         self._thread: threading.Thread | None = None
         self._beat: threading.Thread | None = None
         self._beat_stop = threading.Event()
+        self._relay: Relay | None = None  # PostgreSQL: other replicas' events reach our listeners
 
     # ------------------------------------------------------------------------------------------
     # lifecycle
@@ -182,6 +184,9 @@ class FlowEngine:
             raise FlowStateError(f"flow engine already {self._state}")
         self._state = "running"
         self.executor.start(self._on_outcome)
+        if self.store.engine.dialect.name == "postgresql":
+            self._relay = Relay(self.store.engine, self.owner_id, self._remote_events)
+            self._relay.start()
         self._thread = threading.Thread(target=self._loop, name="coflows-flow-scheduler", daemon=True)
         self._thread.start()
         self._scan(include_own=True)
@@ -212,6 +217,8 @@ class FlowEngine:
             self._thread.join(timeout=5)
         if self._beat is not None:
             self._beat.join(timeout=5)
+        if self._relay is not None:
+            self._relay.stop()
         self.executor.shutdown(0)
 
     close = shutdown
@@ -505,7 +512,7 @@ class FlowEngine:
         memory (their changes, events and new attempts with them) and the rest is stored."""
         while True:
             try:
-                self.store.apply(cs, owner=self.owner_id)
+                self.store.apply(cs, owner=self.owner_id, notify=self._relay is not None)
                 return
             except LeaseLost as lost:
                 self._drop_runs(lost.run_ids, cs, dispatch)
@@ -531,6 +538,17 @@ class FlowEngine:
         dispatch[:] = [j for j in dispatch if j.run_id not in run_ids]
         self._ended = [r for r in self._ended if r not in run_ids]
 
+    def _remote_events(self, events: list[dict[str, Any]]) -> None:
+        """Events another replica's engine stored (relay thread): to our listeners, and a run's end
+        wakes who waits for it here."""
+        self._publish(events)
+        for event in events:
+            if event.get("type") == "run" and event.get("state") in RUN_TERMINAL:
+                with self._waiters_lock:
+                    entry = self._waiters.get(event.get("run_id"))
+                if entry is not None:
+                    entry[0].set()
+
     def _publish(self, events: list[dict[str, Any]]) -> None:
         for callback in self._listeners:
             for event in events:
@@ -540,7 +558,7 @@ class FlowEngine:
                     log.exception("flows: event listener failed")
 
     def _emit(self, cs: ChangeSet, kind: str, run: _Run, node: str | None, state: str, **more: Any) -> None:
-        if self._listeners:
+        if self._listeners or self._relay is not None:
             cs.events.append({"type": kind, "run_id": run.id, "node": node, "state": state,
                               "time": iso(time.time()), "workflow": run.workflow, "name": run.name, **more})
 
@@ -589,7 +607,7 @@ class FlowEngine:
             retry = ChangeSet()
             try:
                 self._cmd_load(found[0], found[1], retry, rerun=False)
-                self.store.apply(retry, owner=self.owner_id)
+                self.store.apply(retry, owner=self.owner_id, notify=self._relay is not None)
             except Exception:  # noqa: BLE001
                 log.exception("flows: could not reload run %s; the heartbeat will retry", run_id)
                 self._runs.pop(run_id, None)

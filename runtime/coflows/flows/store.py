@@ -171,15 +171,20 @@ class FlowStore:
         self._update_cache: dict[tuple[str, tuple[str, ...]], sa.Update] = {}
 
     # writes ---------------------------------------------------------------------------------------
-    def apply(self, cs: ChangeSet, owner: str | None = None) -> None:
+    def apply(self, cs: ChangeSet, owner: str | None = None, notify: bool = False) -> None:
         """Write one change set atomically; with `owner`, only if that engine still owns every run it
         changes (else `LeaseLost` and nothing is written): the fence that keeps an engine whose lease
-        expired from recording a task another replica has taken over."""
+        expired from recording a task another replica has taken over. `notify` (PostgreSQL): the
+        change set's events go to the other replicas with the commit (`relay.py`)."""
         if not cs:
             return
         with self.engine.begin() as conn:
             if owner is not None:
                 self._fence(conn, cs, owner)
+            if notify and cs.events and owner is not None:
+                from coflows.flows.relay import notify as send
+
+                send(conn, owner, cs.events)
             if cs.new_runs:
                 conn.execute(runs.insert(), list(cs.new_runs.values()))
             if cs.run_updates:

@@ -1,0 +1,121 @@
+"""Flow events across replicas: NOTIFY with each stored change set, LISTEN on every replica.
+
+Why: a run is driven by one replica, and its events (`FlowEngine.subscribe`) used to reach only
+that replica's listeners, so a browser behind a load balancer, whose event stream landed on
+another replica, saw nothing move. On PostgreSQL each change set's events now go out with
+``NOTIFY coflows_flows`` in the same transaction (delivered only on commit, so nothing is
+announced before it is stored, as locally), and every engine's `Relay` hands the events of
+*other* engines to its own listeners.
+
+A NOTIFY payload is at most 8000 bytes: events are packed into as few payloads as fit, and an
+event too large alone is slimmed to its identifying fields (type, run, node, state, time, attempt;
+long `nodes`, `hints`, `error` dropped) — a client reads the rest from `GET /flows/runs/{id}`, as
+the web app does when a run ends. Events lost while a listener was disconnected are not replayed:
+the web app re-reads the run when its stream reconnects.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+log = logging.getLogger("coflows.flows")
+
+CHANNEL = "coflows_flows"
+MAX_PAYLOAD = 7900  # bytes; PostgreSQL's limit is 8000
+_KEEP = ("type", "run_id", "node", "state", "time", "workflow", "name", "attempt", "reason", "generation")
+
+
+def _slim(event: dict[str, Any]) -> dict[str, Any]:
+    out = {k: event[k] for k in _KEEP if k in event}
+    out["slim"] = True
+    return out
+
+
+def payloads(origin: str, events: list[dict[str, Any]]) -> list[str]:
+    """The events as NOTIFY payloads `{"o": origin, "e": [...]}`, each under MAX_PAYLOAD bytes."""
+    head = json.dumps({"o": origin, "e": []}, separators=(",", ":"))
+    budget = MAX_PAYLOAD - len(head.encode())
+    out: list[str] = []
+    batch: list[str] = []
+    size = 0
+    for event in events:
+        text = json.dumps(event, separators=(",", ":"), default=str)
+        if len(text.encode()) > budget:
+            text = json.dumps(_slim(event), separators=(",", ":"), default=str)
+        n = len(text.encode()) + 1
+        if batch and size + n > budget:
+            out.append(head[:-2] + ",".join(batch) + "]}")
+            batch, size = [], 0
+        batch.append(text)
+        size += n
+    if batch:
+        out.append(head[:-2] + ",".join(batch) + "]}")
+    return out
+
+
+def notify(conn: sa.Connection, origin: str, events: list[dict[str, Any]]) -> None:
+    """Queue the events' NOTIFYs in this transaction (sent by PostgreSQL on commit)."""
+    for payload in payloads(origin, events):
+        conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+
+
+class Relay(threading.Thread):
+    """LISTEN coflows_flows on a dedicated connection; other engines' events go to `deliver`."""
+
+    def __init__(self, engine: sa.Engine, origin: str, deliver: Callable[[list[dict[str, Any]]], None]) -> None:
+        super().__init__(name="coflows-flow-relay", daemon=True)
+        self.engine = engine
+        self.origin = origin
+        self.deliver = deliver
+        self.ready = threading.Event()
+        self._halt = threading.Event()
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+    def _receive(self, payload: str) -> None:
+        try:
+            data = json.loads(payload)
+        except ValueError:
+            return
+        if not isinstance(data, dict) or data.get("o") == self.origin or not isinstance(data.get("e"), list):
+            return
+        events = [e for e in data["e"] if isinstance(e, dict)]
+        if events:
+            self.deliver(events)
+
+    def run(self) -> None:
+        delay = 0.5
+        while not self._halt.is_set():
+            raw = None
+            try:
+                raw = self.engine.raw_connection()
+                conn = raw.driver_connection
+                raw.detach()  # ours for good: not returned to the pool
+                conn.autocommit = True
+                conn.execute(f"LISTEN {CHANNEL}")
+                self.ready.set()
+                delay = 0.5
+                while not self._halt.is_set():
+                    for note in conn.notifies(timeout=0.5, stop_after=500):
+                        self._receive(note.payload)
+            except Exception:  # noqa: BLE001 - keep listening whatever happens
+                if self._halt.is_set():
+                    break
+                log.warning("flows relay: lost the PostgreSQL connection; reconnecting in %.1fs", delay,
+                            exc_info=True)
+                self._halt.wait(delay)
+                delay = min(delay * 2, 10)
+            finally:
+                if raw is not None:
+                    try:
+                        raw.close()
+                    except Exception:  # noqa: BLE001
+                        pass
