@@ -15,7 +15,7 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from coflows.flows import FINISHED, FlowEngine, PythonResolver
+from coflows.flows import CANCELLED, FINISHED, FlowEngine, PythonResolver
 from coflows.flows.store import runs as runs_table
 from coflows.store import Database
 from replicas import Cluster, replica_workspace, wait_until
@@ -167,7 +167,13 @@ def test_events_of_a_run_driven_elsewhere_reach_this_engines_listeners(postgres)
     """Replica B's listeners (an SSE stream behind a balancer) see the run replica A drives, and
     B.wait() returns when A's run ends."""
     url = postgres.create_database(f"relay_{uuid.uuid4().hex[:8]}")
-    fns = {"S.py/one": lambda: 1, "S.py/two": lambda one: one + 1}
+    started, release = threading.Event(), threading.Event()
+
+    def slow():
+        started.set()
+        release.wait(10)
+
+    fns = {"S.py/one": lambda: 1, "S.py/two": lambda one: one + 1, "S.py/slow": slow}
     a_db, b_db = Database(url), Database(url)
     a = FlowEngine(a_db, PythonResolver(fns), owner_id="A").start()
     b = FlowEngine(b_db, PythonResolver(fns), owner_id="B").start()
@@ -190,7 +196,13 @@ def test_events_of_a_run_driven_elsewhere_reach_this_engines_listeners(postgres)
         wait_until(lambda: any(e["run_id"] == other and e["state"] == FINISHED and e["type"] == "run"
                                for e in seen_a), timeout=10, what="A saw B's run end")
         assert len([e for e in seen_b if e["run_id"] == run_id]) == len([e for e in seen_a if e["run_id"] == run_id])
+        # a cancel asked of B reaches A, which drives the run
+        slow = a.submit("S.py/slow")
+        wait_until(lambda: started.is_set(), timeout=10, what="the slow task started on A")
+        assert b.cancel(slow) is True
+        assert a.get(slow).state == CANCELLED and b.wait(slow, 5).state == CANCELLED
     finally:
+        release.set()
         a.shutdown(0.5)
         b.shutdown(0.5)
         a_db.dispose()

@@ -43,7 +43,7 @@ from coflows.flows.errors import FlowDagError, FlowFailed, FlowSpecError, FlowSt
 from coflows.flows.executor import Executor, Job, LocalExecutor, Outcome
 from coflows.flows.parse import parse_spec
 from coflows.flows.passing import bind_arguments
-from coflows.flows.relay import Relay
+from coflows.flows.relay import Relay, request_cancel
 from coflows.flows.spec import FlowSpec, FunctionResolver, validate_spec
 from coflows.flows.task_call import TaskCall, TaskResult, run_call
 from coflows.flows.store import (
@@ -56,6 +56,7 @@ from coflows.store import Database
 log = logging.getLogger("coflows.flows")
 
 _OPEN = (PENDING, RUNNING)
+CANCEL_WAIT = 5.0  # seconds a replica waits for the owner of a run to cancel it (PostgreSQL)
 Listener = Callable[[dict[str, Any]], None]
 
 
@@ -185,7 +186,7 @@ class FlowEngine:
         self._state = "running"
         self.executor.start(self._on_outcome)
         if self.store.engine.dialect.name == "postgresql":
-            self._relay = Relay(self.store.engine, self.owner_id, self._remote_events)
+            self._relay = Relay(self.store.engine, self.owner_id, self._remote_events, self._remote_cancel)
             self._relay.start()
         self._thread = threading.Thread(target=self._loop, name="coflows-flow-scheduler", daemon=True)
         self._thread.start()
@@ -354,6 +355,14 @@ class FlowEngine:
             self._publish([{"type": "run", "run_id": run_id, "node": None, "state": CANCELLED,
                             "time": iso(time.time())}])
             return True
+        if self._relay is not None:  # another replica drives it: ask it, wait for the outcome
+            request_cancel(self.store.engine, self.owner_id, run_id)
+            deadline = time.monotonic() + CANCEL_WAIT
+            while time.monotonic() < deadline:
+                state = self.store.run_state(run_id)
+                if state in RUN_TERMINAL:
+                    return state == CANCELLED
+                time.sleep(0.05)
         raise FlowStateError(f"run {run_id} is driven by another engine; cancel it there")
 
     def rerun(self, run_id: str, submitted_by: str | None = None) -> str:
@@ -548,6 +557,11 @@ class FlowEngine:
                     entry = self._waiters.get(event.get("run_id"))
                 if entry is not None:
                     entry[0].set()
+
+    def _remote_cancel(self, run_id: str) -> None:
+        """Another replica was asked to cancel a run (relay thread): cancel it if we drive it."""
+        if self._state == "running":
+            self._post(lambda cs: self._cmd_cancel(run_id, cs) if run_id in self._runs else None)
 
     def _publish(self, events: list[dict[str, Any]]) -> None:
         for callback in self._listeners:

@@ -12,6 +12,9 @@ event too large alone is slimmed to its identifying fields (type, run, node, sta
 long `nodes`, `hints`, `error` dropped) — a client reads the rest from `GET /flows/runs/{id}`, as
 the web app does when a run ends. Events lost while a listener was disconnected are not replayed:
 the web app re-reads the run when its stream reconnects.
+
+The same channel carries cancel requests (`{"o": origin, "cancel": run_id}`): a replica asked to
+cancel a run another one drives sends one, and the owner cancels it (`FlowEngine.cancel`).
 """
 
 from __future__ import annotations
@@ -59,6 +62,13 @@ def payloads(origin: str, events: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def request_cancel(engine: sa.Engine, origin: str, run_id: str) -> None:
+    """Ask the engine that drives `run_id` (wherever it is) to cancel it."""
+    payload = json.dumps({"o": origin, "cancel": run_id}, separators=(",", ":"))
+    with engine.begin() as conn:
+        conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
+
+
 def notify(conn: sa.Connection, origin: str, events: list[dict[str, Any]]) -> None:
     """Queue the events' NOTIFYs in this transaction (sent by PostgreSQL on commit)."""
     for payload in payloads(origin, events):
@@ -68,11 +78,13 @@ def notify(conn: sa.Connection, origin: str, events: list[dict[str, Any]]) -> No
 class Relay(threading.Thread):
     """LISTEN coflows_flows on a dedicated connection; other engines' events go to `deliver`."""
 
-    def __init__(self, engine: sa.Engine, origin: str, deliver: Callable[[list[dict[str, Any]]], None]) -> None:
+    def __init__(self, engine: sa.Engine, origin: str, deliver: Callable[[list[dict[str, Any]]], None],
+                 cancel: Callable[[str], None]) -> None:
         super().__init__(name="coflows-flow-relay", daemon=True)
         self.engine = engine
         self.origin = origin
         self.deliver = deliver
+        self.cancel = cancel
         self.ready = threading.Event()
         self._halt = threading.Event()
 
@@ -85,7 +97,12 @@ class Relay(threading.Thread):
             data = json.loads(payload)
         except ValueError:
             return
-        if not isinstance(data, dict) or data.get("o") == self.origin or not isinstance(data.get("e"), list):
+        if not isinstance(data, dict) or data.get("o") == self.origin:
+            return
+        if isinstance(data.get("cancel"), str):
+            self.cancel(data["cancel"])
+            return
+        if not isinstance(data.get("e"), list):
             return
         events = [e for e in data["e"] if isinstance(e, dict)]
         if events:
