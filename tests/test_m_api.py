@@ -244,7 +244,7 @@ def test_concurrent_adds_of_one_value_make_one_entry(db):
 def test_schema_is_migrated_automatically(db):
     with db.engine.connect() as conn:
         version = conn.execute(sa.text("SELECT version FROM coflows_schema WHERE component = 'm'")).scalar_one()
-    assert version == 1
+    assert version == 2  # 1: m_entries, 2: m_changes (the change journal)
 
 
 def test_without_a_runtime_the_api_says_so():

@@ -32,6 +32,8 @@ def test_changes_cross_processes(tmp_path, postgres, m_server):  # noqa: F811
     for name in ("a", "b"):
         ws = new_workspace(tmp_path / name, Database={"Type": "postgres", "Connection": url})
         ws.add_agent("Watcher.py", WATCHER)
+        ws.manifest["Agents"][-1]["PerReplica"] = True  # one instance per server (else one owner runs it)
+        ws.save()
         servers.append(m_server(ws))
     a, b = servers
     live = Live(b.ws_url())

@@ -203,6 +203,20 @@ class AuthConfig(_Model):
     oidc: OidcConfig = Field(OidcConfig(), alias="OIDC")
 
 
+class AgentsConfig(_Model):
+    """Agents on replicas sharing one PostgreSQL database (see docs/agents.md)."""
+
+    lease_seconds: float = Field(10.0, ge=1, le=600, description="an agent's owner renews its lease every third "
+                                 "of this; another replica takes over when it was not renewed for this long")
+
+
+class MConfig(_Model):
+    """M's change journal (`m_changes`): replayed to a replica whose database connection dropped."""
+
+    journal_hours: float = Field(24.0, gt=0, description="journal rows older than this are pruned")
+    journal_rows: int = Field(1_000_000, ge=1000, description="at most about this many journal rows are kept")
+
+
 class Config(_Model):
     """The whole of `coflows_config.json`."""
 
@@ -216,6 +230,8 @@ class Config(_Model):
     engines: EnginesConfig = EnginesConfig()
     packages: PackagesConfig = PackagesConfig()
     auth: AuthConfig = AuthConfig()
+    agents: AgentsConfig = AgentsConfig()
+    m: MConfig = Field(MConfig(), alias="M")
 
     # Where the config was read from; relative paths in it resolve against `base_dir`.
     source: str = Field("<defaults>", exclude=True)

@@ -22,13 +22,15 @@ import logging
 import os
 import threading
 import time
+import uuid
 from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from coflows.agents.check import build_definition
 from coflows.agents.definition import AgentDefinition, AgentError
-from coflows.agents.runner import AgentRunner, DaemonPool, RunRecord, RunRecorder, install_capture
+from coflows.agents.lease import LeaseKeeper, LeaseTable
+from coflows.agents.runner import NODE, AgentRunner, DaemonPool, RunRecord, RunRecorder, install_capture
 from coflows.agents.schedule import parse_schedule
 from coflows.engines import SourceFile, language_of
 from coflows.errors import CoflowsError, NotFoundError
@@ -73,6 +75,8 @@ class AgentManager:
         self._workers = workers
         self.pool: DaemonPool | None = None
         self._started = False
+        self.keeper: LeaseKeeper | None = None  # replicas on PostgreSQL: agents run where their lease is
+        self.owner_id = f"{NODE}/{uuid.uuid4().hex[:8]}"
 
     # -- building -----------------------------------------------------------------------------
     def _store(self) -> MStore | None:
@@ -117,7 +121,8 @@ class AgentManager:
         assert self.pool is not None
         runner = AgentRunner(definition, workflow_name=wf.name, schedule=schedule, pool=self.pool,
                              scheduler=self.scheduler, recorder=self.recorder, store_of=self._store,
-                             calls=getattr(self.runtime, "calls", None))
+                             calls=getattr(self.runtime, "calls", None),
+                             keeper=None if per_replica(wf, definition) else self.keeper)
         if error is not None:
             runner.state, runner.error = "error", error
             log.error("agent %s not started: %s", definition.id, error)
@@ -156,11 +161,36 @@ class AgentManager:
             return
         self._started = True
         install_capture()
+        self._start_keeper()
         self.load_all()
         self.scheduler.start()
         for runner in self.runners.values():
             if runner.state != "error":
                 self._start_new(runner)
+
+    def _start_keeper(self) -> None:
+        """On PostgreSQL (replicas may share the database) agents run under leases; on SQLite or
+        without a database this server owns every agent."""
+        db = self.runtime.database
+        if db is None or db.engine.dialect.name != "postgresql":
+            return
+        agents_config = getattr(self.runtime.config, "agents", None)
+        seconds = float(getattr(agents_config, "lease_seconds", 10.0))
+        self.keeper = LeaseKeeper(LeaseTable(db.engine, self.owner_id, seconds), self._gain, self._lose)
+        self.keeper.start()
+
+    def _gain(self, agent_id: str, fence: int) -> None:
+        runner = self.runners.get(agent_id)
+        if runner is None or runner.keeper is None or not runner.active:
+            assert self.keeper is not None
+            self.keeper.unwant(agent_id)
+            return
+        runner.gain(fence)
+
+    def _lose(self, agent_id: str) -> None:
+        runner = self.runners.get(agent_id)
+        if runner is not None:
+            runner.lose()
 
     def get(self, agent_id: str) -> AgentRunner:
         runner = self.runners.get(agent_id)
@@ -327,9 +357,21 @@ class AgentManager:
                 runner.stop()
             except Exception:  # noqa: BLE001
                 log.exception("stopping agent %s", runner.id)
+        if self.keeper is not None:
+            self.keeper.stop()  # releases the leases: the other replicas take over at once
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         if self.pool is not None:
             self.pool.shutdown()
         self.recorder.close()
 
+
+def per_replica(wf: Workflow, definition: AgentDefinition) -> bool:
+    """package.json `"PerReplica": true` on the agent's entry: it runs on every replica (no lease)."""
+    manifest = getattr(wf, "manifest", None)
+    for entry in getattr(manifest, "Agents", None) or []:
+        content = str(getattr(entry, "Content", "") or "").lstrip("./")
+        if content and (definition.source == content or definition.source.endswith("/" + content)):
+            extra = getattr(entry, "model_extra", None) or {}
+            return bool(extra.get("PerReplica", False))
+    return False

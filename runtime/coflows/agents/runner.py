@@ -13,6 +13,11 @@
 * Every invocation is a run: agent, hook, start, end, status (ok | error | skipped), error,
   captured output (print inside the hook) and a detail (entry id, execution type, ...). The
   last `keep` runs per agent are kept (table `agent_runs`, component "agents").
+* With a lease keeper (replicas on PostgreSQL, `coflows.agents.lease`) the agent is *standby*
+  until this replica holds its lease: firings and M changes are ignored; on gaining the lease it
+  runs Load, then replays the M changes its cursor has not handled (the journal), and from then
+  handles each change once, committing the cursor with the run record under the lease's fence.
+  A firing runs only if this replica claims it (`agent_firings`, unique per scheduled second).
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from coflows.store import Database, Migration, migrate, register_migrations
 if TYPE_CHECKING:
     from apscheduler.schedulers.base import BaseScheduler
 
+    from coflows.agents.lease import LeaseKeeper
     from coflows.calls import Calls
 
 log = logging.getLogger("coflows.agents")
@@ -174,6 +180,14 @@ class RunRecorder:
                 conn.execute(sa.delete(runs_table).where(runs_table.c.agent_id == agent_id,
                                                          runs_table.c.seq <= cutoff))
 
+    def write_now(self, conn: sa.Connection, rec: RunRecord) -> None:
+        """Insert one finished run in the caller's transaction (an M hook's run with its cursor)."""
+        conn.execute(runs_table.insert().values(agent_id=rec.agent_id, hook=rec.hook, started=rec.started,
+                                                ended=rec.ended or rec.started, status=rec.status, error=rec.error,
+                                                output=rec.output, detail=rec.detail, node=rec.node))
+        with self._cond:
+            self._since_prune[rec.agent_id] += 1  # pruned with the next batch
+
     def recent(self, agent_id: str, limit: int) -> list[RunRecord]:
         """The newest runs of an agent, newest first."""
         limit = max(1, min(limit, self.keep))
@@ -294,7 +308,8 @@ class AgentRunner:
 
     def __init__(self, definition: AgentDefinition, *, workflow_name: str, schedule: Schedule | None,
                  pool: DaemonPool, scheduler: BaseScheduler, recorder: RunRecorder,
-                 store_of: Callable[[], MStore | None], calls: Calls | None = None) -> None:
+                 store_of: Callable[[], MStore | None], calls: Calls | None = None,
+                 keeper: LeaseKeeper | None = None) -> None:
         self.definition = definition
         self.calls = calls  # the runtime's call pool: hooks run there, under their time limit
         self.workflow_name = workflow_name
@@ -313,6 +328,11 @@ class AgentRunner:
         self._unsubscribe: Callable[[], None] | None = None
         self._running: dict[int, RunRecord] = {}
         self._next_runs: tuple[dt.datetime, list[str], int] | None = None  # see `next_runs`
+        self.keeper = keeper  # None: this replica runs the agent (SQLite, no database, PerReplica)
+        self._low: int | None = None  # the M low mark (with a keeper, while owner; see agents/lease.py)
+        self._fence: int | None = None  # the lease's fence while owner
+        self._checkpoints: collections.deque[tuple[float, int]] = collections.deque()
+        self._gained_once = False
 
     @property
     def id(self) -> str:
@@ -334,15 +354,18 @@ class AgentRunner:
                 raise CoflowsError(f"agent '{d.id}' watches M topic '{d.topic}' but the server has no database")
             self.state = "running"
             self.error = None
-        if "Load" in d.hooks:
+        if "Load" in d.hooks and self.keeper is None:
             self._enqueue(("Load", None))
         if store is not None and any(h in d.hooks for h in M_HOOKS):
             self._unsubscribe = store.subscribe(d.topic, self._on_change)
-        if initial and "Body" in d.hooks:
+        if initial and "Body" in d.hooks and self.keeper is None:
             self.pool.submit(self.invoke, "Body", (dict(MAIN_MESSAGE),), "Main")
+        self._initial = initial
         if self.schedule is not None and "Job" in d.hooks:
             self.scheduler.add_job(self._fire, trigger=self.schedule.trigger(), id=d.id, name=d.name,
                                    replace_existing=True, coalesce=True, max_instances=4, misfire_grace_time=30)
+        if self.keeper is not None:
+            self.keeper.want(d.id)  # owner once the lease is ours (`gain`); standby until then
         log.info("agent %s (%s) started%s%s", d.id, d.name, f", watching M '{d.topic}'" if d.topic else "",
                  f", schedule '{d.schedule}'" if self.schedule else "")
 
@@ -352,6 +375,7 @@ class AgentRunner:
                 return
             self.state = "stopped"
             self._mailbox.clear()
+            self._fence = None
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -359,6 +383,8 @@ class AgentRunner:
             self.scheduler.remove_job(self.id)
         except Exception:  # noqa: BLE001 - JobLookupError: not scheduled
             pass
+        if self.keeper is not None:
+            self.keeper.unwant(self.id)  # another replica takes over at once
         log.info("agent %s stopped", self.id)
 
     def next_run(self) -> str | None:
@@ -371,10 +397,44 @@ class AgentRunner:
         when = getattr(job, "next_run_time", None) if job is not None else None
         return when.isoformat() if when else None
 
+    # -- ownership (with a lease keeper) -----------------------------------------------------------
+    def owner(self) -> bool:
+        """Whether this replica runs the agent's Job, Load and M hooks now."""
+        return self.keeper is None or (self._fence is not None and self.keeper.fence(self.id) == self._fence)
+
+    def gain(self, fence: int) -> None:
+        """This replica took the lease: Load, then the changes no owner handled to the end (the
+        journal, above the low mark), then live ones. Called by the lease keeper's thread."""
+        store = self._store_of() if self.definition.topic else None
+        low: int | None = None
+        if store is not None and self.keeper is not None and any(h in self.definition.hooks for h in M_HOOKS):
+            low = self.keeper.table.low_mark(self.id, fence, store.max_seq)
+        with self._lock:
+            if self.state != "running":
+                return
+            self._low, self._fence = low, fence
+            self._checkpoints = collections.deque()
+            self._mailbox.clear()
+            initial, self._gained_once = not self._gained_once and getattr(self, "_initial", False), True
+        log.info("agent %s: owner on this replica (fence %d)", self.id, fence)
+        if "Load" in self.definition.hooks:
+            self._enqueue(("Load", None))
+        if low is not None:
+            self._enqueue(("replay", None))
+        if initial and "Body" in self.definition.hooks:
+            self.pool.submit(self.invoke, "Body", (dict(MAIN_MESSAGE),), "Main")
+
+    def lose(self) -> None:
+        """Another replica owns the agent now (or ours expired): stand by. Pending changes are
+        dropped: the new owner replays them from the cursor."""
+        with self._lock:
+            self._fence = None
+            self._mailbox.clear()
+
     # -- M hooks ------------------------------------------------------------------------------
     def _on_change(self, change: Change) -> None:
-        """In the writer's thread, after commit: only queue."""
-        if _HOOK_OF[change.kind] in self.definition.hooks:
+        """In the writer's thread, after commit: only queue (on standby: nothing)."""
+        if _HOOK_OF[change.kind] in self.definition.hooks and (self.keeper is None or self._fence is not None):
             self._enqueue(("change", change))
 
     def _enqueue(self, item: tuple[str, Any]) -> None:
@@ -392,14 +452,85 @@ class AgentRunner:
                     self._draining = False
                     return
                 kind, payload = self._mailbox.popleft()
+            if self.keeper is not None and not self.owner():
+                continue  # lost the lease meanwhile
             if kind == "Load":
                 self.invoke("Load", (self._load_values(),))
+            elif kind == "replay":
+                self._replay()
             else:
-                change: Change = payload
-                # the hook runs as the writer of the change (their current groups; None: no caller)
-                writer = _writer(change.author)
-                self.invoke(_HOOK_OF[change.kind], (change.id, change.value), f"{change.id} v{change.version}",
-                            writer)
+                self._handle(payload)
+
+    def _handle(self, change: Change) -> None:
+        """Run the change's hook as its writer (their current groups; None: no caller). With a lease:
+        only if this owner claims it (nobody handled it: exactly once), marked done with its run."""
+        fence, low = self._fence, self._low
+        if self.keeper is None or fence is None or low is None or not change.seq:
+            self.invoke(_HOOK_OF[change.kind], (change.id, change.value), f"{change.id} v{change.version}",
+                        _writer(change.author))
+            return
+        if change.seq <= low:
+            return  # below the low mark: handled long ago
+        table = self.keeper.table
+        try:
+            if not table.claim_change(self.id, fence, change.seq):
+                if self._fence == fence and self.keeper.fence(self.id) != fence:
+                    self.lose()
+                return  # handled already (replayed, or by the previous owner), or the lease is lost
+        except sa.exc.SQLAlchemyError:
+            log.exception("agent %s: claiming M change %s", self.id, change.seq)
+            return
+        rec = RunRecord(self.id, _HOOK_OF[change.kind], time.time(), detail=f"{change.id} v{change.version}")
+        self.invoke(rec.hook, (change.id, change.value), rec.detail, _writer(change.author), record=rec,
+                    defer_record=True)
+        try:
+            table.finish_change(self.id, change.seq, lambda conn: self.recorder.write_now(conn, rec))
+        except sa.exc.SQLAlchemyError:
+            log.exception("agent %s: recording M change %s as handled", self.id, change.seq)
+            self.recorder.record(rec)
+        self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        """Every 30 s note the journal's top; move the low mark to the newest note older than the
+        horizon (writes below it have all committed or never will)."""
+        from coflows.agents.lease import HORIZON
+
+        store, fence, low = self._store_of(), self._fence, self._low
+        if store is None or fence is None or low is None or self.keeper is None:
+            return
+        now = time.monotonic()
+        marks = self._checkpoints
+        if not marks or now - marks[-1][0] >= 30:
+            marks.append((now, store.max_seq()))
+        new_low = None
+        while marks and now - marks[0][0] >= HORIZON:
+            new_low = marks.popleft()[1]
+        if new_low is not None and new_low > low:
+            if self.keeper.table.advance(self.id, fence, new_low):
+                self._low = new_low
+
+    def _replay(self) -> None:
+        """The journal's changes of the topic above the low mark not handled to the end, in seq order."""
+        store = self._store_of()
+        fence, low = self._fence, self._low
+        topic = self.definition.topic
+        if store is None or fence is None or low is None or topic is None or self.keeper is None:
+            return
+        replayed, after = 0, low
+        while self.owner():
+            rows = self.keeper.table.pending(self.id, topic, low, after)
+            if not rows:
+                break
+            after = rows[-1].seq
+            for seq, change in store.journal_changes(rows):
+                if not self.owner():
+                    return
+                if change is None or _HOOK_OF[change.kind] not in self.definition.hooks:
+                    continue  # gone or exchanged since (a later row has it), or no hook for it
+                self._handle(change)
+                replayed += 1
+        if replayed:
+            log.info("agent %s: replayed %d M changes no owner had handled", self.id, replayed)
 
     def _load_values(self) -> list[Any] | None:
         topic = self.definition.topic
@@ -416,6 +547,19 @@ class AgentRunner:
         part = self.schedule.match(now)
         execution_type = (part.execution_type if part else None) or DEFAULT_EXECUTION_TYPE
         stamp = (now + dt.timedelta(microseconds=500_000)).replace(microsecond=0).astimezone(self.schedule.timezone)
+        with self._lock:
+            if self.state != "running":
+                return
+        if self.keeper is not None:
+            fence = self._fence
+            if fence is None or not self.owner():
+                return  # standby
+            try:
+                if not self.keeper.table.claim_firing(self.id, fence, stamp.astimezone(dt.timezone.utc).isoformat()):
+                    return  # claimed by another replica (a takeover at the boundary), or lost the lease
+            except sa.exc.SQLAlchemyError:
+                log.exception("agent %s: claiming the firing at %s", self.id, stamp)
+                return
         with self._lock:
             if self.state != "running":
                 return
@@ -496,9 +640,9 @@ class AgentRunner:
 
     # -- every hook ---------------------------------------------------------------------------
     def invoke(self, hook: str, args: tuple[Any, ...], detail: str | None = None, principal: Any = None,
-               raise_errors: bool = False, record: RunRecord | None = None) -> Any:
+               raise_errors: bool = False, record: RunRecord | None = None, defer_record: bool = False) -> Any:
         """Call a hook in this thread, recording the run (into `record` when given: the caller of
-        `run_now` holds it); errors are recorded and logged."""
+        `run_now` holds it; `defer_record`: the caller writes it); errors are recorded and logged."""
         fn = self.definition.hooks.get(hook)
         if fn is None:
             return None
@@ -544,7 +688,8 @@ class AgentRunner:
             text = buf.getvalue()
             rec.output = text if len(text) <= MAX_OUTPUT else text[:MAX_OUTPUT] + "\n… (output truncated)"
             self._running.pop(key, None)
-            self.recorder.record(rec)
+            if not defer_record:
+                self.recorder.record(rec)
 
     def running_runs(self) -> list[RunRecord]:
         return list(self._running.values())
@@ -557,7 +702,9 @@ class AgentRunner:
                 "Stale": self.stale is not None,
                 "Hooks": [h for h in ("Load", "Add", "Exchange", "Remove", "Body", "Job") if h in d.hooks],
                 "NextRun": self.next_run(), "NextRuns": self.next_runs(),
-                "Running": [r.hook for r in self.running_runs()]}
+                "Running": [r.hook for r in self.running_runs()],
+                "Owner": NODE if self.keeper is None else self.keeper.owner_of(d.id),
+                "Standby": self.active and not self.owner()}
 
 
 def _writer(author: str | None) -> Principal | None:

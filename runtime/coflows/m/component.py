@@ -35,6 +35,9 @@ def install(runtime: Runtime) -> list[BaseRoute]:
         log.warning("no database: M routes answer 503")
         return routes
     store = MStore.for_database(runtime.database)  # migrates the M tables if needed
+    m_config = getattr(runtime.config, "m", None)
+    if m_config is not None:  # the change journal's bounds (M.JournalHours, M.JournalRows)
+        store.journal_hours, store.journal_rows = m_config.journal_hours, m_config.journal_rows
 
     def start() -> None:
         hub.bind()

@@ -18,6 +18,16 @@ Every write commits before the call returns; the changes are then published to
 the in-process feed (`subscribe`). On PostgreSQL each write transaction also
 issues ``NOTIFY coflows_m`` (delivered by Postgres only on commit) so the
 feeds of other processes on the same database see the change (`_PgListener`).
+
+The change journal ``m_changes(seq PK, topic, entry_id, kind, version, author, origin, value, at)``
+gets one row per change in the write's own transaction (one extra INSERT, the last statement
+before the commit). Its ``seq`` numbers changes across processes: a NOTIFY names the seqs it
+carries, the listener remembers which it delivered (`SeqTracker`) and, after its connection
+drops and comes back, reads the journal for the ones it missed and publishes them in seq order,
+so each subscriber process sees every change exactly once. Agents keep their cursor in the same
+numbering. The journal is pruned by age and count (`MStore.journal_hours`, `journal_rows`; config
+``M.JournalHours``, ``M.JournalRows``); a listener disconnected for longer than that loses the
+pruned part (logged). ``value`` is kept for removes only (the row is gone).
 """
 
 from __future__ import annotations
@@ -78,12 +88,33 @@ entries = sa.Table(
 )
 
 
+journal = sa.Table(
+    "m_changes",
+    metadata,
+    sa.Column("seq", _BigInt, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(MAX_TOPIC), nullable=False),
+    sa.Column("entry_id", sa.String(36), nullable=False),
+    sa.Column("kind", sa.SmallInteger(), nullable=False),
+    sa.Column("version", sa.Integer(), nullable=False),
+    sa.Column("author", sa.String(255), nullable=True),
+    sa.Column("origin", sa.String(32), nullable=False),  # the writing process (MStore.origin)
+    sa.Column("value", sa.Text(), nullable=True),  # removes only: the removed value
+    sa.Column("at", sa.Float(), nullable=False),
+)
+
+
 def _create_v1(conn: sa.Connection) -> None:
     metadata.create_all(conn, tables=[entries], checkfirst=True)
 
 
+def _create_v2(conn: sa.Connection) -> None:
+    metadata.create_all(conn, tables=[journal], checkfirst=True)
+
+
 register_migrations("m", [Migration(1, "m_entries: JSON entries per topic, unique by id and by value hash",
-                                    _create_v1)])
+                                    _create_v1),
+                          Migration(2, "m_changes: the change journal (replay after a lost connection)",
+                                    _create_v2)])
 
 
 # --- values -----------------------------------------------------------------------------------
@@ -161,6 +192,7 @@ class Change:
     committed: float = 0.0  # time.perf_counter() right after the commit (in this process)
     notified: bool = False  # the NOTIFY was already sent with the write itself
     author: str | None = None  # the writer's principal id (a user's email, "root", "anonymous")
+    seq: int = 0  # its number in the journal (m_changes.seq); 0 where unknown (SQLite bulk writes)
 
     @property
     def value(self) -> Any:
@@ -205,6 +237,12 @@ class MStore:
         migrate(self.engine)  # our tables, even if this module was imported after the Database was made
         self._returning = bool(getattr(self.engine.dialect, "update_returning", False)
                                and getattr(self.engine.dialect, "delete_returning", False))
+        self.journal_hours = 24.0  # journal rows kept this long ...
+        self.journal_rows = 1_000_000  # ... and at most about this many
+        self.prune_every = 2000  # changes written by this process between two prunes
+        self._written = 0
+        self.seen = SeqTracker()  # the journal seqs the listener delivered (Postgres)
+        self.replayed = 0  # changes published from the journal after reconnects
 
     @classmethod
     def for_database(cls, database: Database) -> MStore:
@@ -306,8 +344,8 @@ class MStore:
             try:
                 with self.engine.begin() as conn:
                     result, changes = work(conn)
-                    if changes and self.is_postgres:
-                        self._notify(conn, [c for c in changes if not c.notified])
+                    if changes:
+                        self._journal(conn, changes)  # last: the seq is taken just before the commit
                 break
             except sa.exc.IntegrityError:
                 # Another process inserted an equal value between our lookup and insert
@@ -319,7 +357,83 @@ class MStore:
             for c in changes:
                 c.committed = now
             self.publish(changes)
+            self._written += len(changes)
+            if self._written >= self.prune_every:
+                self._written = 0
+                self.prune_journal()
         return result
+
+    def _journal(self, conn: sa.Connection, changes: list[Change]) -> None:
+        """One journal row per change (in the write's transaction); on Postgres the NOTIFY too,
+        naming the seqs. A single change costs one statement: the NOTIFY rides on its RETURNING."""
+        at = time.time()
+        rows = [{"topic": c.topic, "entry_id": c.id, "kind": c.kind, "version": c.version, "author": c.author,
+                 "origin": self.origin, "value": c.value_json if c.kind == REMOVE else None, "at": at}
+                for c in changes]
+        if not self.is_postgres:
+            if len(rows) == 1:
+                changes[0].seq = int(conn.execute(journal.insert().values(**rows[0])).inserted_primary_key[0])
+            else:
+                self._insert_positional(conn, journal, list(rows[0]), [tuple(r.values()) for r in rows])
+            return
+        if len(rows) == 1:
+            payloads = self._payloads(changes)
+            if len(payloads) == 1:
+                # the payload ends with ..."s":[0]}: splice in the seq the insert takes
+                head, tail = payloads[0].rsplit("0]}", 1)
+                note = sa.func.pg_notify(CHANNEL, sa.literal(head) + sa.cast(journal.c.seq, sa.Text)
+                                         + sa.literal("]}" + tail))
+                row = conn.execute(journal.insert().values(**rows[0]).returning(journal.c.seq, note)).one()
+                changes[0].seq = int(row[0])
+                return
+        seqs = conn.execute(journal.insert().returning(journal.c.seq, sort_by_parameter_order=True), rows)
+        for c, (seq,) in zip(changes, seqs):
+            c.seq = int(seq)
+        self._notify(conn, changes)
+
+    def _insert_positional(self, conn: sa.Connection, table: sa.Table, columns: list[str],
+                           rows: list[tuple[Any, ...]]) -> None:
+        mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(self.engine.dialect.paramstyle)
+        if mark is None:
+            conn.execute(table.insert(), [dict(zip(columns, r)) for r in rows])
+            return
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(columns)}) "
+                             f"VALUES ({', '.join([mark] * len(columns))})", rows)
+
+    def max_seq(self) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.max(journal.c.seq))).scalar() or 0)
+
+    def journal_since(self, tracker: SeqTracker, topic: str | None = None,
+                      limit: int = 1000) -> list[sa.Row]:
+        """Journal rows the tracker has not seen (above its high mark, or one of its gaps), in seq
+        order, at most `limit` (call again for more: the tracker moves as they are taken)."""
+        high, gaps = tracker.snapshot()
+        cond: sa.ColumnElement[bool] = journal.c.seq > high
+        if gaps:
+            cond = sa.or_(cond, journal.c.seq.in_(sorted(gaps)[-_IN_CHUNK:]))
+        stmt = sa.select(journal).where(cond)
+        if topic is not None:
+            stmt = stmt.where(journal.c.topic == topic)
+        with self.engine.connect() as conn:
+            return list(conn.execute(stmt.order_by(journal.c.seq).limit(limit)))
+
+    def prune_journal(self) -> int:
+        """Drop journal rows older than `journal_hours` or beyond the newest `journal_rows`
+        (bounded work: the oldest few thousand rows per call)."""
+        cutoff = time.time() - self.journal_hours * 3600
+        try:
+            with self.engine.begin() as conn:
+                top = conn.execute(sa.select(sa.func.max(journal.c.seq))).scalar() or 0
+                head = sa.select(journal.c.seq, journal.c.at).order_by(journal.c.seq).limit(5000).subquery()
+                old = conn.execute(sa.select(sa.func.max(head.c.seq)).where(head.c.at < cutoff)).scalar() or 0
+                upto = max(int(old), int(top) - self.journal_rows)
+                if upto <= 0:
+                    return 0
+                return int(conn.execute(sa.delete(journal).where(journal.c.seq <= upto)).rowcount or 0)
+        except sa.exc.SQLAlchemyError:
+            log.exception("pruning the M change journal")
+            return 0
 
     def add(self, topic: str, value: Any) -> tuple[str, bool]:
         """Add a value; returns (id, created). An equal value already present is not added again."""
@@ -334,11 +448,9 @@ class MStore:
             row = dict(topic=topic, id=entry_id, hash=h, value=text, version=1, created=now, updated=now)
             change = Change(topic, entry_id, ADD, text, 1, author=author)
             if upsert is not None:
-                # one statement: insert unless the value is there; on Postgres the NOTIFY rides along
+                # one statement: insert unless the value is there (the journal insert NOTIFYs)
                 stmt = upsert(entries).values(**row).on_conflict_do_nothing(index_elements=["topic", "hash"])
-                extra = [sa.func.pg_notify(CHANNEL, self._payloads([change])[0])] if self.is_postgres else []
-                if conn.execute(stmt.returning(entries.c.id, *extra)).first() is not None:
-                    change.notified = True
+                if conn.execute(stmt.returning(entries.c.id)).first() is not None:
                     return (entry_id, True), [change]
             found = conn.execute(sa.select(entries.c.id).where(entries.c.topic == topic, entries.c.hash == h)).first()
             if found is not None:
@@ -542,8 +654,9 @@ class MStore:
             conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
     def _payloads(self, changes: list[Change]) -> list[str]:
-        """NOTIFY payloads (< 8000 bytes each): {"o": origin, "t": topic, "c": [[id, kind, version(, value)]]},
-        with "a": the writer's principal id when there is one (one writer per transaction)."""
+        """NOTIFY payloads (< 8000 bytes each): {"o": origin, "t": topic, "c": [[id, kind, version(, value)]],
+        "s": [journal seq of each item]}, with "a": the writer's principal id when there is one (one writer
+        per transaction). "s" is always the last key (`_journal` splices a seq into a single change's)."""
         payloads: list[str] = []
         by_topic: dict[tuple[str, str | None], list[Change]] = {}
         for c in changes:
@@ -554,25 +667,27 @@ class MStore:
                 base["a"] = author
             head = len(json.dumps(topic).encode()) + len(self.origin) + 40 + len(json.dumps(author).encode()) + 6
             chunk: list[list[Any]] = []
+            seqs: list[int] = []
             size = head
             for c in items:
                 item: list[Any] = [c.id, c.kind, c.version]
-                cost = 60
+                cost = 80
                 if c.kind == REMOVE:
                     vbytes = len(c.value_json.encode())
                     if vbytes + head + 60 <= _NOTIFY_BUDGET:  # else the receiver gets null
                         item.append(c.value_json)
                         cost += vbytes + vbytes // 8 + 8  # JSON escaping of the embedded text
                 if chunk and size + cost > _NOTIFY_BUDGET:
-                    payloads.append(json.dumps({**base, "c": chunk}))
-                    chunk, size = [], head
+                    payloads.append(json.dumps({**base, "c": chunk, "s": seqs}))
+                    chunk, seqs, size = [], [], head
                 chunk.append(item)
+                seqs.append(c.seq)
                 size += cost
             if chunk:
-                payloads.append(json.dumps({**base, "c": chunk}))
+                payloads.append(json.dumps({**base, "c": chunk, "s": seqs}))
         out = []
         for payload in payloads:
-            if len(payload.encode()) >= 8000:  # an escaping-heavy removed value: drop the value
+            if len(payload.encode()) >= 7950:  # an escaping-heavy removed value: drop the value
                 data = json.loads(payload)
                 for item in data["c"]:
                     del item[3:]
@@ -594,19 +709,75 @@ class MStore:
             log.warning("M listener: not connected to PostgreSQL yet; other processes' changes arrive once it is")
 
     def receive(self, payload: str) -> None:
-        """Publish the changes another process announced (reads the rows it names)."""
+        """Publish the changes another process announced (reads the rows it names); changes whose
+        seq this process has already delivered (a replay raced the notification) are skipped."""
         try:
             data = json.loads(payload)
         except ValueError:
             log.warning("ignoring a malformed %s notification", CHANNEL)
             return
-        if data.get("o") == self.origin:
-            return
-        topic = data["t"]
-        items = data["c"]
+        items = data.get("c") or []
+        seqs = data.get("s") or [0] * len(items)
+        fresh = [(item, seq) for item, seq in zip(items, seqs) if not seq or self.seen.take(seq)]
+        if data.get("o") == self.origin or not fresh:
+            return  # our own changes were published when they committed
         author = data.get("a")
-        if not isinstance(author, str):
-            author = None
+        self._publish_remote(data["t"], [(i[0], i[1], i[2], i[3] if len(i) > 3 else "null", s) for i, s in fresh],
+                             author if isinstance(author, str) else None)
+
+    def replay(self) -> int:
+        """Publish the journal's changes the listener has not delivered (after a reconnect), in seq
+        order; returns how many were published."""
+        published = 0
+        while True:
+            rows = self.journal_since(self.seen)
+            if not rows:
+                return published
+            group: list[tuple[str, int, int, str, int]] = []
+            key: tuple[str, str | None] | None = None
+            for r in rows:
+                if not self.seen.take(r.seq) or r.origin == self.origin:
+                    continue
+                if key is not None and key != (r.topic, r.author):
+                    published += self._publish_remote(key[0], group, key[1])
+                    group = []
+                key = (r.topic, r.author)
+                group.append((r.entry_id, r.kind, r.version, r.value or "null", r.seq))
+            if group and key is not None:
+                published += self._publish_remote(key[0], group, key[1])
+
+    def journal_changes(self, rows: Sequence[sa.Row]) -> list[tuple[int, Change | None]]:
+        """(seq, change) for journal rows, in their order; the change carries the entry's current
+        value, None where the entry was removed or exchanged again since (a later row has it)."""
+        out: list[tuple[int, Change | None]] = []
+        current: dict[tuple[str, str], tuple[str, int]] = {}
+        need: dict[str, list[str]] = {}
+        for r in rows:
+            if r.kind != REMOVE:
+                need.setdefault(r.topic, []).append(r.entry_id)
+        with self.engine.connect() as conn:
+            for topic, ids in need.items():
+                for i in range(0, len(ids), _IN_CHUNK):
+                    for entry_id, value, version in conn.execute(
+                            sa.select(entries.c.id, entries.c.value, entries.c.version).where(
+                                entries.c.topic == topic, entries.c.id.in_(ids[i:i + _IN_CHUNK]))):
+                        current[(topic, entry_id)] = (value, version)
+        for r in rows:
+            if r.kind == REMOVE:
+                out.append((r.seq, Change(r.topic, r.entry_id, REMOVE, r.value or "null", r.version, False,
+                                          author=r.author, seq=r.seq)))
+                continue
+            row = current.get((r.topic, r.entry_id))
+            if row is None or (r.kind == EXCHANGE and row[1] > r.version):
+                out.append((r.seq, None))
+                continue
+            out.append((r.seq, Change(r.topic, r.entry_id, r.kind, row[0], row[1], False, author=r.author,
+                                      seq=r.seq)))
+        return out
+
+    def _publish_remote(self, topic: str, items: list[tuple[str, int, int, str, int]], author: str | None) -> int:
+        """Publish another process's changes of one topic: (id, kind, version, removed value, seq)
+        each; adds and exchanges carry the entry's current value (read here)."""
         need = [i[0] for i in items if i[1] != REMOVE]
         current: dict[str, tuple[str, int]] = {}
         if need:
@@ -617,23 +788,22 @@ class MStore:
                                 entries.c.topic == topic, entries.c.id.in_(need[i:i + _IN_CHUNK]))):
                         current[entry_id] = (value, version)
         changes: list[Change] = []
-        for item in items:
-            entry_id, kind, version = item[0], item[1], item[2]
+        for entry_id, kind, version, removed, seq in items:
             if kind == REMOVE:
-                changes.append(Change(topic, entry_id, REMOVE, item[3] if len(item) > 3 else "null", version, False,
-                                      author=author))
+                changes.append(Change(topic, entry_id, REMOVE, removed, version, False, author=author, seq=seq))
                 continue
             row = current.get(entry_id)
             if row is None:
                 continue  # removed since: its removal follows
             if kind == EXCHANGE and row[1] > version:
                 continue  # exchanged again since: that notification delivers the newer value
-            changes.append(Change(topic, entry_id, kind, row[0], row[1], False, author=author))
+            changes.append(Change(topic, entry_id, kind, row[0], row[1], False, author=author, seq=seq))
         if changes:
             now = time.perf_counter()
             for c in changes:
                 c.committed = now
             self.publish(changes)
+        return len(changes)
 
     def close(self) -> None:
         self._closed = True
@@ -642,15 +812,87 @@ class MStore:
             listener.stop()
 
 
+class SeqTracker:
+    """Which journal seqs were taken (delivered, handled): all up to `high` except `gaps`.
+
+    Seqs are taken at insert time but become visible at commit, so a later seq can arrive first;
+    the ones skipped over are kept as gaps (with when they were noticed) until they arrive or age
+    out (`horizon` seconds: a rolled-back write leaves a gap for ever). Bounded: at most
+    `max_gaps`, the oldest dropped. Thread-safe. `dump`/`load`: JSON for an agent's cursor."""
+
+    def __init__(self, high: int = 0, gaps: dict[int, float] | None = None, *, horizon: float = 120.0,
+                 max_gaps: int = 10_000) -> None:
+        self.high = high
+        self.gaps: dict[int, float] = dict(gaps or {})
+        self.horizon = horizon
+        self.max_gaps = max_gaps
+        self._lock = threading.Lock()
+
+    def start_at(self, high: int, present: Iterable[int] = (), window: int = 1000) -> None:
+        """Begin after `high`: seqs in the last `window` below it that are not `present` (committed)
+        may still commit, so they are gaps."""
+        present_set = set(present)
+        now = time.time()
+        with self._lock:
+            self.high = high
+            self.gaps = {s: now for s in range(max(1, high - window + 1), high) if s not in present_set}
+
+    def take(self, seq: int) -> bool:
+        """Mark `seq` taken; False when it already was (skip it)."""
+        with self._lock:
+            if seq > self.high:
+                now = time.time()
+                for s in range(max(self.high + 1, seq - self.max_gaps), seq):
+                    self.gaps[s] = now
+                self.high = seq
+                if len(self.gaps) > self.max_gaps:
+                    for s in sorted(self.gaps)[:len(self.gaps) - self.max_gaps]:
+                        del self.gaps[s]
+                return True
+            return self.gaps.pop(seq, None) is not None
+
+    def expire(self, now: float | None = None) -> None:
+        """Forget gaps older than the horizon (rolled-back writes)."""
+        limit = (time.time() if now is None else now) - self.horizon
+        with self._lock:
+            if self.gaps and min(self.gaps.values()) < limit:
+                self.gaps = {s: t for s, t in self.gaps.items() if t >= limit}
+
+    def snapshot(self) -> tuple[int, set[int]]:
+        with self._lock:
+            return self.high, set(self.gaps)
+
+    def dump(self) -> str:
+        with self._lock:
+            return json.dumps({"h": self.high, "g": [[s, round(t, 3)] for s, t in sorted(self.gaps.items())]})
+
+    @classmethod
+    def load(cls, text: str | None, **kw: Any) -> SeqTracker:
+        data = json.loads(text) if text else {}
+        return cls(int(data.get("h", 0)), {int(s): float(t) for s, t in data.get("g", [])}, **kw)
+
+
 class _PgListener(threading.Thread):
-    """LISTEN coflows_m on a dedicated connection; reconnects after errors (changes made while
-    disconnected are not replayed)."""
+    """LISTEN coflows_m on a dedicated connection; reconnects after errors and then replays from
+    the journal what it missed while disconnected (`MStore.replay`)."""
 
     def __init__(self, store: MStore) -> None:
         super().__init__(name="coflows-m-listen", daemon=True)
         self.store = store
         self.ready = threading.Event()
         self._halt = threading.Event()
+        self.started = False  # listened once: later connections replay what they missed
+        self.pid: int | None = None  # the listening connection's backend pid (tests end it)
+
+    def _begin(self) -> None:
+        """First connection: deliver what commits from now on (LISTEN is on). The last journal
+        seqs not committed yet are gaps, so a write in flight now is still delivered."""
+        store = self.store
+        with store.engine.connect() as conn:
+            high = int(conn.execute(sa.select(sa.func.max(journal.c.seq))).scalar() or 0)
+            present = [r[0] for r in conn.execute(sa.select(journal.c.seq).where(journal.c.seq > high - 1000))]
+        store.seen.start_at(high, present)
+        self.started = True
 
     def stop(self) -> None:
         self._halt.set()
@@ -666,11 +908,22 @@ class _PgListener(threading.Thread):
                 raw.detach()  # ours for good: not returned to the pool
                 conn.autocommit = True
                 conn.execute(f"LISTEN {CHANNEL}")
+                self.pid = conn.info.backend_pid
+                if not self.started:
+                    self._begin()
+                else:
+                    n = self.store.replay()
+                    self.store.replayed += n
+                    log.warning("M listener: reconnected to PostgreSQL; replayed %d missed changes", n)
                 self.ready.set()
                 delay = 0.5
+                last_expire = time.monotonic()
                 while not self._halt.is_set():
-                    for note in conn.notifies(timeout=0.5):
+                    for note in conn.notifies(timeout=0.5, stop_after=500):
                         self.store.receive(note.payload)
+                    if time.monotonic() - last_expire > 10:
+                        last_expire = time.monotonic()
+                        self.store.seen.expire()
             except Exception:  # noqa: BLE001 - keep listening whatever happens
                 if self._halt.is_set():
                     break
