@@ -159,7 +159,11 @@ def test_three_replicas_run_each_firing_and_change_once(tmp_path: Path, postgres
             for i in range(150, 300)]
     # the new owner runs the interrupted change (the dead owner never recorded it) and the rest
     wait_for(lambda: set(ids) <= {ln.split()[0] for ln in handled.read_text().splitlines()}, timeout=90)
-    time.sleep(4)  # firings go on on the new owner; a duplicate change would show up now
+    def stamps() -> list[float]:
+        return [dt.datetime.fromisoformat(t["t"]).timestamp() for t in alive[0].get("/m/data?type=ticks").json()]
+
+    wait_for(lambda: max(stamps()) > killed_at + 6, timeout=60)  # firings go on on the new owner
+    time.sleep(2)  # a duplicate change or firing would show up now
 
     lines = [ln.split() for ln in handled.read_text().splitlines()]
     counts = Counter(entry for entry, _ in lines)
@@ -178,3 +182,13 @@ def test_three_replicas_run_each_firing_and_change_once(tmp_path: Path, postgres
         claimed = conn.execute(sa.select(sa.func.count()).select_from(firings)
                                .where(firings.c.agent_id == "ticker")).scalar()
     assert claimed == len(per_second)
+    # the new owner of the watcher replayed what the dead one had not finished (at least the hung one)
+    logs = "".join(s.output() for s in alive)
+    assert "agent watch: replayed" in logs and "M changes no owner had handled" in logs
+    victim_ticks = [dt.datetime.fromisoformat(t["t"]).timestamp() for t in ticks if t["pid"] == watch_pid]
+    assert victim_ticks  # the first replica took both leases: the kill tested the ticker's takeover too
+    resumed = min(dt.datetime.fromisoformat(t["t"]).timestamp() for t in after) if after else None
+    print(f"firings: {len(per_second)}, largest gap {max(gaps):.0f} s; the victim's last firing "
+          f"{killed_at - max(victim_ticks, default=killed_at):.1f} s before the kill")
+    print(f"takeover: ticker fires again {min(t for t in seconds if t > killed_at) - killed_at:.1f} s after "
+          f"the kill (lease 3 s); {resumed is not None}")

@@ -6,8 +6,9 @@ Job firings, its Load hook and its M hooks; the others keep it on standby. Table
 
 * ``owner`` is the holding process (`AgentManager.owner_id`), ``expires`` a time in the
   database's clock (no skew between replicas), ``fence`` a counter bumped on every takeover.
-* A holder renews every ``seconds / 3``; a lease not renewed for ``seconds`` is taken by the next
-  replica that polls (at most a second later), which bumps ``fence``.
+* A holder renews every ``seconds / 4``, each time to ``0.75 * seconds`` ahead; a lease not renewed
+  in time is taken by the next replica that polls (every ``min(1, seconds / 5)``), which bumps
+  ``fence``: a dead owner's agents are taken over within ``seconds``.
 * Everything an owner commits on an agent's behalf (a firing's claim, the M cursor) checks
   ``(owner, fence)`` in the same transaction (`_fenced`, an UPDATE that locks the row until the
   commit), so an old owner that paused past its lease cannot act once another took over.
@@ -75,6 +76,8 @@ handled = sa.Table(
     sa.Column("done", sa.Boolean(), nullable=False),
 )
 
+TERM = 0.75  # a lease is taken or renewed for this fraction of LeaseSeconds ...
+VALID = 0.65  # ... and its holder trusts it for this fraction after the renewal began
 HORIZON = 120.0  # seconds: a journal seq not committed this long after it was taken never will be
 
 register_migrations("agent_leases", [Migration(
@@ -106,6 +109,7 @@ class LeaseTable:
         self.engine = engine
         self.owner = owner
         self.seconds = seconds
+        self.term = seconds * TERM  # how far ahead a take or a renewal sets `expires`
         self.dialect = engine.dialect.name
         migrate(engine)
 
@@ -117,13 +121,13 @@ class LeaseTable:
         now = self._now()
         with self.engine.begin() as conn:
             ins = _insert(self.dialect)(leases).values(agent_id=agent_id, owner=self.owner, fence=1,
-                                                       expires=now + self.seconds)
+                                                       expires=now + self.term)
             row = conn.execute(ins.on_conflict_do_nothing(index_elements=["agent_id"])
                                .returning(leases.c.fence)).first()
             if row is not None:
                 return int(row[0])
             row = conn.execute(sa.update(leases).where(leases.c.agent_id == agent_id, leases.c.expires < now)
-                               .values(owner=self.owner, fence=leases.c.fence + 1, expires=now + self.seconds)
+                               .values(owner=self.owner, fence=leases.c.fence + 1, expires=now + self.term)
                                .returning(leases.c.fence)).first()
             return int(row[0]) if row is not None else None
 
@@ -143,7 +147,7 @@ class LeaseTable:
             return set()
         stmt = (sa.update(leases).where(leases.c.owner == self.owner,
                                         sa.tuple_(leases.c.agent_id, leases.c.fence).in_(list(held.items())))
-                .values(expires=self._now() + self.seconds).returning(leases.c.agent_id))
+                .values(expires=self._now() + self.term).returning(leases.c.agent_id))
         with self.engine.begin() as conn:
             return {r[0] for r in conn.execute(stmt)}
 
@@ -240,8 +244,9 @@ class LeaseKeeper(threading.Thread):
     """This replica's leases: takes the ones it wants when free, renews the ones it holds.
 
     `on_gain(agent_id, fence)` / `on_lose(agent_id)` are called from this thread. A lease counts as
-    held locally only until `seconds * 0.9` after the start of its last successful renewal, so a
-    replica cut off from the database (or paused) stops acting before another can take over."""
+    held locally only until `seconds * VALID` after the start of its last successful renewal (the
+    database holds it until `seconds * TERM` after), so a replica cut off from the database (or
+    paused) stops acting before another can take over."""
 
     def __init__(self, table: LeaseTable, on_gain: Callable[[str, int], None],
                  on_lose: Callable[[str], None]) -> None:
@@ -321,7 +326,7 @@ class LeaseKeeper(threading.Thread):
             log.warning("agent %s: lease not renewed in time; standing by", agent_id)
             self._lose(agent_id)
         # 2. renew
-        if self._held and now - self._last_renew >= self.seconds / 3:
+        if self._held and now - self._last_renew >= self.seconds / 4:
             started = time.monotonic()
             held = {a: f for a, (f, _) in self._held.items()}
             kept = self.table.renew(held)
@@ -329,7 +334,7 @@ class LeaseKeeper(threading.Thread):
             with self._lock:
                 for agent_id, fence in held.items():
                     if agent_id in kept and agent_id in self._held:
-                        self._held[agent_id] = (fence, started + self.seconds * 0.9)
+                        self._held[agent_id] = (fence, started + self.seconds * VALID)
                 lost = [a for a in held if a not in kept and self._held.pop(a, None) is not None]
             for agent_id in lost:
                 log.warning("agent %s: lease taken over by another replica; standing by", agent_id)
@@ -346,7 +351,7 @@ class LeaseKeeper(threading.Thread):
                 if agent_id not in self._wanted:  # stopped meanwhile
                     self.table.release(agent_id, fence)
                     continue
-                self._held[agent_id] = (fence, started + self.seconds * 0.9)
+                self._held[agent_id] = (fence, started + self.seconds * VALID)
             log.info("agent %s: lease taken (fence %d)", agent_id, fence)
             try:
                 self.on_gain(agent_id, fence)

@@ -15,8 +15,8 @@
   last `keep` runs per agent are kept (table `agent_runs`, component "agents").
 * With a lease keeper (replicas on PostgreSQL, `coflows.agents.lease`) the agent is *standby*
   until this replica holds its lease: firings and M changes are ignored; on gaining the lease it
-  runs Load, then replays the M changes its cursor has not handled (the journal), and from then
-  handles each change once, committing the cursor with the run record under the lease's fence.
+  runs Load, then replays from the journal the M changes no owner finished, and from then claims
+  each change (fenced, once per agent) before its hook and marks it done with the run record.
   A firing runs only if this replica claims it (`agent_firings`, unique per scheduled second).
 """
 
@@ -554,8 +554,9 @@ class AgentRunner:
             fence = self._fence
             if fence is None or not self.owner():
                 return  # standby
+            scheduled = stamp.astimezone(dt.timezone.utc).isoformat()
             try:
-                if not self.keeper.table.claim_firing(self.id, fence, stamp.astimezone(dt.timezone.utc).isoformat()):
+                if not self.keeper.table.claim_firing(self.id, fence, scheduled):
                     return  # claimed by another replica (a takeover at the boundary), or lost the lease
             except sa.exc.SQLAlchemyError:
                 log.exception("agent %s: claiming the firing at %s", self.id, stamp)
