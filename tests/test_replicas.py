@@ -174,8 +174,17 @@ def test_replicas_agents_flows_exactly_once(tmp_path, postgres):  # noqa: F811
         ids = {e["EntryID"] for e in entries}
         handled = wait_until(lambda: (c := Counter(k for k, _ in marks(folder, "add"))) and
                              len(c) >= len(ids) and c, timeout=60, what="every change handled")
-        assert max(handled.values()) == 1, {k: n for k, n in handled.items() if n > 1}
         assert set(handled) == ids
+        # The one change whose hook the victim was running when it was killed may run again on the
+        # new owner (its end was never recorded: M hooks of an agent run one at a time, so at most
+        # one); any other change handled twice is a bug.
+        twice = {k for k, n in handled.items() if n > 1}
+        by_victim = sorted((p.stat().st_mtime_ns, p.name.split("__")[1]) for p in folder.glob("add__*")
+                           if int(p.name.split("__")[2]) == victim.pid)
+        assert max(handled.values()) <= 2 and twice <= {by_victim[-1][1]}, (
+            f"changes handled twice: {twice}; the victim's last: {by_victim[-1:]}")
+        print(f"M: {len(handled)} changes, {len(by_victim)} handled by the killed replica, "
+              f"{len(twice)} (its last, cut by the kill) handled again by the new owner")
 
         # --- flows: every run finished, no task finished twice ---------------------------------------
         def all_ended():
