@@ -197,6 +197,11 @@ def test_replicas_agents_flows_exactly_once(tmp_path, postgres):  # noqa: F811
         assert done == {f"{x}{k}": 1 for k in range(3) for x in "abc"}, done
         listed = cluster.client.get("/flows/runs", params={"limit": 100}).json()
         assert not [r for r in listed if r["state"] in ("pending", "running", "interrupted")], listed
+        # nor an agent run of the killed replica left "running"
+        for agent in ("ticker", "watcher"):
+            runs = cluster.client.get(f"/flow/agent/{agent}/runs", params={"limit": 200}).json()
+            stuck = [r for r in runs if r["Status"] == "running" and str(victim.pid) in str(r["Node"])]
+            assert not stuck, stuck
     finally:
         cluster.close()
 
