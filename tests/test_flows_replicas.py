@@ -207,3 +207,63 @@ def test_events_of_a_run_driven_elsewhere_reach_this_engines_listeners(postgres)
         b.shutdown(0.5)
         a_db.dispose()
         b_db.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_dask_killed_replica_run_finishes_elsewhere(tmp_path, postgres):  # noqa: F811
+    """The same with `Executor.Type: dask`: tasks run on the workers, so the attempt the killed
+    replica had sent may still end there (its outcome is ignored: nobody records it); the run
+    finishes on another replica, which records each task once."""
+    import logging
+
+    pytest.importorskip("distributed")
+    from distributed import LocalCluster
+
+    folder = tmp_path / "marks"
+    folder.mkdir()
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None,
+                      silence_logs=logging.ERROR) as dask:
+        url = postgres.create_database(f"rd_{uuid.uuid4().hex[:8]}")
+        ws = replica_workspace(tmp_path / "ws", url, Executor={"Type": "dask", "Scheduler": dask.scheduler_address,
+                                                               "LeaseSeconds": LEASE})
+        ws.add_query("Slow.py", SLOW)
+        cluster = Cluster(ws, 2)
+        try:
+            cluster.start()
+            node = lambda name, *after: {"function": "Slow.py/work", "after": list(after),  # noqa: E731
+                                         "kwargs": {"name": name, "folder": str(folder), "seconds": 2.0}}
+            spec = {"name": "slow", "nodes": {"a": node("a"), "b": node("b", "a")}}
+            r = cluster.client.post("/flows/Test/runs", json={"spec": spec, "format": "json"})
+            assert r.status_code == 201, r.text
+            run_id = r.json()["run_id"]
+            wait_until(lambda: "b" in {n for n, _ in markers(folder, "start")}, timeout=60, what="b started")
+            assert cluster.client.get(f"/flows/runs/{run_id}").json()["state"] == "running"
+            # the replica driving the run: the one whose engine holds it (its owner id names its pid)
+            victim = next(rep for rep in cluster.replicas if f":{rep.pid}:" in _owner_of(url, run_id))
+            cluster.kill(victim)
+
+            def ended():
+                run = cluster.client.get(f"/flows/runs/{run_id}").json()
+                return run if run["state"] in ("finished", "failed", "cancelled") else None
+
+            run = wait_until(ended, timeout=90, interval=0.25, what="the run ended")
+            assert run["state"] == "finished", run
+            attempts = {t["node"]: t["attempts"] for t in run["tasks"]}
+            assert attempts == {"a": 1, "b": 2}
+            done = Counter(n for n, _ in markers(folder, "done"))
+            print(f"dask: 'b' ran to its end {done['b']} time(s) (the killed replica's attempt on the worker "
+                  "is not stopped)")
+            assert done["a"] == 1 and done["b"] in (1, 2)
+        finally:
+            cluster.close()
+
+
+def _owner_of(url: str, run_id: str) -> str:
+    """flow_runs.owner of a run, read from the database."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.select(runs_table.c.owner).where(runs_table.c.id == run_id)).scalar() or ""
+    finally:
+        engine.dispose()
