@@ -31,6 +31,7 @@ def journal_rows(db: Database) -> list[sa.Row]:
 
 def test_every_write_is_journaled_in_order(db):
     store = MStore(db)
+    store.journaled = True  # SQLite skips it by default (no reader there); the same code either way
     seen = []
     store.subscribe("t", seen.append)
     a, _ = store.add("t", {"n": 1})
@@ -50,6 +51,7 @@ def test_every_write_is_journaled_in_order(db):
 
 def test_a_failed_write_leaves_no_journal_row(db):
     store = MStore(db)
+    store.journaled = True
     a, _ = store.add("t", {"n": 1})
     store.add("t", {"n": 2})
     with pytest.raises(Exception):
@@ -60,6 +62,7 @@ def test_a_failed_write_leaves_no_journal_row(db):
 
 def test_pruning_keeps_the_journal_bounded(db):
     store = MStore(db)
+    store.journaled = True
     store.journal_rows, store.prune_every = 50, 40
     for k in range(6):
         store.add_many("t", [{"k": k, "i": i} for i in range(30)])

@@ -21,11 +21,11 @@ feeds of other processes on the same database see the change (`_PgListener`).
 
 The change journal ``m_changes(seq PK, topic, entry_id, kind, version, author, origin, value, at)``
 gets one row per change in the write's own transaction (one extra INSERT, the last statement
-before the commit). Its ``seq`` numbers changes across processes: a NOTIFY names the seqs it
-carries, the listener remembers which it delivered (`SeqTracker`) and, after its connection
-drops and comes back, reads the journal for the ones it missed and publishes them in seq order,
-so each subscriber process sees every change exactly once. Agents keep their cursor in the same
-numbering. The journal is pruned by age and count (`MStore.journal_hours`, `journal_rows`; config
+before the commit; not on SQLite: one process, nothing reads it). Its ``seq`` numbers changes
+across processes: a NOTIFY names the seqs it carries, the listener remembers which it delivered
+(`SeqTracker`) and, after its connection drops and comes back, reads the journal for the ones it
+missed and publishes them in seq order, so each subscriber process sees every change exactly
+once. Agents on replicas claim changes by the same numbers (coflows.agents.lease). The journal is pruned by age and count (`MStore.journal_hours`, `journal_rows`; config
 ``M.JournalHours``, ``M.JournalRows``); a listener disconnected for longer than that loses the
 pruned part (logged). ``value`` is kept for removes only (the row is gone).
 """
@@ -101,6 +101,20 @@ journal = sa.Table(
     sa.Column("value", sa.Text(), nullable=True),  # removes only: the removed value
     sa.Column("at", sa.Float(), nullable=False),
 )
+
+
+_ADD_PG = sa.text(
+    "WITH ins AS (INSERT INTO m_entries (topic, id, hash, value, version, created, updated) "
+    "VALUES (:topic, :id, :hash, :value, 1, :created, :updated) ON CONFLICT (topic, hash) DO NOTHING RETURNING id), "
+    "j AS (INSERT INTO m_changes (topic, entry_id, kind, version, author, origin, value, at) "
+    "SELECT :topic, id, 1, 1, CAST(:author AS TEXT), :origin, NULL, :created FROM ins RETURNING seq) "
+    "SELECT seq, pg_notify(:channel, :head || CAST(seq AS TEXT) || :tail) FROM j")
+
+_JOURNAL_MANY_PG = sa.text(
+    "INSERT INTO m_changes (topic, entry_id, kind, version, author, origin, value, at) "
+    "SELECT * FROM unnest(CAST(:topic AS TEXT[]), CAST(:entry_id AS TEXT[]), CAST(:kind AS SMALLINT[]), "
+    "CAST(:version AS INTEGER[]), CAST(:author AS TEXT[]), CAST(:origin AS TEXT[]), CAST(:value AS TEXT[]), "
+    "CAST(:at AS FLOAT8[])) RETURNING seq")
 
 
 def _create_v1(conn: sa.Connection) -> None:
@@ -242,6 +256,8 @@ class MStore:
         self.prune_every = 2000  # changes written by this process between two prunes
         self._written = 0
         self.seen = SeqTracker()  # the journal seqs the listener delivered (Postgres)
+        # SQLite: one process, nothing reads the journal (no listener, no agent leases): not written
+        self.journaled = self.dialect != "sqlite"
         self.replayed = 0  # changes published from the journal after reconnects
 
     @classmethod
@@ -344,7 +360,7 @@ class MStore:
             try:
                 with self.engine.begin() as conn:
                     result, changes = work(conn)
-                    if changes:
+                    if changes and self.journaled and not all(c.notified for c in changes):
                         self._journal(conn, changes)  # last: the seq is taken just before the commit
                 break
             except sa.exc.IntegrityError:
@@ -371,10 +387,7 @@ class MStore:
                  "origin": self.origin, "value": c.value_json if c.kind == REMOVE else None, "at": at}
                 for c in changes]
         if not self.is_postgres:
-            if len(rows) == 1:
-                changes[0].seq = int(conn.execute(journal.insert().values(**rows[0])).inserted_primary_key[0])
-            else:
-                self._insert_positional(conn, journal, list(rows[0]), [tuple(r.values()) for r in rows])
+            self._insert_positional(conn, journal, list(rows[0]), [tuple(r.values()) for r in rows])
             return
         if len(rows) == 1:
             payloads = self._payloads(changes)
@@ -386,9 +399,11 @@ class MStore:
                 row = conn.execute(journal.insert().values(**rows[0]).returning(journal.c.seq, note)).one()
                 changes[0].seq = int(row[0])
                 return
-        seqs = conn.execute(journal.insert().returning(journal.c.seq, sort_by_parameter_order=True), rows)
-        for c, (seq,) in zip(changes, seqs):
-            c.seq = int(seq)
+        # one statement for any number: arrays in, seqs out (taken in row order, so sorted = row order)
+        cols = {k: [r[k] for r in rows] for k in rows[0]}
+        seqs = sorted(int(r[0]) for r in conn.execute(_JOURNAL_MANY_PG, cols))
+        for c, seq in zip(changes, seqs):
+            c.seq = seq
         self._notify(conn, changes)
 
     def _insert_positional(self, conn: sa.Connection, table: sa.Table, columns: list[str],
@@ -447,8 +462,16 @@ class MStore:
             now = time.time()
             row = dict(topic=topic, id=entry_id, hash=h, value=text, version=1, created=now, updated=now)
             change = Change(topic, entry_id, ADD, text, 1, author=author)
-            if upsert is not None:
-                # one statement: insert unless the value is there (the journal insert NOTIFYs)
+            if self.is_postgres and self.journaled:
+                # one round trip: insert unless the value is there, journal it, NOTIFY with its seq
+                head, tail = self._payloads([change])[0].rsplit("0]}", 1)
+                got = conn.execute(_ADD_PG, {**row, "author": author, "origin": self.origin, "channel": CHANNEL,
+                                             "head": head, "tail": "]}" + tail}).first()
+                if got is not None:
+                    change.seq, change.notified = int(got[0]), True
+                    return (entry_id, True), [change]
+            elif upsert is not None:
+                # one statement: insert unless the value is there
                 stmt = upsert(entries).values(**row).on_conflict_do_nothing(index_elements=["topic", "hash"])
                 if conn.execute(stmt.returning(entries.c.id)).first() is not None:
                     return (entry_id, True), [change]
