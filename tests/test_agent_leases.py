@@ -182,6 +182,8 @@ def test_three_replicas_run_each_firing_and_change_once(tmp_path: Path, postgres
         claimed = conn.execute(sa.select(sa.func.count()).select_from(firings)
                                .where(firings.c.agent_id == "ticker")).scalar()
     assert claimed == len(per_second)
+    runs = alive[0].get("/flow/agent/watch/runs?limit=200", headers=admin).json()
+    assert len([r for r in runs if r["Hook"] == "Add" and r["Status"] == "ok"]) >= 150  # recorded with the claims
     # the new owner of the watcher replayed what the dead one had not finished (at least the hung one)
     logs = "".join(s.output() for s in alive)
     assert "agent watch: replayed" in logs and "M changes no owner had handled" in logs

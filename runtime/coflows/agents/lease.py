@@ -80,6 +80,11 @@ TERM = 0.75  # a lease is taken or renewed for this fraction of LeaseSeconds ...
 VALID = 0.65  # ... and its holder trusts it for this fraction after the renewal began
 HORIZON = 120.0  # seconds: a journal seq not committed this long after it was taken never will be
 
+_FINISH_PG = sa.text(
+    "WITH u AS (UPDATE agent_handled SET done = true WHERE agent_id = :a AND seq = :s) "
+    "INSERT INTO agent_runs (agent_id, hook, started, ended, status, error, output, detail, node) "
+    "VALUES (:agent_id, :hook, :started, :ended, :status, :error, :output, :detail, :node)")
+
 register_migrations("agent_leases", [Migration(
     1, "agent_leases, agent_firings, agent_handled: agents owned by one replica, each firing and change once",
     lambda conn: metadata.create_all(conn, tables=[leases, firings, handled], checkfirst=True))])
@@ -205,14 +210,22 @@ class LeaseTable:
                 handled.c.agent_id == agent_id, handled.c.seq == seq, handled.c.done.is_(False),
                 handled.c.fence < fence).values(fence=fence)).rowcount == 1
 
-    def finish_change(self, agent_id: str, seq: int, also: Callable[[sa.Connection], None] | None = None) -> None:
-        """Mark a claimed change done, with `also` (the run record) in the same transaction. Not
-        fenced: the hook did run, whoever owns the agent now."""
+    def finish_change(self, agent_id: str, seq: int, run: dict[str, object] | None = None) -> None:
+        """Mark a claimed change done, with its run record (an `agent_runs` row) in the same
+        transaction. Not fenced: the hook did run, whoever owns the agent now. On PostgreSQL one
+        autocommitted statement: the window between a hook's effect and this commit (where a kill
+        makes the next owner run the hook again) is one round trip."""
+        from coflows.agents.runner import runs_table
+
+        if self.dialect == "postgresql" and run is not None:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(_FINISH_PG, {"a": agent_id, "s": seq, **run})
+            return
         with self.engine.begin() as conn:
             conn.execute(sa.update(handled).where(handled.c.agent_id == agent_id, handled.c.seq == seq)
                          .values(done=True))
-            if also is not None:
-                also(conn)
+            if run is not None:
+                conn.execute(runs_table.insert().values(**run))
 
     def pending(self, agent_id: str, topic: str, low: int, after: int, limit: int = 500) -> list[sa.Row]:
         """Journal rows of `topic` above the low mark (and above `after`) not handled to the end."""

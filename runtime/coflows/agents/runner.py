@@ -119,6 +119,7 @@ class RunRecorder:
         self._pending: list[RunRecord] = []
         self._cond = threading.Condition()
         self._busy = False
+        self._prune_due = False
         self._stopping = False
         self._since_prune: collections.Counter[str] = collections.Counter()
         self._memory: dict[str, collections.deque[RunRecord]] = {}
@@ -148,11 +149,12 @@ class RunRecorder:
     def _loop(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._stopping:
+                while not self._pending and not self._prune_due and not self._stopping:
                     self._cond.wait()
                 if not self._pending and self._stopping:
                     return
                 batch, self._pending = self._pending, []
+                self._prune_due = False
                 self._busy = True
             try:
                 self._write(batch)
@@ -170,23 +172,30 @@ class RunRecorder:
                  "status": r.status, "error": r.error, "output": r.output, "detail": r.detail, "node": r.node}
                 for r in batch]
         with self.database.engine.begin() as conn:
-            conn.execute(runs_table.insert(), rows)
-            for r in batch:
-                self._since_prune[r.agent_id] += 1
-            for agent_id in [a for a, n in self._since_prune.items() if n >= max(10, self.keep // 10)]:
-                del self._since_prune[agent_id]
+            if rows:
+                conn.execute(runs_table.insert(), rows)
+            with self._cond:  # `row_now` counts from other threads
+                for r in batch:
+                    self._since_prune[r.agent_id] += 1
+                due = [a for a, n in self._since_prune.items() if n >= max(10, self.keep // 10)]
+                for agent_id in due:
+                    del self._since_prune[agent_id]
+            for agent_id in due:
                 cutoff = (sa.select(runs_table.c.seq).where(runs_table.c.agent_id == agent_id)
                           .order_by(runs_table.c.seq.desc()).limit(1).offset(self.keep).scalar_subquery())
                 conn.execute(sa.delete(runs_table).where(runs_table.c.agent_id == agent_id,
                                                          runs_table.c.seq <= cutoff))
 
-    def write_now(self, conn: sa.Connection, rec: RunRecord) -> None:
-        """Insert one finished run in the caller's transaction (an M hook's run with its cursor)."""
-        conn.execute(runs_table.insert().values(agent_id=rec.agent_id, hook=rec.hook, started=rec.started,
-                                                ended=rec.ended or rec.started, status=rec.status, error=rec.error,
-                                                output=rec.output, detail=rec.detail, node=rec.node))
+    def row_now(self, rec: RunRecord) -> dict[str, Any]:
+        """The `agent_runs` row of a finished run the caller writes itself (an M hook's run, with its
+        claim marked done); counted for pruning with the next batch."""
         with self._cond:
-            self._since_prune[rec.agent_id] += 1  # pruned with the next batch
+            self._since_prune[rec.agent_id] += 1
+            if self._since_prune[rec.agent_id] >= max(10, self.keep // 10):
+                self._prune_due = True  # the writer thread prunes (there may be no batch to ride on)
+                self._cond.notify()
+        return {"agent_id": rec.agent_id, "hook": rec.hook, "started": rec.started, "ended": rec.ended or rec.started,
+                "status": rec.status, "error": rec.error, "output": rec.output, "detail": rec.detail, "node": rec.node}
 
     def recent(self, agent_id: str, limit: int) -> list[RunRecord]:
         """The newest runs of an agent, newest first."""
@@ -484,7 +493,7 @@ class AgentRunner:
         self.invoke(rec.hook, (change.id, change.value), rec.detail, _writer(change.author), record=rec,
                     defer_record=True)
         try:
-            table.finish_change(self.id, change.seq, lambda conn: self.recorder.write_now(conn, rec))
+            table.finish_change(self.id, change.seq, self.recorder.row_now(rec))
         except sa.exc.SQLAlchemyError:
             log.exception("agent %s: recording M change %s as handled", self.id, change.seq)
             self.recorder.record(rec)
