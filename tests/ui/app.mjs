@@ -14,6 +14,7 @@ export const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), "..", "..
 export async function loginAs(browser, base, email, password, viewport) {
   const { page, problems } = await newPage(browser, viewport);
   await page.goto(base + "/ui/login");
+  await waitFor(page, "form input#email", problems);
   await page.getByLabel("Email").fill(email);
   await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
@@ -22,6 +23,17 @@ export async function loginAs(browser, base, email, password, viewport) {
   // expected; from here on, every problem counts
   problems.length = 0;
   return { page, problems };
+}
+
+/** Wait for `selector`; on a timeout, fail with what the page shows and the problems it recorded. */
+export async function waitFor(page, selector, problems = [], timeout = 60000) {
+  try {
+    return await page.waitForSelector(selector, { timeout });
+  } catch (e) {
+    const text = await page.evaluate(() => document.body?.innerText?.slice(0, 600)).catch(() => "?");
+    throw new Error(`${selector} did not appear at ${page.url()}: ${e.message.split("\n")[0]}; ` +
+                    `page text: ${JSON.stringify(text)}; problems: ${JSON.stringify(problems)}`);
+  }
 }
 
 /** Save a screenshot as test-artifacts/<name>.png. */

@@ -1,13 +1,13 @@
 // The login page and the dashboard: log in through the form, see the workflows with their queries,
 // agents and runs and the server's health, at 1280 px and 390 px; keyboard login; a wrong password.
 //   node tests/ui/dashboard.mjs '{"base": ..., "email": ..., "password": ..., "workflow": "Name"}'
-import { loginAs, main, newPage, pageBasics, shot } from "./app.mjs";
+import { loginAs, main, newPage, pageBasics, shot, waitFor } from "./app.mjs";
 
 await main(async (browser, out) => {
   // not logged in: / leads to the login page
-  const { page: anon } = await newPage(browser);
+  const { page: anon, problems: anonProblems } = await newPage(browser);
   await anon.goto(args().base + "/");
-  await anon.waitForSelector("form input#email");
+  await waitFor(anon, "form input#email", anonProblems);
   out.anonymous = { url: new URL(anon.url()).pathname, title: await anon.title(), basics: await pageBasics(anon) };
   // a wrong password says so, on the page
   await anon.getByLabel("Email").fill(args().email);

@@ -76,9 +76,16 @@ function usePage(name) {
   const [mod, setMod] = useState(modules[name] || null);
   const [error, setError] = useState(null);
   useEffect(() => {
-    if (modules[name]) { setMod(modules[name]); return; }
+    setError(null);
+    if (name === null) { setMod(null); return undefined; }  // not known yet which page (who is calling?)
+    if (modules[name]) { setMod(modules[name]); return undefined; }
     setMod(null);
-    import(`./pages/${name}.js`).then((m) => { modules[name] = m; setMod(m); }, setError);
+    // a page asked for earlier may load later (the dashboard's module, asked before /auth/me said
+    // "log in"): only the page still wanted may be shown
+    let wanted = true;
+    import(`./pages/${name}.js`).then((m) => { modules[name] = m; if (wanted) setMod(m); },
+                                      (e) => { if (wanted) setError(e); });
+    return () => { wanted = false; };
   }, [name]);
   return { mod, error };
 }
@@ -112,7 +119,7 @@ function App() {
   const guest = sessionStorage.getItem(GUEST) === "1";
   const gated = me === null && !guest && page !== "login";
   if (gated) page = "login";
-  const { mod, error } = usePage(page);
+  const { mod, error } = usePage(me === undefined ? null : page);
   if (me === undefined) return html`<p class="loading" role="status">Loading…</p>`;
   const query = Object.fromEntries(new URLSearchParams(loc.split("?")[1] || ""));
   if (gated && !query.next) query.next = loc;  // a shared deep link comes back after the login (or as a guest)
