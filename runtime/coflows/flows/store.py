@@ -204,8 +204,13 @@ class FlowStore:
             cs.new_runs)
         if not touched:
             return
-        rows = conn.execute(sa.select(runs.c.id, runs.c.owner).where(runs.c.id.in_(sorted(touched)))
-                            .order_by(runs.c.id).with_for_update()).all()
+        # on the hot path (every scheduler turn): plain SQL, no statement to build
+        dialect = conn.dialect
+        mark = "?" if dialect.paramstyle == "qmark" else "%s"
+        ids = sorted(touched)
+        sql = (f"SELECT id, owner FROM flow_runs WHERE id IN ({', '.join([mark] * len(ids))}) ORDER BY id"
+               + (" FOR UPDATE" if dialect.name == "postgresql" else ""))
+        rows = conn.exec_driver_sql(sql, tuple(ids)).all()
         lost = {run_id for run_id, run_owner in rows if run_owner != owner}
         if lost:
             raise LeaseLost(lost)
