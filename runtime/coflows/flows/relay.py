@@ -20,14 +20,13 @@ cancel a run another one drives sends one, and the owner cancels it (`FlowEngine
 from __future__ import annotations
 
 import json
-import logging
-import threading
 from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
 
-log = logging.getLogger("coflows.flows")
+from coflows.store.listen import PgListener
+
 
 CHANNEL = "coflows_flows"
 MAX_PAYLOAD = 7900  # bytes; PostgreSQL's limit is 8000
@@ -75,24 +74,17 @@ def notify(conn: sa.Connection, origin: str, events: list[dict[str, Any]]) -> No
         conn.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
 
-class Relay(threading.Thread):
-    """LISTEN coflows_flows on a dedicated connection; other engines' events go to `deliver`."""
+class Relay(PgListener):
+    """LISTEN coflows_flows; other engines' events go to `deliver`, cancel requests to `cancel`."""
 
     def __init__(self, engine: sa.Engine, origin: str, deliver: Callable[[list[dict[str, Any]]], None],
                  cancel: Callable[[str], None]) -> None:
-        super().__init__(name="coflows-flow-relay", daemon=True)
-        self.engine = engine
+        super().__init__(engine, CHANNEL, "coflows-flow-relay")
         self.origin = origin
         self.deliver = deliver
         self.cancel = cancel
-        self.ready = threading.Event()
-        self._halt = threading.Event()
 
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(5)
-
-    def _receive(self, payload: str) -> None:
+    def note(self, payload: str) -> None:
         try:
             data = json.loads(payload)
         except ValueError:
@@ -107,32 +99,3 @@ class Relay(threading.Thread):
         events = [e for e in data["e"] if isinstance(e, dict)]
         if events:
             self.deliver(events)
-
-    def run(self) -> None:
-        delay = 0.5
-        while not self._halt.is_set():
-            raw = None
-            try:
-                raw = self.engine.raw_connection()
-                conn = raw.driver_connection
-                raw.detach()  # ours for good: not returned to the pool
-                conn.autocommit = True
-                conn.execute(f"LISTEN {CHANNEL}")
-                self.ready.set()
-                delay = 0.5
-                while not self._halt.is_set():
-                    for note in conn.notifies(timeout=0.5, stop_after=500):
-                        self._receive(note.payload)
-            except Exception:  # noqa: BLE001 - keep listening whatever happens
-                if self._halt.is_set():
-                    break
-                log.warning("flows relay: lost the PostgreSQL connection; reconnecting in %.1fs", delay,
-                            exc_info=True)
-                self._halt.wait(delay)
-                delay = min(delay * 2, 10)
-            finally:
-                if raw is not None:
-                    try:
-                        raw.close()
-                    except Exception:  # noqa: BLE001
-                        pass

@@ -17,7 +17,7 @@ Schema (component "m", migrated automatically):
 Every write commits before the call returns; the changes are then published to
 the in-process feed (`subscribe`). On PostgreSQL each write transaction also
 issues ``NOTIFY coflows_m`` (delivered by Postgres only on commit) so the
-feeds of other processes on the same database see the change (`_PgListener`).
+feeds of other processes on the same database see the change (`_PgListener`, a `store.listen.PgListener`).
 
 The change journal ``m_changes(seq PK, topic, entry_id, kind, version, author, origin, value, at)``
 gets one row per change in the write's own transaction (one extra INSERT, the last statement
@@ -49,6 +49,7 @@ import sqlalchemy as sa
 from coflows.errors import ArgumentError, CoflowsError, NotFoundError
 from coflows.serialize import to_jsonable
 from coflows.store import Database, Migration, migrate, register_migrations
+from coflows.store.listen import PgListener
 
 log = logging.getLogger("coflows.m")
 
@@ -897,17 +898,15 @@ class SeqTracker:
         return cls(int(data.get("h", 0)), {int(s): float(t) for s, t in data.get("g", [])}, **kw)
 
 
-class _PgListener(threading.Thread):
-    """LISTEN coflows_m on a dedicated connection; reconnects after errors and then replays from
-    the journal what it missed while disconnected (`MStore.replay`)."""
+class _PgListener(PgListener):
+    """LISTEN coflows_m; after a reconnect, replays from the journal what it missed while
+    disconnected (`MStore.replay`)."""
 
     def __init__(self, store: MStore) -> None:
-        super().__init__(name="coflows-m-listen", daemon=True)
+        super().__init__(store.engine, CHANNEL, "coflows-m-listen")
         self.store = store
-        self.ready = threading.Event()
-        self._halt = threading.Event()
         self.started = False  # listened once: later connections replay what they missed
-        self.pid: int | None = None  # the listening connection's backend pid (tests end it)
+        self._last_expire = time.monotonic()
 
     def _begin(self) -> None:
         """First connection: deliver what commits from now on (LISTEN is on). The last journal
@@ -919,45 +918,18 @@ class _PgListener(threading.Thread):
         store.seen.start_at(high, present)
         self.started = True
 
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(5)
+    def connected(self, first: bool) -> None:
+        if not self.started:
+            self._begin()
+        else:
+            n = self.store.replay()
+            self.store.replayed += n
+            log.warning("M listener: reconnected to PostgreSQL; replayed %d missed changes", n)
 
-    def run(self) -> None:
-        delay = 0.5
-        while not self._halt.is_set():
-            raw = None
-            try:
-                raw = self.store.engine.raw_connection()
-                conn = raw.driver_connection
-                raw.detach()  # ours for good: not returned to the pool
-                conn.autocommit = True
-                conn.execute(f"LISTEN {CHANNEL}")
-                self.pid = conn.info.backend_pid
-                if not self.started:
-                    self._begin()
-                else:
-                    n = self.store.replay()
-                    self.store.replayed += n
-                    log.warning("M listener: reconnected to PostgreSQL; replayed %d missed changes", n)
-                self.ready.set()
-                delay = 0.5
-                last_expire = time.monotonic()
-                while not self._halt.is_set():
-                    for note in conn.notifies(timeout=0.5, stop_after=500):
-                        self.store.receive(note.payload)
-                    if time.monotonic() - last_expire > 10:
-                        last_expire = time.monotonic()
-                        self.store.seen.expire()
-            except Exception:  # noqa: BLE001 - keep listening whatever happens
-                if self._halt.is_set():
-                    break
-                log.exception("M listener: lost the Postgres connection; reconnecting in %.1fs", delay)
-                self._halt.wait(delay)
-                delay = min(delay * 2, 10)
-            finally:
-                if raw is not None:
-                    try:
-                        raw.close()
-                    except Exception:  # noqa: BLE001
-                        pass
+    def note(self, payload: str) -> None:
+        self.store.receive(payload)
+
+    def idle(self) -> None:
+        if time.monotonic() - self._last_expire > 10:
+            self._last_expire = time.monotonic()
+            self.store.seen.expire()
