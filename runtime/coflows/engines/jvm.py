@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from coflows import objects
 from coflows.context import current
-from coflows.engines import EngineUnavailable, jvm_agents, jvm_build
+from coflows.engines import EngineUnavailable, jvm_agents, jvm_build, jvm_objects
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.engines.jvm_docs import function_docs, module_docs
 from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
@@ -437,6 +438,7 @@ class JvmEngine(Engine):
         state = _WorkflowState(loader, [str(host.classes), *map(str, existing)], existing)
         workflow.state[self.language] = state
         self._workflows[workflow.id] = workflow
+        jvm_objects.register_workflow(workflow.id, lambda: workflow.state.get(self.language))
         return state
 
     def _state(self, workflow: WorkflowContext) -> _WorkflowState:
@@ -469,6 +471,10 @@ class JvmEngine(Engine):
         return SourceError(d.get("source") or fallback, d.get("line"), message)
 
     def load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
+        with objects.loading(workflow.id):  # names resolve in this workflow while its code loads
+            return self._load_base(workflow, sources)
+
+    def _load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
         errors: list[SourceError] = []
         jars = self._jars(workflow, sources)
         for p in jars:
@@ -507,6 +513,10 @@ class JvmEngine(Engine):
 
     # -- queries ------------------------------------------------------------------------------
     def load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
+        with objects.loading(workflow.id):  # constructors and agent factories resolve names in this workflow
+            return self._load(workflow, source)
+
+    def _load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
         host = self.host
         rel = workflow.relpath(source.path)
         if source.path.suffix.lower() != ".java":
@@ -587,6 +597,7 @@ class JvmEngine(Engine):
         workflow.state.pop(self.language, None)
         if self._workflows.get(workflow.id) is workflow:
             del self._workflows[workflow.id]
+            jvm_objects.unregister_workflow(workflow.id)
 
     def describe(self) -> dict[str, Any]:
         return {"language": self.language, "version": self.java_version, "bridge": "jpype",
