@@ -44,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coflows.engines import clr_mono
+from coflows import objects
+from coflows.engines import clr_mono, clr_resolve
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, SourceError, UserCodeError
 from coflows.functions import Function, FunctionDocs, Param
@@ -84,6 +85,8 @@ class _State:
     bin_errors: list[SourceError] = field(default_factory=list)
     framework: set[str] = field(default_factory=set)  # framework assemblies NuGets asked for
     loads: dict[str, int] = field(default_factory=dict)  # query id / "Base" -> assemblies loaded
+    assemblies: dict[str, Any] = field(default_factory=dict)  # query id / agent -> its newest assembly
+    types: Any = None  # clr_resolve.WorkflowTypes: the workflow's "clr" resolver
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -312,6 +315,7 @@ class ClrEngine(Engine):
 
         self._runtime_callback = Func[String, String, Array[Object], Object](clr_agents.runtime_call)
         RuntimeBridge.Connect(self._runtime_callback)
+        objects.register(None, "clr", clr_resolve.framework_type)
         log.info("C# engine: Mono %s (%s=%s)", self.mono.version, clr_mono.SUSPEND_VAR, self.mono.suspend_mode)
 
     def _host_call(self, query: str, function: str, args: Any) -> Any:
@@ -339,6 +343,8 @@ class ClrEngine(Engine):
                     _clean_stale(out_dir)
                     prefix = "cf" + hashlib.sha1(workflow.id.encode()).hexdigest()[:8]
                     st = workflow.state[self.language] = _State(out_dir, prefix)
+                    st.types = clr_resolve.WorkflowTypes(workflow.id, lambda s=st: _search_order(s))
+                    objects.register(workflow.id, "clr", st.types)
         return st
 
     def _output(self, st: _State, kind: str, stem: str) -> Path:
@@ -413,6 +419,9 @@ class ClrEngine(Engine):
             try:
                 shadow = self._shadow_copy(st, path)
                 st.bins[key] = (self._load_assembly(shadow), shadow)
+                if st.types is not None:
+                    st.types.changed()
+                clr_resolve.changed()
             except Exception as e:  # noqa: BLE001 - a broken dll is the user's: report it
                 msg = str(getattr(e, "Message", None) or e)
                 st.bins[key] = None
@@ -448,6 +457,7 @@ class ClrEngine(Engine):
                 except Exception as e:  # noqa: BLE001
                     log.warning("%s: cannot load %s: %s", workflow.name, ref, getattr(e, "Message", e))
                 st.framework.add(str(ref))
+                clr_resolve.changed()
         errors: list[SourceError] = []
         paths = [p for p in _bin_paths(workflow) if p.suffix.lower() == ".dll"]
         paths += [p for p in workflow.nuget_assemblies if p.suffix.lower() == ".dll"]
@@ -500,9 +510,14 @@ class ClrEngine(Engine):
                 f"reloads stop at COFLOWS_CLR_MAX_RELOADS={self.max_reloads}; restart the server to load this "
                 f"version (the previous one keeps serving)"))
 
-    def _loaded(self, workflow: WorkflowContext, st: _State, key: str) -> None:
+    def _loaded(self, workflow: WorkflowContext, st: _State, key: str, asm: Any = None) -> None:
         count = st.loads.get(key, 0) + 1
         st.loads[key] = count
+        if asm is not None:
+            st.assemblies[key] = asm
+        if st.types is not None:
+            st.types.changed()
+        clr_resolve.changed()
         reloads = count - 1
         if self.warn_reloads > 0 and reloads > 0 and reloads % self.warn_reloads == 0:
             log.warning("%s: %s reloaded %d times in this process; each reload keeps its old assembly in memory "
@@ -511,11 +526,17 @@ class ClrEngine(Engine):
 
     # -- Base -------------------------------------------------------------------------------------
     def load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
+        with objects.loading(workflow.id):  # static initialisers may resolve names (objects.resolve)
+            return self._load_base(workflow, sources)
+
+    def _load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
         st = self._state(workflow)
         with st.lock:
             errors = self._load_bins(workflow, st)
             if not sources:
                 st.base_path, st.base_assembly = None, None
+                if st.types is not None:
+                    st.types.changed()
                 return errors
             first = workflow.relpath(sources[0].path)
             try:
@@ -548,6 +569,10 @@ class ClrEngine(Engine):
 
     # -- queries and agents -------------------------------------------------------------------------
     def load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
+        with objects.loading(workflow.id):  # an agent's factory runs user code (objects.resolve)
+            return self._load(workflow, source)
+
+    def _load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
         st = self._state(workflow)
         with st.lock:
             bin_errors = self._load_bins(workflow, st)
@@ -569,7 +594,7 @@ class ClrEngine(Engine):
             if not result.ok:
                 raise CompileError(errors)
             asm = self._load_assembly(out)
-            self._loaded(workflow, st, key)
+            self._loaded(workflow, st, key, asm)
         text = text.replace("$WID$", workflow.id)
         mdocs = parse_module_docs(text, "///", workflow.id, rel)
         warnings += [SourceError(rel, None, e) for e in mdocs.errors]
@@ -599,7 +624,7 @@ class ClrEngine(Engine):
             except Exception as e:  # noqa: BLE001
                 raise CompileError(SourceError(rel, None, f"cannot load assembly: "
                                                           f"{getattr(e, 'Message', None) or e}")) from None
-        self._loaded(workflow, st, key)
+        self._loaded(workflow, st, key, asm)
         docs = _xml_doc_file(source.path, workflow.id)
         functions, warnings = self._functions(workflow, source, asm, docs, rel)
         return LoadedSource(functions=functions, handle=LoadedAssembly(asm, source.path, st.loads[key]),
@@ -790,12 +815,21 @@ class ClrEngine(Engine):
 
     def unload_workflow(self, workflow: WorkflowContext) -> None:
         workflow.state.pop(self.language, None)
+        objects.unregister(workflow.id, "clr")
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"language": self.language, **clr_mono.describe_runtime()}
         info["assemblies_loaded"] = self.assemblies_loaded
         info["max_reloads"] = self.max_reloads
         return info
+
+
+def _search_order(st: _State) -> list[Any]:
+    """Where a workflow's type names are looked up: its Base, its queries and agents, its Bins."""
+    out = [st.base_assembly] if st.base_assembly is not None else []
+    out += list(st.assemblies.values())
+    out += [entry[0] for entry in list(st.bins.values()) if entry is not None]
+    return out
 
 
 def _xml_doc_file(dll: Path, workflow_id: str) -> dict[str, FunctionDocs]:
