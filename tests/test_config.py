@@ -98,3 +98,19 @@ def test_cli_exits_2_without_traceback_on_bad_config(tmp_path):
     assert r.returncode == 2
     assert "Server.Port" in r.stderr and str(bad) in r.stderr
     assert "Traceback" not in r.stderr + r.stdout
+
+
+def test_coflows_published_sample_secret_is_never_the_admin_key(tmp_path, monkeypatch, caplog):
+    """CoFlows' templates ship root's secret; a workspace brought over unchanged must not open the server with it."""
+    monkeypatch.delenv("COFLOWS_SECRET_KEY", raising=False)
+    (tmp_path / "mnt").mkdir()
+    (tmp_path / "mnt" / "package.json").write_text("{}")
+    cfg_path = tmp_path / "coflows_config.json"
+    cfg_path.write_text(json.dumps({"Workflow": "mnt/package.json",
+                                    "Server": {"SecretKey": "26499e5e555e9957725f51cc4d400384"}}))
+    cfg = load_config(cfg_path)
+    with caplog.at_level("WARNING", logger="coflows.config"):
+        key = cfg.admin_key()
+    assert key != "26499e5e555e9957725f51cc4d400384" and len(key) == 32
+    assert key == (tmp_path / "mnt" / ".coflows" / "secret_key").read_text().strip()
+    assert "published sample secret" in caplog.text and "26499e5e" not in caplog.text

@@ -11,6 +11,7 @@ Every validation error names the file, the JSON path and the reason.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -19,6 +20,12 @@ from typing import Any, Literal
 from pydantic import AliasGenerator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from coflows.errors import ConfigError
+
+log = logging.getLogger("coflows.config")
+
+# Secrets published in CoFlows' templates and docs (root's seeded secret): anyone can read them, so a
+# workspace brought over unchanged must not make them the admin key of a server.
+PUBLISHED_SECRETS = frozenset({"26499e5e555e9957725f51cc4d400384"})
 
 
 def _pascal(name: str) -> str:
@@ -257,7 +264,12 @@ class Config(_Model):
         `.coflows` folder when we create it) so it survives restarts. The server logs where
         it is, never the key itself.
         """
-        if self.server.secret_key:
+        if self.server.secret_key in PUBLISHED_SECRETS:
+            if not getattr(self, "_warned_published", False):
+                object.__setattr__(self, "_warned_published", True)
+                log.warning("Server.SecretKey in the config is CoFlows' published sample secret: ignored; the admin "
+                            "key is COFLOWS_SECRET_KEY or the generated one in %s", self.state_dir() / "secret_key")
+        elif self.server.secret_key:
             return self.server.secret_key
         env = os.environ.get("COFLOWS_SECRET_KEY")
         if env:
