@@ -102,7 +102,8 @@ class AgentManager:
                 self._restore(wf, src)
             else:
                 stem = Path(src.name).stem
-                definition = AgentDefinition(id=f"{wf.id}-{stem}", name=stem, workflow_id=wf.id, source=rel)
+                definition = AgentDefinition(id=f"{wf.id}-{stem}", name=stem, workflow_id=wf.id, source=rel,
+                                             language=language_of(src.path) or Path(src.name).suffix.lstrip("."))
         return definition, schedule, error
 
     @staticmethod
@@ -146,7 +147,8 @@ class AgentManager:
         """A new runner (not started) for a manifest entry that has none; a taken ID is an error."""
         if definition.id in self.runners:
             d = definition
-            definition = AgentDefinition(id=f"{d.id}@{d.source}", name=d.name, workflow_id=wf.id, source=d.source)
+            definition = AgentDefinition(id=f"{d.id}@{d.source}", name=d.name, workflow_id=wf.id, source=d.source,
+                                         language=d.language)
             schedule, error = None, self._duplicate(d)
         runner = self._runner(wf, definition, schedule, error)
         self.runners[runner.id] = runner
