@@ -29,6 +29,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
+from coflows import objects
 from coflows.calls.timeout import declared_timeout
 from coflows.context import install_output_capture
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
@@ -95,6 +96,9 @@ def _bad(v: Any) -> Any:
     raise ValueError(f"expected a JSON object, got {type(v).__name__}")
 
 
+BASE_PACKAGE = "Base"  # CoFlows' name for the Base folder: `import Base.pyBase.pybase`
+
+
 def _module_name(workflow: WorkflowContext, kind: str, rel: str) -> str:
     digest = hashlib.sha1(workflow.id.encode()).hexdigest()[:10]
     stem = rel.removesuffix(".py").replace("/", ".").replace("-", "_").replace(" ", "_")
@@ -109,18 +113,25 @@ class _BaseImports:
         self.stems: dict[str, list[str]] = {}
 
     def add(self, dotted: str, module: types.ModuleType) -> None:
+        """`pyBase/pybase.py` as `pyBase.pybase`, `Base.pyBase.pybase` (CoFlows' name, with the
+        workspace root on the path) and, when no other Base file has that stem, `pybase`."""
+        self._add_path(dotted, module)
+        self._add_path(f"{BASE_PACKAGE}.{dotted}", module)
+        self.stems.setdefault(dotted.split(".")[-1], []).append(dotted)
+
+    def _add_path(self, dotted: str, module: types.ModuleType) -> None:
         parts = dotted.split(".")
-        # synthetic parent packages, so `import pyBase.pybase` binds `pyBase`
-        for i in range(1, len(parts)):
+        self.modules[dotted] = module
+        # synthetic parent packages, deepest first, so `import pyBase.pybase` binds `pyBase`
+        # and `Base.pyBase.pybase` is a chain of packages down to the module
+        for i in range(len(parts) - 1, 0, -1):
             pkg_name = ".".join(parts[:i])
             pkg = self.modules.get(pkg_name)
             if pkg is None:
                 pkg = types.ModuleType(pkg_name)
                 pkg.__path__ = []  # type: ignore[attr-defined]
                 self.modules[pkg_name] = pkg
-            setattr(pkg, parts[i], self.modules.get(".".join(parts[: i + 1]), module))
-        self.modules[dotted] = module
-        self.stems.setdefault(parts[-1], []).append(dotted)
+            setattr(pkg, parts[i], self.modules[".".join(parts[: i + 1])])
 
     def lookup(self, name: str) -> types.ModuleType | None:
         mod = self.modules.get(name)
@@ -184,10 +195,16 @@ class PythonEngine(Engine):
 
     def start(self) -> None:
         install_output_capture()
+        import coflows.compat  # noqa: F401, PLC0415 - QuantApp.* names and the process-wide Base finder
 
     # -- Base --------------------------------------------------------------------------------
     def load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
+        with objects.loading(workflow.id):
+            return self._load_base(workflow, sources)
+
+    def _load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
         imports = _BaseImports()
+        self._register(workflow)
         errors: list[SourceError] = []
         _add_pip_path(workflow)
         for src in sources:
@@ -208,7 +225,20 @@ class PythonEngine(Engine):
         imports = workflow.state.get(self.language)
         if imports is None:
             imports = workflow.state[self.language] = _BaseImports()
+            self._register(workflow)
         return imports
+
+    def _register(self, workflow: WorkflowContext) -> None:
+        """The workflow's Base modules by name for the other languages and for `importlib`
+        (`objects.resolve("Base.pyBase.pybase")`); always the newest load of the Base."""
+        state = workflow.state
+        language = self.language
+
+        def resolve(name: str) -> types.ModuleType | None:
+            imports = state.get(language)
+            return imports.lookup(name) if imports is not None else None
+
+        objects.register(workflow.id, language, resolve)
 
     # -- Queries and agents ---------------------------------------------------------------------
     def _exec_module(self, workflow: WorkflowContext, src: SourceFile, kind: str, rel: str,
@@ -243,6 +273,10 @@ class PythonEngine(Engine):
         return module
 
     def load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
+        with objects.loading(workflow.id):
+            return self._load(workflow, source)
+
+    def _load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
         _add_pip_path(workflow)
         rel = workflow.relpath(source.path)
         module = self._exec_module(workflow, source, source.kind, rel, self._imports(workflow))
@@ -307,6 +341,7 @@ class PythonEngine(Engine):
         for name in [n for n in sys.modules if n.startswith(prefix)]:
             del sys.modules[name]
         workflow.state.pop(self.language, None)
+        objects.unregister(workflow.id, self.language)
 
     def describe(self) -> dict[str, Any]:
         return {"language": self.language, "version": sys.version.split()[0]}

@@ -69,12 +69,25 @@ def current_workflow() -> str | None:
     return getattr(_loading, "wid", None)
 
 
+_compat_installed = False
+
+
+def _install_compat() -> None:
+    """CoFlows' process-wide names (`QuantApp.*`) register when first needed, whichever engines run:
+    a Java-only workspace resolves `QuantApp.Kernel.User` too."""
+    global _compat_installed
+    _compat_installed = True
+    import coflows.compat  # noqa: F401, PLC0415 - registers the "quantapp" resolver
+
+
 def resolve(name: str, workflow_id: str | None = None, namespace: bool = True) -> Any:
     """The object called `name` for the workflow (default: the current one).
 
     With `namespace=True` an unknown name is a `Namespace`; otherwise a LookupError that lists
     where it looked.
     """
+    if not _compat_installed:
+        _install_compat()
     wid = workflow_id if workflow_id is not None else current_workflow()
     tried: list[str] = []
     for key in (None, wid) if wid is not None else (None,):
