@@ -277,6 +277,9 @@ def _value() -> dict:
 
 PROBES: dict[str, Prober] = {
     "/flow/query/{wid}/{qid:path}/{fn}": lambda s, k: Probe("GET", f"/flow/query/{wid(k)}/Data.py/fetch"),
+    "/flow/getquery": lambda s, k: Probe("GET", f"/flow/getquery?wid={wid(k)}&qid=Data.py&name=fetch&p=1"),
+    "/m/getwb": lambda s, k: Probe("GET", f"/m/getwb?workbook={wid(k)}&id=Data.py&name=fetch&p[0]=1"),
+    "/flow/getwb": lambda s, k: Probe("GET", f"/flow/getwb?workbook={wid(k)}&id=Data.py&name=fetch"),
     "/flow/openapi/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/openapi/{wid(k)}/Data.py"),
     "/flow/workflows/{wid}": lambda s, k: Probe("GET", f"/flow/workflows/{wid(k)}"),
     "/flow/source/{wid}/{qid:path}": lambda s, k: Probe("GET", f"/flow/source/{wid(k)}/Data.py"),

@@ -25,6 +25,7 @@ from coflows.permissions import VIEW, can_view, require
 from coflows.runtime import Runtime
 from coflows.server.auth import AuthMiddleware, Authenticator, principal_of
 from coflows.server.draining import DrainingMiddleware, InFlight
+from coflows.server.legacy_routes import legacy_routes
 from coflows.server.cloud_routes import BodyLimits
 from coflows.server.openapi import build_openapi
 from coflows.server.openapi_routes import server_paths
@@ -125,6 +126,7 @@ def build_routes(runtime: Runtime) -> list[BaseRoute]:
         Route("/openapi.json", api.openapi_all),
         Route("/docs", api.docs),
         *workflow_routes(runtime),  # the web app's workflow and query pages
+        *legacy_routes(query),  # CoFlows' /flow/getquery and /m/getwb forms of a call
     ]
     static = _swagger_static()
     if static is not None:

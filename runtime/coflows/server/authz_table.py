@@ -67,6 +67,12 @@ class Rule:
 ROUTES: tuple[Rule, ...] = (
     Rule(("GET", "POST"), "/flow/query/{wid}/{qid:path}/{fn}", CALL, "`wid` in the path",
          "the function's result", "whatever the function does", f"{BODY}; {CALL_TIME}"),
+    # CoFlows' legacy forms of the same call (server/legacy_routes.py): rewritten to the row above
+    Rule(("GET",), "/flow/getquery", CALL, "`wid` query parameter", "the function's result (as /flow/query)",
+         "whatever the function does", f"wid, qid, name missing, empty or repeated → 400; {CALL_TIME}"),
+    *(Rule(("GET",), legacy, CALL, "`workbook` query parameter", "the function's result (as /flow/query)",
+           "whatever the function does", f"workbook, id, name missing, empty or repeated → 400; {CALL_TIME}")
+      for legacy in ("/m/getwb", "/flow/getwb")),
     Rule(("GET",), "/health", ANYONE, "—", "status, version, number of workflows, started engines (and the call pool's counts, for the admin)", "—"),
     Rule(("GET",), "/flow/workflows", LISTED, "each workflow", "workflows' status", "—", level="View"),
     Rule(("GET",), "/flow/openapi/{wid}/{qid:path}", VIEW, "`wid` in the path",

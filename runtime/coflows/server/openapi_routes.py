@@ -111,7 +111,10 @@ def server_paths() -> dict[str, Any]:
     run_id = path_param("run_id", "a flow run ID")
     wid = path_param("wid", "workflow ID or name")
     agent_id = path_param("id", "an agent ID")
+    from coflows.server.legacy_routes import legacy_openapi
+
     return {
+        **legacy_openapi(),  # CoFlows' /flow/getquery and /m/getwb forms (server/legacy_routes.py)
         "/health": {"get": _op("health", "server", "liveness, version, workflows and started engines",
                                {"200": _json({"type": "object"})}, ())},
         # only with "Jupyter": true (docs/jupyter.md): a proxy, not an API of its own
