@@ -151,11 +151,40 @@ class _BaseImports:
                     if fromlist or "." not in name:
                         return mod
                     return self.modules[name.partition(".")[0]]
-            return real_import(name, globals, locals, fromlist, level)
+                if name.partition(".")[0] in _CLR_ROOTS and "clr" not in sys.modules:
+                    _start_clr(name)
+            found = real_import(name, globals, locals, fromlist, level)
+            # .NET namespaces (`import Cs.Base as csb`, `import System`) as CoFlows' pythonnet fork
+            # gave them: proxies with its argument conversions (coflows.compat.clr_proxy)
+            return _wrap_module(found) if type(found).__name__ == "ModuleObject" else found
 
         b = dict(builtins.__dict__)
         b["__import__"] = _import
         return b
+
+
+_CLR_ROOTS = ("clr", "System")  # imports that need pythonnet loaded (the C# engine started)
+
+
+def _start_clr(name: str) -> None:
+    """`import clr` / `import System` in a workspace without C# sources: start the C# engine first
+    (pythonnet must load Mono the way the engine does, before V8)."""
+    try:
+        from coflows.runtime import current_runtime
+
+        runtime = current_runtime()
+    except CoflowsError:
+        return  # a bare script: pythonnet loads as it would anywhere
+    try:
+        runtime.engines.get("csharp")
+    except CoflowsError as e:
+        raise ImportError(f"import {name}: {e}") from None
+
+
+def _wrap_module(module: Any) -> Any:
+    from coflows.compat.clr_proxy import wrap_module
+
+    return wrap_module(module)
 
 
 def _source_error_from_exception(exc: BaseException, path: Path, rel: str) -> SourceError:
