@@ -44,7 +44,7 @@ def resolve_quantapp(name: str) -> Any:
 
 
 def install() -> None:
-    objects.register(None, "quantapp", resolve_quantapp)
+    objects.register(None, "quantapp", resolve_quantapp, first=True)
     base_modules.install()
 
 

@@ -163,6 +163,19 @@ class _BaseImports:
         return b
 
 
+def substitute(text: str, workflow: WorkflowContext, source: SourceFile) -> str:
+    """CoFlows' placeholders: `$WID$` → the workflow's ID; `$ID$` → the query's ID (its URL
+    segment) or, in an agent, the agent's default ID `<WID>-<file stem>` (CoFlows' convention)."""
+    text = text.replace("$WID$", workflow.id)
+    if "$ID$" in text:
+        if source.kind == "agent":
+            ident = f"{workflow.id}-{source.path.stem}"
+        else:
+            ident = source.query_id or source.path.stem
+        text = text.replace("$ID$", ident)
+    return text
+
+
 _CLR_ROOTS = ("clr", "System")  # imports that need pythonnet loaded (the C# engine started)
 
 
@@ -276,7 +289,7 @@ class PythonEngine(Engine):
             text = src.read()
         except OSError as e:
             raise CompileError(SourceError(rel, None, f"cannot read: {e.strerror}")) from None
-        text = text.replace("$WID$", workflow.id)
+        text = substitute(text, workflow, src)
         name = _module_name(workflow, kind, rel)
         module = types.ModuleType(name)
         module.__file__ = str(src.path)
@@ -309,7 +322,7 @@ class PythonEngine(Engine):
         _add_pip_path(workflow)
         rel = workflow.relpath(source.path)
         module = self._exec_module(workflow, source, source.kind, rel, self._imports(workflow))
-        text = source.read().replace("$WID$", workflow.id)
+        text = substitute(source.read(), workflow, source)
         mdocs = parse_module_docs(text, "###", workflow.id, rel)
         functions: dict[str, Function] = {}
         for attr, obj in list(module.__dict__.items()):

@@ -34,11 +34,17 @@ class Namespace:
         return f"{self.name}.{member}" if self.name else member
 
 
-def register(workflow_id: str | None, language: str, fn: Resolver) -> None:
-    """Add (or replace) the resolver of `language` for a workflow (None: every workflow)."""
+def register(workflow_id: str | None, language: str, fn: Resolver, first: bool = False) -> None:
+    """Add (or replace) the resolver of `language` for a workflow (None: every workflow).
+
+    `first=True` puts it before the others, whenever they registered: CoFlows' `QuantApp.*` names
+    are the compatibility layer's, even after the C# engine registered its framework types."""
     with _lock:
         entries = [e for e in _by_workflow.get(workflow_id, []) if e[0] != language]
-        entries.append((language, fn))
+        if first:
+            entries.insert(0, (language, fn))
+        else:
+            entries.append((language, fn))
         _by_workflow[workflow_id] = entries
 
 
