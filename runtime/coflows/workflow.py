@@ -14,7 +14,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from coflows.engines import EngineManager, EngineUnavailable, LoadedSource, SourceFile, WorkflowContext, language_of
+from coflows.engines import (EngineManager, EngineUnavailable, LoadedSource, SourceFile, WorkflowContext,
+                             language_of, no_compiler, no_engine_reason)
 from coflows.errors import CompileError, CoflowsError, ManifestError, SourceError
 from coflows.functions import Function
 from coflows.workspace.manifest import Manifest, load_manifest
@@ -145,10 +146,13 @@ class Workflow:
 
     def load_base(self) -> list[SourceError]:
         by_language: dict[str, list[SourceFile]] = {}
+        errors: list[SourceError] = []
         for src in self.base_sources:
             lang = language_of(src.path)
             if lang:
                 by_language.setdefault(lang, []).append(src)
+            elif no_compiler(src.path):  # F#, VB, Scala: one error each, the rest of Base still loads
+                errors.append(SourceError(self.ctx.relpath(src.path), None, no_engine_reason(src.path)))
         # Bins assemblies/jars are loaded with the Base of their language, even with no Base source
         for b in self.ctx.bin_paths:
             lang = language_of(b)
@@ -159,7 +163,6 @@ class Workflow:
             by_language.setdefault("java", [])
         if self.ctx.nuget_assemblies and self.engines.running("csharp") is not None:
             by_language.setdefault("csharp", [])
-        errors: list[SourceError] = []
         # Python last: its Base may import C# or Java namespaces at import time
         for lang, sources in sorted(by_language.items(), key=lambda kv: kv[0] == "python"):
             try:
@@ -179,7 +182,7 @@ class Workflow:
         q.mtime_ns = _mtime(q.source.path)
         try:
             if q.language is None:
-                raise EngineUnavailable(f"no engine for files of type {q.source.path.suffix or '(none)'}")
+                raise EngineUnavailable(no_engine_reason(q.source.path))
             engine = self.engines.get(q.language)
             loaded = engine.load(self.ctx, q.source)
         except CompileError as e:

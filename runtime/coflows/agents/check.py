@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from coflows.agents.definition import AgentDefinition, AgentError
 from coflows.agents.schedule import Schedule, ScheduleError, parse_schedule
-from coflows.engines import SourceFile, language_of
+from coflows.engines import SourceFile, language_of, no_engine_reason
 from coflows.errors import CoflowsError, CompileError
 
 if TYPE_CHECKING:
@@ -28,7 +28,7 @@ def build_definition(wf: Workflow, src: SourceFile) -> AgentDefinition:
     rel = wf.ctx.relpath(src.path)
     language = language_of(src.path)
     if language is None:
-        raise AgentError(f"{rel}: no engine for files of type {src.path.suffix or '(none)'}")
+        raise AgentError(f"{rel}: {no_engine_reason(src.path)}")
     engine = wf.engines.get(language)
     loaded = engine.load(wf.ctx, src)
     if isinstance(loaded.factory, AgentDefinition):

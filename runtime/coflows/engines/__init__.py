@@ -39,12 +39,36 @@ EXTENSIONS: dict[str, str] = {
 }
 
 
+# Languages CoFlows compiled that have no compiler here (no F#, VB or Scala compiler runs on this
+# host): suffix → (language, what to ship instead). Their sources are an error each, never skipped.
+NO_COMPILER: dict[str, tuple[str, str]] = {
+    ".fs": ("F#", "a prebuilt DLL under Bins"),
+    ".fsx": ("F#", "a prebuilt DLL under Bins"),
+    ".vb": ("VB", "a prebuilt DLL under Bins"),
+    ".scala": ("Scala", "a prebuilt JAR under Bins or Jars"),
+}
+
+
 class EngineUnavailable(CoflowsError):
     """No engine for a file type, or an engine that cannot start (e.g. start-order violation)."""
 
 
 def language_of(path: str | Path) -> str | None:
     return EXTENSIONS.get(Path(path).suffix.lower())
+
+
+def no_compiler(path: str | Path) -> bool:
+    """A source of a language CoFlows compiled and this runtime cannot (F#, VB, Scala)."""
+    return Path(path).suffix.lower() in NO_COMPILER
+
+
+def no_engine_reason(path: str | Path) -> str:
+    """Why a file cannot load: for F#/VB/Scala what to ship instead, else its unknown type."""
+    suffix = Path(path).suffix.lower()
+    if suffix in NO_COMPILER:
+        language, instead = NO_COMPILER[suffix]
+        return f"no compiler for {suffix} ({language}) here; add {instead}"
+    return f"no engine for files of type {suffix or '(none)'}"
 
 
 class EngineManager:
@@ -115,9 +139,9 @@ class EngineManager:
     def for_path(self, path: str | Path) -> Engine:
         language = language_of(path)
         if language is None:
-            raise EngineUnavailable(f"{path}: no engine for files of type {Path(path).suffix or '(none)'}")
+            raise EngineUnavailable(f"{path}: {no_engine_reason(path)}")
         return self.get(language)
 
 
-__all__ = ["ENGINE_CLASSES", "EXTENSIONS", "Engine", "EngineManager", "EngineUnavailable",
-           "LoadedSource", "SourceFile", "WorkflowContext", "language_of"]
+__all__ = ["ENGINE_CLASSES", "EXTENSIONS", "NO_COMPILER", "Engine", "EngineManager", "EngineUnavailable",
+           "LoadedSource", "SourceFile", "WorkflowContext", "language_of", "no_compiler", "no_engine_reason"]

@@ -112,7 +112,16 @@ class Manifest(_Item):
         return [] if v is None else v
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json", exclude_none=False), indent=2) + "\n"
+        data = self.model_dump(mode="json", exclude_none=False)
+        for key in BEYOND_COFLOWS:  # a key CoFlows never writes appears only when the workspace uses it
+            if key not in self.model_fields_set and not data.get(key):
+                data.pop(key, None)
+        return json.dumps(data, indent=2) + "\n"
+
+
+# Manifest keys of ours that CoFlows' `PKG` record does not have: `coflows build` must not add them to a
+# CoFlows manifest (CoFlows ignores unknown keys, but a diff of its package.json should show only new files).
+BEYOND_COFLOWS = ("Flows",)
 
 
 def _json_path(loc: tuple[Any, ...]) -> str:

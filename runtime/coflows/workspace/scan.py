@@ -1,8 +1,12 @@
 """What `coflows build` does to a manifest, as CoFlows' `UpdatePackageFile` did.
 
 Generate an ID when it is empty, scan `Base/ Agents/ Queries/ Files/ Bins/`
-and append entries for new files. Existing entries are never deleted (a
-missing file named in the manifest is reported at load time instead).
+and append entries for new files, named as CoFlows names them: a query's
+`Name` and `ID` and an agent's `Name` are its path under its folder (`Exe`
+"pkg"); a Base file's `Name` is its path under `Base/`, except Python Base
+files, named by their whole path (`Base/pyBase/pybase.py`). Existing entries are
+never deleted (a missing file named in the manifest is reported at load time
+instead; CoFlows re-listed Files and Bins from the folders, dropping gone ones).
 """
 
 from __future__ import annotations
@@ -70,6 +74,8 @@ def scan_workspace(manifest: Manifest, root: Path) -> ScanResult:
                 entries.append(QueryEntry(Name=under, Content=content, ID=under))
             elif folder == "Agents":
                 entries.append(AgentEntry(Name=under, Content=content, Exe="pkg"))
+            elif folder == "Base" and content.endswith(".py"):
+                entries.append(SourceEntry(Name=content, Content=content))  # CoFlows names Python Base by path
             else:
                 entries.append(SourceEntry(Name=under, Content=content))
             result.added.append(content)
