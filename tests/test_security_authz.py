@@ -62,6 +62,28 @@ def who_fail(marker: str):
     raise ValueError("who fails")
 '''
 
+APP = '''
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def run(port, path):
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"app page"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Page)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+'''
+
 AGENT = '''
 def Body(data):
     return {{"echo": data}}
@@ -153,6 +175,7 @@ def make_workspaces(root: Path) -> Any:
         ws = new_workspace(root / kind, name=kind.capitalize(), wid=wid_, public=public)
         ws.manifest["Permissions"] += EXTRA_PERMISSIONS.get(kind, [])
         ws.add_query("Data.py", DATA)
+        ws.add_query("App.py", APP)  # a Dash/Flask-style app (coflows/apps): /dash/{wid}/App.py/
         ws.add_agent("Echo.py", AGENT.format(kind=kind))
         ws.manifest["Flows"] = [{"Name": "daily", "Spec": "Data.py/fetch"}]
         ws.save()
@@ -308,6 +331,7 @@ PROBES: dict[str, Prober] = {
     "/flow/logs/{wid}": lambda s, k: Probe("GET", f"/flow/logs/{wid(k)}?format=json"),
     "/flow/cloud/log": lambda s, k: Probe("GET", f"/flow/cloud/log?wid={wid(k)}&lines=5"),
     "/flow/ActiveAgentToggle": lambda s, k: Probe("GET", f"/flow/ActiveAgentToggle?id=echo-{k}"),
+    "/dash/{wid}/{path:path}": lambda s, k: Probe("GET", f"/dash/{wid(k)}/App.py/"),
 }
 
 ANYONE_PROBES = {

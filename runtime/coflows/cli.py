@@ -387,6 +387,15 @@ def add_query_cmd(language: Annotated[str, typer.Argument(help="py, cs, java or 
     _edit_manifest(config, lambda m, root: add_query(m, root, language, name))
 
 
+@add_app.command("dash")
+def add_dash_cmd(name: Annotated[str, typer.Argument(help="app name (file name without extension)")],
+                 config: ConfigOpt = None) -> None:
+    """Create a Dash app query (served at /dash/<workflow ID>/NAME.py/) and add dash to Pips."""
+    from coflows.workspace.add import add_dash
+
+    _edit_manifest(config, lambda m, root: add_dash(m, root, name))
+
+
 @add_app.command("agent")
 def add_agent_cmd(language_or_name: Annotated[str, typer.Argument(metavar="LANGUAGE", help="py, cs, java or js")],
                   name: Annotated[Optional[str], typer.Argument(help="agent name (file name without extension)")] = None,

@@ -46,9 +46,10 @@ def install_flows(runtime: Runtime) -> list[BaseRoute]:
 
 
 def install_all(runtime: Runtime) -> list[BaseRoute]:
-    """Auth, then flows, then M, then agents, then Jupyter, then the workspace watcher (closers run in reverse: the watcher
-    stops first, then agents)."""
+    """Auth, then flows, then M, then agents, then Jupyter, then apps, then the workspace watcher (closers run in
+    reverse: the watcher stops first, then apps, then agents)."""
     from coflows.agents.component import install as install_agents
+    from coflows.apps.component import install as install_apps
     from coflows.auth.component import install as install_auth
     from coflows.jupyter.component import install as install_jupyter
     from coflows.m.component import install as install_m
@@ -64,5 +65,6 @@ def install_all(runtime: Runtime) -> list[BaseRoute]:
     routes += install_logs(runtime)
     routes += install_jupyter(runtime)  # "Jupyter": true: JupyterLab at /lab (admins)
     routes += install_cloud(runtime)
+    routes += install_apps(runtime)  # /dash/{wid}/{qid}/…: queries with run(port, path) (coflows/apps)
     install_watcher(runtime)
     return routes

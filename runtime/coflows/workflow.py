@@ -307,7 +307,7 @@ class Workflow:
         return {
             "id": self.id,
             "name": self.name,
-            "queries": [q.status() for q in self.queries.values()],
+            "queries": [{**q.status(), "app": _app_url(self.id, q)} for q in self.queries.values()],
             "base_errors": [str(e) for e in self.base_errors],
             "agents": [s.name for s in self.agent_sources],
             "problems": list(self.problems),
@@ -336,6 +336,13 @@ def open_workflow(manifest_path: Path, engines: EngineManager) -> Workflow:
     if not manifest.ID:
         raise ManifestError(f"{manifest_path}: ID: empty (run `coflows build local` to generate one)")
     return Workflow(manifest_path.resolve(), manifest, engines)
+
+
+def _app_url(workflow_id: str, q: Query) -> str | None:
+    """`/dash/{wid}/{qid}/` for a query that is a Dash/Flask app (it defines `run(port, path)`), else None."""
+    from coflows.apps.detect import app_path, run_function
+
+    return app_path(workflow_id, q.id) if run_function(q) is not None else None
 
 
 def fixed_permissions(manifest: Manifest) -> dict[str, int]:

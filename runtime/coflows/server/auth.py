@@ -151,8 +151,10 @@ class AuthMiddleware:
                         await send({"type": "websocket.close", "code": 4403})
                         return
                 elif scope["method"] not in SAFE_METHODS and scope["path"] not in CSRF_EXEMPT:
-                    # X-XSRFToken: the name JupyterLab (behind /lab) sends it under (coflows/jupyter/proxy.py)
-                    sent = _header(scope, CSRF_HEADER) or _header(scope, b"x-xsrftoken") or ""
+                    # X-XSRFToken: the name JupyterLab (behind /lab) sends it under (coflows/jupyter/proxy.py);
+                    # X-CSRFToken: Dash's renderer (behind /dash, coflows/apps/proxy.py)
+                    sent = _header(scope, CSRF_HEADER) or _header(scope, b"x-xsrftoken") or \
+                        _header(scope, b"x-csrftoken") or ""
                     if not hmac.compare_digest(sent.encode("latin-1"), csrf.encode()):
                         await _refuse(send, 403, "CsrfFailed", "a request made with the session cookie must send "
                                       "its CSRF token in the X-CSRF-Token header (GET /auth/me returns it)")

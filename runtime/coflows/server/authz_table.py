@@ -223,6 +223,13 @@ ROUTES: tuple[Rule, ...] = (
     Rule(("WS",), "/lab/{path:path}", ADMIN, "—", "kernels' and terminals' messages",
          "runs code (each kernel message stamped with the caller's identity)",
          "client messages ≤ Server.MaxBodyBytes → closed 1009; kernel messages ≤ 64 MB"),
+    # Dash/Flask apps (coflows/apps): queries with run(port, path), proxied to their loopback server
+    Rule(("GET", "POST", "PUT", "PATCH", "DELETE"), "/dash/{wid}/{path:path}", READ, "`wid` in the path",
+         "whatever the app serves (anonymous HTML GETs without Read are redirected to /ui/login); the app gets "
+         "X-Coflows-User and X-Coflows-Level, never the caller's key, session or CSRF token",
+         "starts the app on first use (its query's run(port, path)); whatever the app does",
+         f"{BODY.split(';')[0]}; run: the function's time limit, then ≤ 30 s to listen on 127.0.0.1 → 502; upstream "
+         "connect 5 s, read 120 s → 504; 64 upstream connections; a failed start is retried after 10 s"),
     Rule(("GET",), "/auth/oidc/login", ANYONE, "—", "redirect to the OpenID provider (404 when OIDC is off)",
          "a short-lived signed cookie with state, nonce and PKCE verifier"),
     Rule(("GET",), "/auth/oidc/callback", ANYONE, "—", "redirect to the page the login started from",

@@ -1,4 +1,4 @@
-"""`coflows add …`: edit package.json as CoFlows' `add.sh` did (pip, jar, nuget, query, agent)."""
+"""`coflows add …`: edit package.json as CoFlows' `add.sh` did (pip, jar, nuget, query, agent, dash)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from coflows.errors import ManifestError
 from coflows.workspace.manifest import AgentEntry, JarEntry, Manifest, NuGetEntry, PipEntry, QueryEntry
-from coflows.workspace.templates import AGENTS, LANGUAGES, QUERIES
+from coflows.workspace.templates import AGENTS, DASH, DASH_PIP, LANGUAGES, QUERIES
 
 _PIP_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 _MAVEN = re.compile(r"^([\w.\-]+):([\w.\-]+):([\w.\-]+)$")
@@ -94,3 +94,20 @@ def add_agent(manifest: Manifest, root: Path, name: str, language: str = "py") -
     path.write_text(AGENTS[lang].replace("XXX", name))
     manifest.Agents.append(AgentEntry(Name=file_name, Content=f"Agents/{file_name}", Exe="pkg"))
     return f"Agents: added {file_name}"
+
+
+def add_dash(manifest: Manifest, root: Path, name: str) -> str:
+    """Create `Queries/<name>.py` from the Dash template, list it, and add `dash` to Pips (unless listed)."""
+    file_name = f"{name}.py"
+    path = root / "Queries" / file_name
+    if path.exists():
+        raise ManifestError(f"add dash: {path} already exists")
+    if any((q.ID or q.Name) == file_name for q in manifest.Queries):
+        raise ManifestError(f"add dash: a query with ID '{file_name}' is already listed in package.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DASH.replace("XXX", name))
+    manifest.Queries.append(QueryEntry(Name=file_name, Content=f"Queries/{file_name}", ID=file_name))
+    said = [f"Queries: added {file_name} (served at /dash/{manifest.ID or '<workflow ID>'}/{file_name}/)"]
+    if not any(_pip_name(p.ID) == "dash" for p in manifest.Pips):
+        said.append(add_pip(manifest, DASH_PIP))
+    return "; ".join(said)

@@ -210,3 +210,56 @@ function pkg() {
 }
 ''',
 }
+
+# `coflows add dash NAME` (CoFlows' `add.sh dash`): a Dash app served at /dash/<workflow ID>/NAME.py/
+# (coflows/apps). Its Pip: DASH_PIP, added to package.json with it.
+DASH_PIP = "dash>=2.11"
+DASH = '''"""Dash app XXX, served by coflows at /dash/$WID$/XXX.py/ to callers with Read on the workflow.
+
+On the first request coflows calls run(port, path) on a worker thread: start the app's server on
+127.0.0.1:port (never another address), serving under `path`, in a thread, and return the server.
+When this file changes, coflows calls that server's shutdown() and run() of the new version.
+Who is looking: the X-Coflows-User (their ID) and X-Coflows-Level (read or write) request headers.
+"""
+
+import threading
+from pathlib import Path
+
+import dash
+from dash import Input, Output, dcc, html
+from flask import request
+from werkzeug.serving import make_server
+
+ASSETS = Path(__file__).resolve().parent.parent / "Files" / "assets"  # CSS/JS served with the app, if any
+
+
+def layout():
+    return html.Div([
+        html.H3("XXX"),
+        html.P(id="who"),
+        dcc.Input(id="points", type="number", value=5, min=1, max=100),
+        dcc.Graph(id="chart"),
+    ])
+
+
+### <api name="run">
+###   <description>Starts the app (coflows calls it on the first request; over HTTP only Write may).</description>
+###   <permissions><group id="$WID$" permission="write"/></permissions>
+### </api>
+def run(port: int, path: str):
+    app = dash.Dash(__name__, url_base_pathname=path, assets_folder=str(ASSETS), title="XXX")
+    app.layout = layout
+
+    @app.callback(Output("chart", "figure"), Output("who", "children"), Input("points", "value"))
+    def chart(points):
+        n = max(1, min(int(points or 1), 100))
+        xs = list(range(n))
+        figure = {"data": [{"x": xs, "y": [x * x for x in xs], "mode": "lines", "name": "x²"}],
+                  "layout": {"margin": {"l": 40, "b": 30, "t": 10, "r": 0}}}
+        who = f"{request.headers.get('X-Coflows-User', '?')} ({request.headers.get('X-Coflows-Level', '?')})"
+        return figure, who
+
+    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    threading.Thread(target=server.serve_forever, name="dash XXX", daemon=True).start()
+    return server
+'''

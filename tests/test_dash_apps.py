@@ -1,0 +1,322 @@
+"""Dash/Flask apps behind coflows (`/dash/{wid}/{qid}/…`, coflows/apps) with a real server and real apps.
+
+A Flask app query (flask is in the `test` extra) end to end through the proxy: who may see it (a Read
+user by key and by session, View and anonymous refused), what the app gets (no coflows credentials,
+the caller's identity), CSRF with the session cookie, a reload that restarts it on a new port (the old
+one shut down), an app whose `run` raises (502 naming it; the server and other apps carry on) and
+one that listens on every interface (refused). Then `coflows add dash` and its template as a real
+Dash app, with dash installed into the workspace's pip folder through package.json `Pips`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ADMIN_KEY, Server, Workspace, edit_source, new_workspace, server_starter
+
+from coflows.auth.store import UserStore
+
+WID = "dddddddd-1111-2222-3333-444444444444"
+PASSWORD = "correct horse battery staple"
+READER, VIEWER, WRITER = "reader@example.com", "viewer@example.com", "writer@example.com"
+ADMIN = {"x-api-key": ADMIN_KEY}
+
+FLASK_APP = '''
+import threading
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+VERSION = 1
+
+
+def run(port, path):
+    app = Flask(__name__)
+
+    @app.route(path)
+    def index():
+        return f"<h1>hello v{VERSION}</h1>"
+
+    @app.route(path + "echo", methods=["GET", "POST"])
+    def echo():
+        return jsonify(version=VERSION, method=request.method, path=request.path, host=request.host,
+                       args=request.args, headers={k.lower(): v for k, v in request.headers.items()},
+                       cookies=request.cookies, body=request.get_data(as_text=True))
+
+    @app.route(path + "cookie")
+    def cookie():
+        out = jsonify(ok=True)
+        out.set_cookie("coflows_session", "planted")
+        out.set_cookie("app_pref", "dark")
+        return out
+
+    server = make_server("{HOST}", port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+'''
+
+CRASH_APP = '''
+def run(port, path):
+    raise ValueError("no database for the dashboard")
+'''
+
+PLAIN = '''
+def run_report(n: int = 1):
+    return n
+'''
+
+
+def accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def make_users(ws: Workspace) -> dict[str, str]:
+    """Users in the server's database before it starts; returns email → API key."""
+    from coflows.config import load_config
+    from coflows.store import Database, database_url
+
+    config = load_config(ws.config_path)
+    db = Database(database_url(config.database.type, config.database.connection, config.base_dir))
+    store = UserStore(db)
+    keys = {}
+    try:
+        for email, level in ((READER, "read"), (VIEWER, "view"), (WRITER, "write")):
+            store.add_user(email, name=email.split("@")[0], password=PASSWORD)
+            store.grant(WID, email, level)
+            keys[email] = store.new_key(email, "dash test")[1]
+    finally:
+        db.dispose()
+    return keys
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
+    ws = new_workspace(tmp_path_factory.mktemp("dash") / "ws", name="Apps", wid=WID, public=None)
+    ws.add_query("App.py", FLASK_APP.replace("{HOST}", "127.0.0.1"))
+    ws.add_query("Other.py", FLASK_APP.replace("{HOST}", "127.0.0.1"))
+    ws.add_query("Crash.py", CRASH_APP)
+    ws.add_query("Wide.py", FLASK_APP.replace("{HOST}", "0.0.0.0"))
+    ws.add_query("Plain.py", PLAIN)
+    keys = make_users(ws)
+    starter = server_starter(Server)
+    try:
+        yield next(starter)(ws), keys
+    finally:
+        starter.close()
+
+
+def key(keys: dict[str, str], email: str) -> dict[str, str]:
+    return {"x-api-key": keys[email]}
+
+
+def url(qid: str, rest: str = "") -> str:
+    return f"/dash/{WID}/{qid}/{rest}"
+
+
+def login(s: Server, email: str) -> tuple[httpx.Client, str]:
+    """A client holding a login session's cookie, and the session's CSRF token."""
+    client = httpx.Client(base_url=s.base, timeout=60)
+    r = client.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return client, r.json()["csrf"]
+
+
+def test_who_may_open_an_app(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    anonymous = s.get(url("App.py"))
+    assert anonymous.status_code == 401, anonymous.text
+    browser = s.get(url("App.py"), headers={"accept": "text/html"}, follow_redirects=False)
+    assert browser.status_code == 303 and browser.headers["location"].startswith("/ui/login?next=/dash/")
+    viewer = s.get(url("App.py"), headers=key(keys, VIEWER))
+    assert viewer.status_code == 403, viewer.text
+    assert s.get(url("App.py"), headers={"x-api-key": "wrong"}).status_code == 401
+    reader = s.get(url("App.py"), headers=key(keys, READER))
+    assert reader.status_code == 200 and "hello v1" in reader.text
+    assert s.get(f"/dash/Apps/App.py/", headers=key(keys, READER)).text == reader.text  # by name too
+    bare = s.get(f"/dash/{WID}/App.py", headers=key(keys, READER), follow_redirects=False)
+    assert bare.status_code == 307 and bare.headers["location"].endswith(f"/dash/{WID}/App.py/")
+    assert s.get(url("Plain.py"), headers=key(keys, READER)).status_code == 404
+    assert s.get(url("Missing.py"), headers=key(keys, READER)).status_code == 404
+    assert s.get(f"/dash/not-a-workflow/App.py/", headers=ADMIN).status_code == 404
+
+
+def test_the_app_never_sees_coflows_credentials(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    reader_key = keys[READER]
+    r = s.get(url("App.py", f"echo?x=1&_cokey={reader_key}"),
+              headers={"referer": f"{s.base}{url('App.py')}?_cokey={reader_key}&tab=2",
+                       "x-coflows-user": "forged@example.com", "cookie": "app_pref=light"})
+    assert r.status_code == 200, r.text
+    seen = r.json()
+    assert seen["args"] == {"x": "1"} and seen["path"] == f"/dash/{WID}/App.py/echo"
+    assert reader_key not in json.dumps(seen)
+    assert seen["headers"]["x-coflows-user"] == READER and seen["headers"]["x-coflows-level"] == "read"
+    assert seen["headers"]["referer"].endswith("?tab=2") and seen["cookies"] == {"app_pref": "light"}
+    r = s.get(url("App.py", "echo"), headers={"x-api-key": ADMIN_KEY})
+    assert ADMIN_KEY not in r.text and "x-api-key" not in r.json()["headers"]
+    assert r.json()["headers"]["x-coflows-level"] == "write"
+    planted = s.get(url("App.py", "cookie"), headers=key(keys, READER))
+    assert planted.status_code == 200
+    assert "app_pref=dark" in planted.headers.get("set-cookie", "")
+    assert "coflows_session" not in planted.headers.get("set-cookie", "")  # the app cannot replace the session
+    # the proxy keeps no cookie jar: one caller's app cookies never reach the app with another's request
+    other = httpx.get(s.base + url("App.py", "echo"), headers=key(keys, WRITER), timeout=60).json()
+    assert other["cookies"] == {} and other["headers"]["x-coflows-user"] == WRITER
+
+
+def test_a_browser_session_with_csrf(served: tuple[Server, dict[str, str]]) -> None:
+    s, _ = served
+    client, csrf = login(s, READER)
+    with contextlib.closing(client):
+        page = client.get(url("App.py"))
+        assert page.status_code == 200 and "hello v1" in page.text
+        assert client.cookies.get("_csrf_token") == csrf  # what Dash's renderer sends back as X-CSRFToken
+        seen = client.get(url("App.py", "echo")).json()
+        assert "coflows_session" not in seen["cookies"] and "_csrf_token" not in seen["cookies"]
+        assert seen["headers"]["x-coflows-user"] == READER
+        refused = client.post(url("App.py", "echo"), content=b'{"a": 1}', headers={"content-type": "application/json"})
+        assert refused.status_code == 403 and refused.json()["error"]["type"] == "CsrfFailed"
+        posted = client.post(url("App.py", "echo"), content=b'{"a": 1}',
+                             headers={"content-type": "application/json", "x-csrftoken": csrf})
+        assert posted.status_code == 200, posted.text
+        assert posted.json()["body"] == '{"a": 1}' and "x-csrftoken" not in posted.json()["headers"]
+    viewer, _ = login(s, VIEWER)
+    with contextlib.closing(viewer):
+        assert viewer.get(url("App.py")).status_code == 403
+
+
+def test_workflows_list_the_apps(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    listed = {q["id"]: q for w in s.get("/flow/workflows", headers=key(keys, READER)).json() for q in w["queries"]}
+    assert listed["App.py"]["app"] == f"/dash/{WID}/App.py/"
+    assert listed["Crash.py"]["app"] == f"/dash/{WID}/Crash.py/"
+    assert listed["Plain.py"]["app"] is None
+
+
+def test_a_crashing_app_is_a_502_naming_it(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    r = s.get(url("Crash.py"), headers=key(keys, READER))
+    assert r.status_code == 502, r.text
+    message = r.json()["error"]["message"]
+    assert "Crash.py" in message and "no database for the dashboard" in message and "ValueError" in message
+    assert s.get(url("Crash.py", "x"), headers=key(keys, READER)).status_code == 502  # remembered, not retried
+    assert s.get("/health").status_code == 200
+    assert s.get(url("Other.py"), headers=key(keys, READER)).status_code == 200
+
+
+def test_an_app_listening_on_every_interface_is_refused(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    r = s.get(url("Wide.py"), headers=key(keys, READER))
+    assert r.status_code == 502, r.text
+    message = r.json()["error"]["message"]
+    assert "Wide.py" in message and "0.0.0.0" in message and "127.0.0.1" in message
+    port = int(re.search(r":(\d+),", message).group(1))
+    assert not accepts(port)  # it was shut down
+
+
+def test_a_reload_restarts_the_app(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    before = s.get(url("App.py", "echo"), headers=key(keys, READER)).json()
+    assert before["version"] == 1
+    old_port = int(before["host"].rsplit(":", 1)[1])
+    assert old_port != s.port and accepts(old_port)
+    path = s.ws.mnt / "Queries" / "App.py"
+    edit_source(path, path.read_text().replace("VERSION = 1", "VERSION = 2"))
+    deadline = time.monotonic() + 30  # the proxy looks at the file at most once a second
+    while (after := s.get(url("App.py", "echo"), headers=key(keys, READER)).json())["version"] == 1:
+        assert time.monotonic() < deadline, "the edited app was not restarted"
+        time.sleep(0.2)
+    assert after["version"] == 2
+    assert int(after["host"].rsplit(":", 1)[1]) != old_port
+    assert not accepts(old_port)  # the old server was shut down
+    assert "hello v2" in s.get(url("App.py"), headers=key(keys, READER)).text
+    assert "App.py: restarting the app (its query was reloaded)" in s.output() or \
+        "App.py: stopping the app (its query was reloaded)" in s.output()
+
+
+# -- coflows add dash: the template as a real Dash app ----------------------------------------------
+
+def test_add_dash_writes_the_template_and_the_pip(tmp_path: Path) -> None:
+    ws = new_workspace(tmp_path / "ws", wid=WID)
+    out = subprocess.run([sys.executable, "-m", "coflows", "add", "dash", "Board", "--config", str(ws.config_path)],
+                         capture_output=True, text=True, cwd=ws.root)
+    assert out.returncode == 0, out.stdout + out.stderr
+    source = (ws.mnt / "Queries" / "Board.py").read_text()
+    assert "def run(port: int, path: str):" in source and 'make_server("127.0.0.1", port' in source
+    manifest = json.loads((ws.mnt / "package.json").read_text())
+    assert {"Name": "Board.py", "Content": "Queries/Board.py", "ID": "Board.py"}.items() <= \
+        next(q for q in manifest["Queries"] if q["ID"] == "Board.py").items()
+    assert [p["ID"] for p in manifest["Pips"]] == ["dash>=2.11"]
+    again = subprocess.run([sys.executable, "-m", "coflows", "add", "dash", "Board", "--config", str(ws.config_path)],
+                           capture_output=True, text=True, cwd=ws.root)
+    assert again.returncode != 0 and "already exists" in again.stdout + again.stderr
+
+
+def _dash_update(points: int) -> dict[str, Any]:
+    return {"output": "..chart.figure...who.children..",
+            "outputs": [{"id": "chart", "property": "figure"}, {"id": "who", "property": "children"}],
+            "inputs": [{"id": "points", "property": "value", "value": points}],
+            "changedPropIds": ["points.value"], "state": []}
+
+
+@pytest.mark.network
+def test_the_dash_template_serves_a_real_dash_app(tmp_path: Path) -> None:
+    """dash from PyPI into the workspace's pip/ (package.json Pips), then the page, its assets and callbacks."""
+    ws = new_workspace(tmp_path / "ws", name="Boards", wid=WID, public=None)
+    from coflows.workspace.add import add_dash
+    from coflows.workspace.manifest import load_manifest, save_manifest
+
+    manifest = load_manifest(ws.mnt / "package.json")
+    add_dash(manifest, ws.mnt, "Board")
+    save_manifest(ws.mnt / "package.json", manifest)
+    ws.manifest = json.loads((ws.mnt / "package.json").read_text())
+    keys = make_users(ws)
+    starter = server_starter(Server)
+    try:
+        s = next(starter)(ws)
+        reader = key(keys, READER)
+        page = s.get(url("Board.py"), headers=reader)
+        assert page.status_code == 200, page.text
+        assert "_dash-config" in page.text and f"/dash/{WID}/Board.py/" in page.text
+        layout = s.get(url("Board.py", "_dash-layout"), headers=reader)
+        assert layout.status_code == 200 and "points" in layout.text
+        deps = s.get(url("Board.py", "_dash-dependencies"), headers=reader)
+        assert deps.status_code == 200 and "chart.figure" in deps.text
+        scripts = [src for src in re.findall(r'src="([^"]+)"', page.text) if src.startswith("/dash/")]
+        assert scripts, page.text
+        for src in scripts:  # the page's JS (renderer, React, components) through the proxy
+            assert s.get(src, headers=reader).status_code == 200, src
+        update = s.post(url("Board.py", "_dash-update-component"), json=_dash_update(3), headers=reader)
+        assert update.status_code == 200, update.text
+        answer = update.json()["response"]
+        assert answer["chart"]["figure"]["data"][0]["y"] == [0, 1, 4]
+        assert answer["who"]["children"] == f"{READER} (read)"
+        client, csrf = login(s, READER)  # the browser's way: session cookie, the CSRF cookie echoed
+        with contextlib.closing(client):
+            assert client.get(url("Board.py")).status_code == 200
+            token = client.cookies.get("_csrf_token")
+            assert token == csrf
+            r = client.post(url("Board.py", "_dash-update-component"), json=_dash_update(2),
+                            headers={"X-CSRFToken": token})
+            assert r.status_code == 200 and r.json()["response"]["chart"]["figure"]["data"][0]["y"] == [0, 1]
+        assert s.get(url("Board.py"), headers=key(keys, VIEWER)).status_code == 403
+        assert s.get(url("Board.py")).status_code == 401
+        # run() itself is no URL for Read users (the template's <permissions>): only the server starts apps
+        assert s.get(f"/flow/query/{WID}/Board.py/run?port=1&path=/", headers=reader).status_code == 403
+    finally:
+        starter.close()
