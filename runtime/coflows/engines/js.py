@@ -53,7 +53,9 @@ from coflows.calls.deadline import remaining
 from coflows.agents.definition import AgentDefinition, AgentError, definition_from
 from coflows.context import CallContext, call_context, current, user_log
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
+from coflows.engines.js_objects import ObjectBridge
 from coflows.engines.js_prelude import prelude
+from coflows.engines.js_sync import SyncChannel
 from coflows.engines.js_source import JsDoc, JsParam, parse_jsdoc, params_of, scan
 from coflows.engines.js_v8 import (
     V8Closed,
@@ -62,6 +64,7 @@ from coflows.engines.js_v8 import (
     V8ExecuteError,
     V8OutOfMemory,
     V8ParseError,
+    V8Reentrant,
     V8Terminated,
     V8Timeout,
     v8_version,
@@ -75,6 +78,8 @@ from coflows.xmldocs import parse_module_docs
 log = logging.getLogger("coflows.engines.js")
 
 _HOST = "__coflows_host"
+_SAB = "__coflows_sab"  # the synchronous channel's buffer and function (js_sync), until the prelude takes them
+_SYNC = "__coflows_sync"
 _HOOK_PREFIX = "\x00agent:"  # an agent's hooks in its file's scope (js_prelude.registerAgent)
 # M.Base(topic).<op> in JavaScript → the method of coflows.m.api.MSet
 _M_OPS = {"Add": "add", "AddMany": "add_many", "Exchange": "exchange", "ExchangeID": "exchange_id",
@@ -188,6 +193,8 @@ class _JsWorkflow:
     # A call ends this much before its thread's call deadline, so that V8 stops it (and the thread
     # is free) before the watchdog answers 504 and would have to stop it from outside.
     DEADLINE_MARGIN = 0.05
+    # A synchronous host call (js_sync) gives up this much before its JavaScript call's deadline.
+    SYNC_MARGIN = 0.25
 
     def __init__(self, engine: JsEngine, workflow: WorkflowContext,
                  base: list[tuple[str, str]] | None = None, replica: bool = False) -> None:
@@ -224,7 +231,10 @@ class _JsWorkflow:
         limit = self.engine.memory_limit_bytes()
         ctx.set_memory_limit(limit, int(limit * 0.8))
         ctx.install_host_function(_HOST)
-        ctx.eval(prelude(json.dumps(self.id), _HOST))
+        bridge = ObjectBridge(self.id, self.inflight.get, lambda c=ctx: self.engine.pool.submit(self._collect, c, True))
+        channel = SyncChannel(ctx, _SAB, _SYNC, bridge.serve, self._sync_deadline)
+        ctx.objects = (channel, bridge)  # type: ignore[attr-defined]
+        ctx.eval(prelude(json.dumps(self.id), _HOST, _SAB, _SYNC))
         errors = [e for rel, text in self.base if (e := self._eval_base(ctx, rel, text))]
         for script in list(self.scripts.values()):
             try:
@@ -250,8 +260,21 @@ class _JsWorkflow:
             self.restarts += 1
         self._close_context(old)
 
+    def _sync_deadline(self, request: str) -> float:
+        """Until when a synchronous host call may take: its JavaScript call's deadline (else the load limit)."""
+        cid = int(request[1:request.index(",")])
+        entry = self.running.get(cid)
+        if entry is None:
+            return time.monotonic() + self._timeout()
+        return entry[1] - self.SYNC_MARGIN  # the JavaScript can still catch the host call's TimeoutError
+
     def _close_context(self, ctx: V8Context) -> None:
+        objects = getattr(ctx, "objects", None)
+        if objects is not None:
+            objects[0].close()  # wake a V8 thread waiting in a host call, or close() would wait for it
         ctx.close()
+        if objects is not None:
+            objects[1].close()  # release the context's host-object handles
         with self.plock:
             waits = [(cid, w) for cid, w in self.promises.items() if w.ctx is ctx]
             for cid, w in waits:
@@ -638,6 +661,8 @@ class _JsWorkflow:
                     continue
                 raise UserCodeError("Terminated", f"{where}: JavaScript execution was terminated",
                                     language="javascript") from None
+            except V8Reentrant as e:
+                raise UserCodeError("ReentrantCall", f"{where}: {e}", language="javascript") from None
             except V8ExecuteError as e:  # an error outside the protocol (should not happen): show V8's text
                 raise UserCodeError("Error", str(e).splitlines()[0] if str(e) else "JavaScript error",
                                     str(e), language="javascript") from None
@@ -662,9 +687,9 @@ class _JsWorkflow:
         return CallTimeout(f"{where}: the JavaScript call was stopped (its time limit passed or its caller went "
                            "away)")
 
-    def _collect(self, ctx: V8Context) -> None:
+    def _collect(self, ctx: V8Context, force: bool = False) -> None:
         try:
-            ctx.collect_garbage()
+            ctx.collect_garbage(force)
         except V8Error:
             pass  # closed or restarted meanwhile
         except Exception:  # noqa: BLE001 - housekeeping must never fail a call

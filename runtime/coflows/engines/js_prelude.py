@@ -18,10 +18,15 @@ Python and V8 exchange only strings:
   `coflows.user()` / `coflows.permission(group)` with `u<id>\\n[callerId, "user"|"permission", group, []]`;
 - an agent file's factory is called by `__coflows.agent(id, tag, query, exe)`:
   its hooks are kept in the file's scope as `"\\0agent:<Hook>"` (called like any
-  function) and it answers `o{"fields": {ID, Name, …}, "hooks": [names]}`.
+  function) and it answers `o{"fields": {ID, Name, …}, "hooks": [names]}`; `exe` may also name
+  the package itself (`let pkg = new qengine.FPKG(...)`, as CoFlows' JavaScript agents do);
+- host objects (`importNamespace`, `System`, `jsWrapper`, `log`): js_objects.OBJECTS_JS, on the
+  synchronous channel of js_sync.
 """
 
 from __future__ import annotations
+
+from coflows.engines.js_objects import OBJECTS_JS
 
 # Formatted with WID (a JSON string literal) and HOST (the host function's global name).
 PRELUDE = r"""
@@ -256,8 +261,9 @@ const api = {
       const get = scope.get(exe);
       if (get !== undefined) {
         const f = get();
-        if (typeof f !== "function") throw new TypeError(exe + " is not a function (the agent's factory)");
-        r = f();
+        if (typeof f === "function") r = f();  // a factory
+        else if (f !== null && typeof f === "object") r = f;  // the package itself: let pkg = new qengine.FPKG(...)
+        else throw new TypeError(exe + " is neither a function (the agent's factory) nor an agent package (an object)");
       } else if (scope.has("AGENT")) {  // declarative: AGENT = {Name, MID, ...} and top-level hook functions
         const spec = scope.get("AGENT")();
         if (spec === null || typeof spec !== "object") throw new TypeError("AGENT is not an object");
@@ -295,6 +301,7 @@ const api = {
   flush() { return withLogs("o null"); },
   pending() { return pending.size; },
 };
+OBJECTS_JS
 Object.defineProperty(g, "__coflows", {value: Object.freeze(api), enumerable: false});
 
 // setTimeout/clearTimeout (web APIs, not part of V8), on Atomics.waitAsync as mini-racer does
@@ -318,5 +325,9 @@ for (const [k, v] of [["setTimeout", setTimeout], ["clearTimeout", clearTimeout]
 """
 
 
-def prelude(workflow_id_literal: str, host_name: str) -> str:
-    return PRELUDE.replace("WIDLIT", workflow_id_literal).replace("HOST", f'"{host_name}"')
+def prelude(workflow_id_literal: str, host_name: str, buffer_name: str, sync_name: str) -> str:
+    """The prelude for one context: `host_name` is the asynchronous host function's global,
+    `buffer_name` / `sync_name` the shared buffer's and the synchronous host function's (js_sync)."""
+    objects = OBJECTS_JS.replace("SABNAME", f'"{buffer_name}"').replace("SYNCNAME", f'"{sync_name}"')
+    return (PRELUDE.replace("WIDLIT", workflow_id_literal).replace("HOST", f'"{host_name}"')
+            .replace("OBJECTS_JS", objects))

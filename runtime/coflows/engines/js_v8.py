@@ -40,6 +40,7 @@ log = logging.getLogger("coflows.engines.js")
 # Value type tags of libmini_racer (mini_racer.cc / py_mini_racer._objects._MiniRacerTypes).
 _NULL, _BOOL, _INTEGER, _DOUBLE, _STR = 1, 2, 3, 4, 5
 _UNDEFINED = 11
+_SHARED_ARRAY_BUFFER = 101
 _EXECUTE_EXC, _PARSE_EXC, _OOM_EXC, _TIMEOUT_EXC, _TERMINATED_EXC, _VALUE_EXC, _KEY_EXC = range(200, 207)
 
 
@@ -69,6 +70,15 @@ class V8Timeout(V8Error):
 
 class V8Closed(V8Error):
     """The context was closed (it may have been replaced by a fresh one)."""
+
+
+class V8Reentrant(V8Error):
+    """Python code serving a synchronous host call of a context tried to run JavaScript in that same
+    context, whose V8 thread is blocked until the host call returns (it would wait forever)."""
+
+
+# Set by `js_sync` on a thread while it serves a synchronous host call of a context (see `eval`).
+serving = threading.local()
 
 
 _ERRORS: dict[int, type[V8Error]] = {
@@ -185,6 +195,31 @@ class _Host:
         self.ctx._post(("host", raw))
 
 
+class _Sync:
+    """A synchronous host function: `fn()` runs on the V8 thread while JavaScript waits for it.
+
+    `fn` must not call V8 (the isolate is blocked until it returns); the arguments array is
+    freed later on the dispatcher thread.
+    """
+
+    __slots__ = ("ctx", "fn")
+
+    def __init__(self, ctx: V8Context, fn: Callable[[], None]) -> None:
+        self.ctx = ctx
+        self.fn = fn
+
+    def deliver(self, callback_id: int, raw: Any) -> None:
+        try:
+            self.fn()
+        except BaseException:  # noqa: BLE001 - nothing may escape into V8's thread
+            log.exception("synchronous host call in %s", self.ctx.name)
+        garbage = self.ctx._sync_garbage
+        garbage.append(raw)
+        if len(garbage) >= 64:  # freed in batches: one dispatcher wake-up per 64 calls
+            self.ctx._sync_garbage = []
+            self.ctx._post(("free_many", garbage))
+
+
 class V8Context:
     """One V8 isolate and context, with its own V8 thread (contexts run in parallel).
 
@@ -211,6 +246,7 @@ class V8Context:
         self._ids: set[int] = set()
         self._tasks: dict[int, Any] = {}  # thread ident → the task its eval waits for
         self._on_message = on_message
+        self._sync_garbage: list[Any] = []  # argument arrays of synchronous host calls, to free
         self._queue: queue.SimpleQueue[tuple[str, Any]] | None = None
         self._dispatcher: threading.Thread | None = None
         self._qlock = threading.Lock()
@@ -225,6 +261,10 @@ class V8Context:
         """Run a script; return its completion value (a primitive, or a `JSObjectRef` if `keep_object`)."""
         if self.closed:
             raise V8Closed(f"JavaScript context {self.name} is closed")
+        if getattr(serving, "ctx", None) is self:
+            raise V8Reentrant(f"JavaScript context {self.name} is waiting for a synchronous host call made "
+                              "from it (a host object's member); that call cannot run JavaScript in the same "
+                              "context")
         w = _Waiter(self)
         cid = next(_ids)
         _handlers[cid] = w
@@ -293,10 +333,14 @@ class V8Context:
             self._dll.mr_free_value(self._ctx, obj.raw)
 
     # -- host function ------------------------------------------------------------------------
-    def install_host_function(self, global_name: str) -> None:
-        """Define `globalThis[global_name](message: string)`, delivered to `on_message` in order."""
+    def install_host_function(self, global_name: str, sync: Callable[[], None] | None = None) -> None:
+        """Define `globalThis[global_name](message: string)`, delivered to `on_message` in order.
+
+        With `sync`, the function instead calls `sync()` on the V8 thread and returns when it
+        does (JavaScript is blocked meanwhile; `sync` must not call V8): see js_sync.
+        """
         cid = next(_ids)
-        _handlers[cid] = _Host(self)
+        _handlers[cid] = _Host(self) if sync is None else _Sync(self, sync)
         self._ids.add(cid)
         fn = self._dll.mr_make_js_callback(self._ctx, cid)
         g = self.eval("globalThis", keep_object=True)
@@ -307,6 +351,19 @@ class V8Context:
         finally:
             for raw in (key, fn, g.raw):
                 self._dll.mr_free_value(self._ctx, raw)
+
+    def shared_buffer(self, global_name: str, size: int) -> tuple[JSObjectRef, int, int]:
+        """Define `globalThis[global_name] = new SharedArrayBuffer(size)`: (its ref, address, length).
+
+        The backing store stays at that address while the ref is kept (never free it before the
+        context): Python reads and writes it without a V8 hop.
+        """
+        ref = self.eval(f"globalThis[{json.dumps(global_name)}] = new SharedArrayBuffer({int(size)})",
+                        keep_object=True)
+        if not isinstance(ref, JSObjectRef) or ref.raw.contents.type != _SHARED_ARRAY_BUFFER:
+            raise V8Error("this mini-racer build does not expose SharedArrayBuffer memory")
+        c = ref.raw.contents
+        return ref, int(c.value.value_ptr), int(c.len)
 
     def post_task(self, fn: Callable[[], None]) -> bool:
         """Run `fn` on the dispatcher thread, after the host messages already queued; False if none runs."""
@@ -343,6 +400,12 @@ class V8Context:
                 continue
             if kind == "free":
                 self._dll.mr_free_value(self._ctx, raw)
+                continue
+            if kind == "free_many":
+                for r in raw:
+                    if self.closed:
+                        break
+                    self._dll.mr_free_value(self._ctx, r)
                 continue
             try:
                 # `raw` is the array of the host function's arguments: read element 0 (a V8 hop,
