@@ -288,6 +288,7 @@ class ClrEngine(Engine):
         self.assemblies_loaded = 0
         self._seen_types: set[str] = set()
         self._calls: Any = None  # Coflows.Calls: stoppable calls (Calls.cs)
+        self.json_references: list[Path] = []  # Debian's Newtonsoft.Json and QuantApp.Json, when installed
 
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -299,8 +300,15 @@ class ClrEngine(Engine):
         import clr
         from System import Array, Func, Object, String
 
-        self.host_path = self.mono.build_helper("Coflows.Host", ["Host.cs", "Agents.cs", "Calls.cs", "User.cs"])
+        # QuantApp.cs and Jvm.cs: CoFlows' C# API (QuantApp.Kernel, QuantApp.Engine, JVM), thin over the host
+        self.host_path = self.mono.build_helper("Coflows.Host", ["Host.cs", "Agents.cs", "Calls.cs", "User.cs",
+                                                                 "QuantApp.cs", "Jvm.cs"])
         clr.AddReference(str(self.host_path))
+        newtonsoft = self.mono.newtonsoft_dll()
+        if newtonsoft is not None:
+            json_compat = self.mono.build_helper("QuantApp.Json", "JsonCompat.cs", [newtonsoft])
+            clr.AddReference(str(json_compat))
+            self.json_references = [newtonsoft, json_compat]
         bridge = self.mono.build_helper("Coflows.Bridge", "Bridge.cs", [self.mono.python_runtime_dll()])
         clr.AddReference(str(bridge))
         clr_convert.init_bridge()
@@ -472,10 +480,16 @@ class ClrEngine(Engine):
 
     def _references(self, workflow: WorkflowContext, st: _State, with_base: bool = True) -> list[Path]:
         refs: list[Path] = [self.host_path] if self.host_path else []
+        # `using Python.Runtime` (Py.GIL, Py.Import, dynamic PyObject): the pythonnet this process runs
+        refs.append(self.mono.python_runtime_dll())
         if with_base and st.base_path is not None:
             refs.append(st.base_path)
         refs += [Path(p) for p in st.framework]
-        refs += [entry[1] for entry in st.bins.values() if entry is not None]
+        bins = [entry[1] for entry in st.bins.values() if entry is not None]
+        refs += bins
+        # Debian's Json.NET unless the workflow brings its own (two assemblies of one name do not compile)
+        if not any(p.name.lower() == "newtonsoft.json.dll" for p in bins):
+            refs += self.json_references
         return refs
 
     def _source_for_compiler(self, workflow: WorkflowContext, st: _State, src: SourceFile, text: str) -> Path:
@@ -498,6 +512,10 @@ class ClrEngine(Engine):
             (errors if d.severity == "error" else warnings).append(SourceError(where, d.line, d.message, d.column))
         if not result.ok and not errors:
             errors.append(SourceError(default, None, "compilation failed"))
+        if not result.ok and not self.json_references and any("`Newtonsoft" in e.message for e in errors):
+            errors.append(SourceError(default, None, "Newtonsoft.Json is not installed: install the Debian package "
+                                                     "libnewtonsoft-json5.0-cil (bin/setup.sh does), or add the "
+                                                     "NuGet package Newtonsoft.Json to package.json"))
         return errors, warnings
 
     def _count_load(self, workflow: WorkflowContext, st: _State, key: str, rel: str) -> None:

@@ -7,8 +7,8 @@
   `string`, `bool`, `DateTime`, `List<object>`, `Dictionary<string, object>`); `Body` gets the
   message as JSON text, as in CoFlows; results come back through `clr_convert.to_py`. A .NET
   exception in a hook is a `UserCodeError`.
-* `runtime_call`: the Python side of `Coflows.RuntimeBridge` (M operations, JSON helpers and
-  `Coflows.User`, who is calling).
+* `runtime_call`: the Python side of `Coflows.RuntimeBridge` (M operations, JSON helpers,
+  `Coflows.User`, who is calling, and `JVM.JVMObject`'s `obj.*` operations, in `clr_objects`).
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def definition_from_assembly(asm: Any, exe: str | None, *, workflow_id: str, sou
         raise AgentError(f"{source}: {exe}() returned null; expected a Coflows.FPKG")
     get_type = getattr(spec, "GetType", None)
     type_name = str(get_type().FullName) if get_type is not None else type(spec).__name__
-    if type_name != "Coflows.FPKG":
+    if type_name not in ("Coflows.FPKG", "QuantApp.Engine.FPKG"):  # CoFlows' FPKG is a Coflows.FPKG (QuantApp.cs)
         raise AgentError(f"{source}: {exe}() returned a {type_name}; expected a Coflows.FPKG")
     data: dict[str, Any] = {}
     for key in _TEXT:
@@ -156,6 +156,10 @@ def runtime_call(op: str, topic: str | None, args: Any) -> Any:
     """`Coflows.RuntimeBridge.Invoke` from C#: a .NET result, or a HostError (thrown in C# as CallException)."""
     cv = _cv()
     try:
+        if op.startswith("obj."):  # JVM.JVMObject (clr_host/Jvm.cs): foreign objects as C# dynamic
+            from coflows.engines.clr_objects import invoke
+
+            return invoke(op, topic, args)
         py_args = [cv.to_py(a) for a in args] if args is not None else []
         if op == "json.parse":
             return cv.to_net_any(json.loads(py_args[0]))

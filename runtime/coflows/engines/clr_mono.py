@@ -262,6 +262,13 @@ class MonoRuntime:
             return target
         raise RuntimeError(f"no writable cache directory for {name}.dll")
 
+    def newtonsoft_dll(self) -> Path | None:
+        """Debian's Json.NET (package libnewtonsoft-json5.0-cil, in Mono's GAC), or None."""
+        gac = self.lib_dir.parent / "gac" / "Newtonsoft.Json"
+        found = sorted(gac.glob("*/Newtonsoft.Json.dll"), key=lambda p: [int(x) if x.isdigit() else 0 for x in
+                                                                        p.parent.name.split("_")[0].split(".")])
+        return found[-1] if found else None
+
     def python_runtime_dll(self) -> Path:
         import pythonnet
 

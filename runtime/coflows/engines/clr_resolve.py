@@ -98,6 +98,10 @@ def framework_type(name: str) -> Any:
         return _framework_cache[name]
     if "." not in name:  # every framework type lives in a namespace; "Cs", "System" are namespaces
         return None
+    if name.startswith("QuantApp."):
+        # CoFlows' API for the other languages is the Python one (coflows.compat: ints, not .NET
+        # enums); C# code compiles against QuantApp.cs directly
+        return None
     t = _find(_framework_assemblies(), name)
     cls = _class(t) if t is not None else None
     with _lock:
