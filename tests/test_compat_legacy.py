@@ -342,3 +342,41 @@ def test_status_names_each_fs_vb_scala_file(mixed_server: Server) -> None:
         if rel.startswith("Agents/"):
             assert reason in (agents[rel].get("Error") or ""), agents[rel]
     assert not agents["Agents/PyAgent.py"].get("Error"), agents["Agents/PyAgent.py"]
+
+
+# -- NuGets no reachable feed has -------------------------------------------------------------------
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again: nothing listens there
+
+
+def test_a_nuget_no_reachable_feed_has_is_a_clear_error(tmp_path: Path) -> None:
+    feed = tmp_path / "feed"
+    feed.mkdir()  # a reachable (folder) feed without the package
+    down = f"http://127.0.0.1:{_closed_port()}/index.json"
+    ws = new_workspace(tmp_path / "ws", name="Nu", wid=WID, Packages={"NuGetFeeds": [str(feed), down]})
+    ws.manifest["NuGets"] = [{"ID": "Mix.Nowhere", "Version": "3.8.0"}]
+    ws.save()
+    ws.add_query("Ok.py", "def One():\n    return 1\n")
+    result = build(ws)
+    assert result.returncode == 1, result.stdout + result.stderr
+    report = [line for line in result.stderr.splitlines() if not line[:4].isdigit()]
+    line = next(line for line in report if "Mix.Nowhere" in line)
+    assert line.startswith("NuGets: 'Mix.Nowhere 3.8.0': package 'Mix.Nowhere' not found in " + str(feed)), line
+    assert f"NuGet feed {down} is unreachable" in line, line
+    assert "Traceback" not in result.stderr
+
+    server = Server(ws).start()
+    try:  # the server says the same, and serves the rest
+        assert server.get(f"/flow/query/{WID}/Ok.py/One").json() == 1
+        status = server.get(f"/flow/workflows/{WID}", headers=ADMIN).json()
+        assert status["packages"]["state"] == "failed", status["packages"]
+        assert any("package 'Mix.Nowhere' not found in" in p for p in status["problems"]), status["problems"]
+        listed = next(w for w in server.get("/flow/workflows", headers=ADMIN).json() if w["id"] == WID)
+        assert any("Mix.Nowhere" in p for p in listed["problems"]) and listed["packages"] == "failed", listed
+    finally:
+        server.close()

@@ -278,9 +278,20 @@ class _Sources:
         lid = package_id.lower()
         if lid not in self._cache:
             found: dict[NuGetVersion, Feed] = {}
-            for feed in self.feeds:
-                for v in feed.versions(package_id):
-                    found.setdefault(v, feed)
+            failed: list[tuple[str, FeedError]] = []
+            for name, feed in zip(self.names, self.feeds):
+                try:
+                    for v in feed.versions(package_id):
+                        found.setdefault(v, feed)
+                except FeedError as e:
+                    failed.append((name, e))
+            if failed and not found and len(failed) < len(self.feeds):
+                # no reachable feed has it: say so first, then why the others could not be asked
+                reachable = [n for n in self.names if n not in {f for f, _ in failed}]
+                raise _Failure(f"package '{package_id}' not found in {', '.join(reachable)} "
+                               f"({'; '.join(str(e) for _, e in failed)})")
+            if failed:  # a feed that cannot answer may hold other versions: no silent pick
+                raise failed[0][1]
             self._cache[lid] = found
         return self._cache[lid]
 

@@ -77,6 +77,12 @@ class WorkspaceWatcher:
 
     # -- the thread ---------------------------------------------------------------------------
     def start(self) -> None:
+        for wf in self.runtime.registry.workflows():  # what the install at start said (a NuGet no feed has)
+            report = self.runtime.package_reports.get(wf.id)
+            if report is not None and report.errors and wf.id not in self._package_errors:
+                self._package_errors[wf.id] = list(report.errors)
+                wf.packages_state = "failed"
+                self._publish(wf)
         self._roots = [wf.root for wf in self.runtime.registry.workflows()]
         if not self._roots or self._thread is not None:
             return
