@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from coflows import objects
+from coflows.objects.members import _bridge_refused as bridge_refused  # noqa: PLC2701 - the core's rule
 from coflows.objects.members import is_value, type_name
 
 # pythonnet's Python-side types for namespaces, methods and .NET types (checked by name: the
@@ -176,6 +177,18 @@ for _name, _op in (("neg", operator.neg), ("pos", operator.pos), ("abs", operato
     setattr(NetProxy, f"__{_name}__", lambda self, _o=_op: wrap(_o(object.__getattribute__(self, "_obj"))))
 
 
+# (type, method, argument types) whose calls needed integral floats as ints (CoFlows' conversion)
+_NEEDS_INTS: set[tuple[Any, str, tuple[type, ...]]] = set()
+_NEEDS_INTS_MAX = 10_000
+
+
+def _integral(values: list[Any]) -> list[Any] | None:
+    """`values` with integral floats as ints, or None when there is none to convert."""
+    if not any(isinstance(v, float) and v.is_integer() for v in values):
+        return None
+    return [int(v) if isinstance(v, float) and v.is_integer() and abs(v) < 2**63 else v for v in values]
+
+
 class _Method:
     """`obj.Name` for a .NET method: calls it through `objects.call_member` (overloads, CoFlows'
     integral-float retry, errors that name `Type.Name`); `m[T]` picks a generic or an overload."""
@@ -188,7 +201,20 @@ class _Method:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             return wrap(self._member(*_args(args), **{k: unwrap(v) for k, v in kwargs.items()}))
-        return wrap(objects.call_member(self._obj, self._name, _args(args)))
+        values = _args(args)
+        key = (type(self._obj), self._name, tuple(map(type, values)))
+        first = _integral(values) if key in _NEEDS_INTS else None
+        try:  # the method as read: one lookup (a second getattr costs about 10 µs in pythonnet)
+            return wrap(self._member(*(first or values)))
+        except TypeError as exc:
+            if not bridge_refused(exc):
+                raise  # from inside the call: never run it twice
+        # no overload took the arguments: the object core retries with integral floats as ints
+        # and names `Type.Method` when that fails too
+        result = objects.call_member(self._obj, self._name, values)
+        if _integral(values) is not None and len(_NEEDS_INTS) < _NEEDS_INTS_MAX:
+            _NEEDS_INTS.add(key)  # next time convert first: a refused call costs ~300 µs in pythonnet
+        return wrap(result)
 
     def __getitem__(self, key: Any) -> Any:
         picked = self._member[unwrap(key)]
