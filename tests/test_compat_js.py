@@ -399,6 +399,10 @@ function Reenter() { try { return t.Thing().CallBack(rt.runtime) } catch (e) { r
 function Many(n) { var x = t.Thing(); var s = 0; for (var i = 0; i < n; i++) s += x.getAge; return s }
 function Garbage(n) { for (var i = 0; i < n; i++) t.Thing(); return n }
 function System_() { return System.Environment.NewLine }
+/// <api name="Doc">
+///   <description>a documented host object is served (as its JSON)</description>
+/// </api>
+var Doc = t.Thing('doc')
 '''
 
 
@@ -496,6 +500,29 @@ def test_handles_are_released_after_gc(host) -> None:
         time.sleep(0.05)
     assert len(bridge.owned) < 100, len(bridge.owned)
     assert len(objects.HANDLES) < before + 100
+
+
+def test_many_handles_make_the_context_collect(host) -> None:
+    """Past PRESSURE_HANDLES live handles, the context asks V8 for a full GC after the call: the
+    proxies the call dropped are released without anyone calling collect_garbage."""
+    from coflows.engines.js_objects import PRESSURE_HANDLES
+
+    bridge = _js_workflow(host).ctx.objects[1]
+    assert _call(host, "Garbage", PRESSURE_HANDLES) == PRESSURE_HANDLES  # two handles each: class, instance
+    for _ in range(100):
+        _call(host, "Members")
+        if len(bridge.owned) < 100:
+            break
+        time.sleep(0.05)
+    assert len(bridge.owned) < 100, len(bridge.owned)
+
+
+def test_host_objects_held_at_top_level_are_not_functions(host) -> None:
+    fns = host.registry.default_workflow().queries["Host.js"].functions
+    assert "t" not in fns and "rt" not in fns  # var t = importNamespace(...)
+    assert {"Plain", "Members", "Doc"} <= set(fns)
+    assert _call(host, "Doc") == {"getName": "doc", "getAge": 20.0, "getInterests": ["a", "b", "c"],
+                                  "table": {"k": "v"}, "level": 2}
 
 
 def test_system_environment_newline(host) -> None:

@@ -411,6 +411,8 @@ class _JsWorkflow:
             name, kind = item["n"], item["k"]
             if kind == "class" or name.startswith("_"):
                 continue
+            if item.get("h") and name not in mdocs.apis:  # `var cbase = importNamespace(...)`: not an API
+                continue
             functions[name] = self._function(qid, name, kind, item, scanned.find(name), mdocs.apis.get(name))
         warnings = [SourceError(rel, None, e) for e in mdocs.errors]
         factory = self._agent_definition(workflow, source, script, agent) if agent is not None else None

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import threading
 from collections.abc import Callable
 from contextlib import nullcontext
 from typing import Any
@@ -87,6 +88,7 @@ class ObjectBridge:
         self.context_of = context_of
         self.pressure = pressure
         self.owned: set[int] = set()
+        self._lock = threading.Lock()  # a worker abandoned at a deadline may still finish beside the next one
         self.next_pressure = PRESSURE_HANDLES
         self.closed = False
 
@@ -149,7 +151,8 @@ class ObjectBridge:
             return "j" + json.dumps(obj, default=to_jsonable, allow_nan=False)
         if op == "iter":
             ih = HANDLES.put(iterate(obj))
-            self.owned.add(ih)
+            with self._lock:
+                self.owned.add(ih)
             return "o" + str(ih)
         if op == "next":
             return self._next(obj, h, int(a or 64))
@@ -221,9 +224,12 @@ class ObjectBridge:
             kind = "t" if isinstance(v, type) else ("f" if callable(v) else "o")
             label = getattr(v, "__name__", None) if kind == "t" else type_name(v)
         h = HANDLES.put(v)
-        self.owned.add(h)
-        if len(self.owned) >= self.next_pressure and self.pressure is not None:
-            self.next_pressure = len(self.owned) * 2
+        with self._lock:
+            self.owned.add(h)
+            pressed = len(self.owned) >= self.next_pressure
+            if pressed:
+                self.next_pressure = len(self.owned) * 2
+        if pressed and self.pressure is not None:
             self.pressure()
         return {"$h": h, "k": kind, "n": str(label or kind)}
 
@@ -249,17 +255,20 @@ class ObjectBridge:
 
     # -- lifetime ----------------------------------------------------------------------------------
     def release(self, handles: list[Any]) -> None:
-        for h in handles:
-            if isinstance(h, int) and h in self.owned:  # only ours: a context cannot free another's
-                self.owned.discard(h)
-                HANDLES.release(h)
-        if len(self.owned) * 4 < self.next_pressure:
-            self.next_pressure = max(PRESSURE_HANDLES, len(self.owned) * 2)
+        with self._lock:
+            for h in handles:
+                if isinstance(h, int) and h in self.owned:  # only ours: a context cannot free another's
+                    self.owned.discard(h)
+                    HANDLES.release(h)
+            if len(self.owned) * 4 < self.next_pressure:
+                self.next_pressure = max(PRESSURE_HANDLES, len(self.owned) * 2)
 
     def close(self) -> None:
         """The context is gone: every handle it held goes."""
         self.closed = True
-        self.release(list(self.owned))
+        with self._lock:
+            held = list(self.owned)
+        self.release(held)
 
 
 # The JavaScript side, inside the prelude's function (it uses the prelude's `g`, `cur`,
@@ -406,14 +415,17 @@ const hostObjects = (function () {
                          ScheduleCommand, Job});
   }
   const engineLocal = {FPKG};
+  const engineNamespaces = new WeakSet();
   function engineNamespace() {
     let host;
-    return new Proxy({}, {get(t, k) {
+    const ns = new Proxy({}, {get(t, k) {
       if (typeof k === "string" && Object.prototype.hasOwnProperty.call(engineLocal, k)) return engineLocal[k];
       if (k === "then") return undefined;
       if (host === undefined) host = value(rpc("ns", 0, "QuantApp.Engine"));
       return host[k];
     }});
+    engineNamespaces.add(ns);
+    return ns;
   }
   function importNamespace(name) {
     if (typeof name !== "string" || name === "") {
@@ -434,6 +446,9 @@ const hostObjects = (function () {
     set(v) { system = v; },
     configurable: true, enumerable: false,
   });
-  return {rpc, pending: () => dead.length};
+  // a query file's top-level host object (`var cbase = importNamespace(...)`) is no function to serve
+  const isHost = v => (typeof v === "object" || typeof v === "function") && v !== null &&
+                      (refs.has(v) || engineNamespaces.has(v));
+  return {rpc, isHost};
 })();
 """

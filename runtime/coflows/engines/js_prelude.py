@@ -173,7 +173,9 @@ function describe(q) {
   for (const [name, get] of queries[q]) {
     let v;
     try { v = get(); } catch (e) { continue; }
-    if (typeof v === "function") {
+    if (hostObjects.isHost(v)) {  // a host object (importNamespace): served only when documented
+      out.push({n: name, k: "value", h: 1});
+    } else if (typeof v === "function") {
       const src = fnToString.call(v);
       const kind = /^class[\s{]/.test(src) ? "class" : "function";
       out.push({n: name, k: kind, s: src.length > 4000 ? src.slice(0, 4000) : src, l: v.length});
@@ -233,7 +235,7 @@ const api = {
       const get = scope.get(f);
       if (get === undefined) throw new ReferenceError(f + " is not defined in " + q);
       const v = get();
-      if (typeof v === "function") {
+      if (typeof v === "function" && !hostObjects.isHost(v)) {  // a documented host object is a value
         const a = args === "[]" ? [] : parse(args);
         if (fix) for (const [i, c] of fix) a[i] = c === 0 ? undefined : (a[i] == null ? a[i] : new Date(a[i]));
         r = v.apply(undefined, a);
