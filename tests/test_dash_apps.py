@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,35 @@ def run(port, path):
     return server
 '''
 
+# CoFlows' convention: run() returns nothing and the app stops itself on GET {path}shutdown
+LEGACY_APP = '''
+import threading
+import time
+from flask import Flask, jsonify, request
+from werkzeug.serving import make_server
+
+VERSION = 1
+STARTS = []
+
+
+def run(port, path):
+    time.sleep(0.5)  # as slow to start as a Dash import: the requests of a page load all wait for one start
+    STARTS.append(port)
+    app = Flask(__name__)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+
+    @app.route(path + "echo")
+    def echo():
+        return jsonify(version=VERSION, host=request.host, starts=len(STARTS))
+
+    @app.route(path + "shutdown")
+    def shutdown():
+        threading.Thread(target=server.shutdown).start()
+        return "bye"
+
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+'''
+
 CRASH_APP = '''
 def run(port, path):
     raise ValueError("no database for the dashboard")
@@ -110,6 +140,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     ws.add_query("App.py", FLASK_APP.replace("{HOST}", "127.0.0.1"))
     ws.add_query("Other.py", FLASK_APP.replace("{HOST}", "127.0.0.1"))
     ws.add_query("Crash.py", CRASH_APP)
+    ws.add_query("Legacy.py", LEGACY_APP)
     ws.add_query("Wide.py", FLASK_APP.replace("{HOST}", "0.0.0.0"))
     ws.add_query("Plain.py", PLAIN)
     keys = make_users(ws)
@@ -147,12 +178,12 @@ def test_who_may_open_an_app(served: tuple[Server, dict[str, str]]) -> None:
     assert s.get(url("App.py"), headers={"x-api-key": "wrong"}).status_code == 401
     reader = s.get(url("App.py"), headers=key(keys, READER))
     assert reader.status_code == 200 and "hello v1" in reader.text
-    assert s.get(f"/dash/Apps/App.py/", headers=key(keys, READER)).text == reader.text  # by name too
+    assert s.get("/dash/Apps/App.py/", headers=key(keys, READER)).text == reader.text  # by name too
     bare = s.get(f"/dash/{WID}/App.py", headers=key(keys, READER), follow_redirects=False)
     assert bare.status_code == 307 and bare.headers["location"].endswith(f"/dash/{WID}/App.py/")
     assert s.get(url("Plain.py"), headers=key(keys, READER)).status_code == 404
     assert s.get(url("Missing.py"), headers=key(keys, READER)).status_code == 404
-    assert s.get(f"/dash/not-a-workflow/App.py/", headers=ADMIN).status_code == 404
+    assert s.get("/dash/not-a-workflow/App.py/", headers=ADMIN).status_code == 404
 
 
 def test_the_app_never_sees_coflows_credentials(served: tuple[Server, dict[str, str]]) -> None:
@@ -237,16 +268,42 @@ def test_a_reload_restarts_the_app(served: tuple[Server, dict[str, str]]) -> Non
     assert old_port != s.port and accepts(old_port)
     path = s.ws.mnt / "Queries" / "App.py"
     edit_source(path, path.read_text().replace("VERSION = 1", "VERSION = 2"))
-    deadline = time.monotonic() + 30  # the proxy looks at the file at most once a second
-    while (after := s.get(url("App.py", "echo"), headers=key(keys, READER)).json())["version"] == 1:
-        assert time.monotonic() < deadline, "the edited app was not restarted"
-        time.sleep(0.2)
+    after = _version_after_edit(s, keys, "App.py", 1)
     assert after["version"] == 2
     assert int(after["host"].rsplit(":", 1)[1]) != old_port
     assert not accepts(old_port)  # the old server was shut down
     assert "hello v2" in s.get(url("App.py"), headers=key(keys, READER)).text
+    edit_source(path, path.read_text() + "\ndef broken(:\n")  # no longer loads: the last good version serves
+    deadline = time.monotonic() + 30
+    while "x-coflows-stale" not in (r := s.get(url("App.py", "echo"), headers=key(keys, READER))).headers:
+        assert time.monotonic() < deadline, "the broken edit was not noticed"
+        time.sleep(0.2)
+    assert r.status_code == 200 and r.json()["version"] == 2 and "App.py" in r.headers["x-coflows-stale"]
     assert "App.py: restarting the app (its query was reloaded)" in s.output() or \
         "App.py: stopping the app (its query was reloaded)" in s.output()
+
+
+def _version_after_edit(s: Server, keys: dict[str, str], qid: str, old: int) -> dict[str, Any]:
+    deadline = time.monotonic() + 30  # the proxy looks at the file at most once a second
+    while (seen := s.get(url(qid, "echo"), headers=key(keys, READER)).json())["version"] == old:
+        assert time.monotonic() < deadline, f"the edited {qid} was not restarted"
+        time.sleep(0.2)
+    return seen
+
+
+def test_one_start_for_a_burst_and_the_shutdown_convention(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    with ThreadPoolExecutor(12) as pool:  # a page load: many requests before the app is up
+        answers = list(pool.map(lambda _: httpx.get(s.base + url("Legacy.py", "echo"), headers=key(keys, READER),
+                                                   timeout=60), range(12)))
+    assert [a.status_code for a in answers] == [200] * 12
+    assert {a.json()["starts"] for a in answers} == {1}  # run() was called once
+    old_port = int(answers[0].json()["host"].rsplit(":", 1)[1])
+    path = s.ws.mnt / "Queries" / "Legacy.py"
+    edit_source(path, path.read_text().replace("VERSION = 1", "VERSION = 2"))
+    after = _version_after_edit(s, keys, "Legacy.py", 1)
+    assert after["version"] == 2 and int(after["host"].rsplit(":", 1)[1]) != old_port
+    assert not accepts(old_port)  # stopped through GET {path}shutdown: run() returned no server
 
 
 # -- coflows add dash: the template as a real Dash app ----------------------------------------------

@@ -22,6 +22,7 @@ Bounds: request bodies ≤ Server.MaxBodyBytes (the server's body limit runs fir
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
@@ -35,7 +36,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response, Stream
 from starlette.routing import BaseRoute, Route
 
 from coflows.apps.detect import PREFIX, app_path
-from coflows.apps.manager import App, AppFailed, AppManager
+from coflows.apps.manager import App, AppManager
 from coflows.errors import CoflowsError, NotFoundError
 from coflows.permissions import LEVEL_NAMES, READ, require, workflow_level
 from coflows.server.auth import SESSION, SESSION_COOKIE, principal_of
@@ -52,6 +53,15 @@ CREDENTIALS = frozenset({"x-api-key", "_cokey", "authorization", "x-csrf-token",
 CSRF_COOKIE = "_csrf_token"  # the cookie Dash's renderer echoes in X-CSRFToken
 OUR_COOKIES = frozenset({SESSION_COOKIE, CSRF_COOKIE})
 USER_HEADER, LEVEL_HEADER = "x-coflows-user", "x-coflows-level"
+
+
+class _QuietForwards(logging.Filter):
+    """Drops httpx's INFO line for each request forwarded to an app (a page load makes dozens)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        target = str(args[1]) if len(args) >= 2 else ""
+        return not (target.startswith("http://127.0.0.1:") and f"{PREFIX}/" in target)
 
 
 def _error(status: int, kind: str, message: str) -> JSONResponse:
@@ -89,6 +99,10 @@ class AppProxy:
     def __init__(self, runtime: Any, manager: AppManager) -> None:
         self.runtime = runtime
         self.manager = manager
+        self._starting: dict[tuple[str, str], asyncio.Lock] = {}
+        quiet = logging.getLogger("httpx")
+        if not any(isinstance(f, _QuietForwards) for f in quiet.filters):
+            quiet.addFilter(_QuietForwards())
         # a jar that keeps nothing: an app's Set-Cookie is the browser's, never sent on to other callers
         jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
         self.client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=5.0, pool=10.0), cookies=jar,
@@ -121,11 +135,14 @@ class AppProxy:
             return RedirectResponse(target, status_code=307)
         app = self.manager.current(workflow, query)
         if app is None:
+            # one thread per app at a time: the other requests of a page load wait here, on the loop,
+            # not in threads of their own (which would starve the thread pool while an app starts)
+            lock = self._starting.setdefault((workflow.id, query.id), asyncio.Lock())
             try:
-                app = await run_in_threadpool(self.manager.ensure, workflow, query)
-            except AppFailed as exc:
-                return error_response(exc, principal)
-            except CoflowsError as exc:
+                async with lock:
+                    app = self.manager.current(workflow, query) or \
+                        await run_in_threadpool(self.manager.ensure, workflow, query)
+            except CoflowsError as exc:  # AppFailed (502), or the query is no longer an app (404)
                 return error_response(exc, principal)
         return await self._forward(request, app, principal, workflow, query, tail)
 

@@ -222,6 +222,7 @@ When this file changes, coflows calls that server's shutdown() and run() of the 
 Who is looking: the X-Coflows-User (their ID) and X-Coflows-Level (read or write) request headers.
 """
 
+import logging
 import threading
 from pathlib import Path
 
@@ -259,6 +260,7 @@ def run(port: int, path: str):
         who = f"{request.headers.get('X-Coflows-User', '?')} ({request.headers.get('X-Coflows-Level', '?')})"
         return figure, who
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the server's log
     server = make_server("127.0.0.1", port, app.server, threaded=True)
     threading.Thread(target=server.serve_forever, name="dash XXX", daemon=True).start()
     return server
