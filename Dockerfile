@@ -29,12 +29,14 @@ ENV DEBIAN_FRONTEND=noninteractive \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 
 # System packages first (the slowest layer, changed least). mono-devel and the JDK stay: C# and Java
-# are compiled at run time. No Node.js: JavaScript runs in V8 (mini-racer), the web libraries are files.
+# are compiled at run time. libnewtonsoft-json5.0-cil is Json.NET 6.0.8, which C# code written for
+# CoFlows uses (docs/compat-csharp.md). No Node.js: JavaScript runs in V8 (mini-racer), the web
+# libraries are files.
 # Not needed to compile or run (180 MB): the JDK's jmods (for jlink only) and Mono's reference
 # assemblies per framework version (*-api, for msbuild; the engine compiles against 4.5 and the GAC).
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-      python3 python3-venv ca-certificates mono-devel default-jdk-headless >/dev/null \
+      python3 python3-venv ca-certificates mono-devel libnewtonsoft-json5.0-cil default-jdk-headless >/dev/null \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log \
  && rm -rf /usr/lib/jvm/*/jmods /usr/lib/mono/*-api \
  && useradd --uid 1000 --user-group --create-home --shell /bin/bash coflows

@@ -23,6 +23,8 @@ pkg_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "insta
 
 # Mono with its full class libraries (mono-runtime alone lacks netstandard.dll: ENGINES.md)
 [[ -f /usr/lib/mono/4.5/Facades/netstandard.dll ]] && have mcs || missing+=(mono-devel)
+# Json.NET (6.0.8) in Mono's GAC: C# code written for CoFlows uses Newtonsoft.Json (docs/compat-csharp.md)
+pkg_installed libnewtonsoft-json5.0-cil || missing+=(libnewtonsoft-json5.0-cil)
 # A JDK, not a JRE: the Java engine compiles with javax.tools
 have javac || missing+=(default-jdk-headless)
 python3 -m venv --help >/dev/null 2>&1 || missing+=(python3-venv)
