@@ -360,7 +360,7 @@ const hostObjects = (function () {
   }
   const handler = {
     get(t, k, receiver) {
-      const [h, kind, label] = info.get(t);
+      const [h, kind, label, methods] = info.get(t);
       if (typeof k === "symbol") {
         if (k === Symbol.iterator) return () => iterate(h);
         if (k === Symbol.toPrimitive) return hint => rpc("prim", h, hint);
@@ -374,8 +374,14 @@ const hostObjects = (function () {
         case "valueOf": return () => rpc("prim", h, "default");
       }
       if (k.length < 16 && /^(0|[1-9][0-9]*)$/.test(k)) return value(rpc("item", h, Number(k)));
+      const known = methods.get(k);  // a method is looked up once per proxy: p.Add(…) in a loop is one call each
+      if (known !== undefined) return known;
       const r = rpc("get", h, k);
-      if (r !== null && typeof r === "object" && r.$m !== undefined) return method(receiver, h, k);
+      if (r !== null && typeof r === "object" && r.$m !== undefined) {
+        const m = method(receiver, h, k);
+        methods.set(k, m);
+        return m;
+      }
       return value(r);
     },
     set(t, k, v) {
@@ -399,7 +405,7 @@ const hostObjects = (function () {
   };
   function proxy(h, kind, label) {
     const t = function () {};
-    info.set(t, [h, kind, label]);
+    info.set(t, [h, kind, label, new Map()]);
     const p = new Proxy(t, handler);
     refs.set(p, {to: {$h: h}});
     finals.register(p, h);
