@@ -419,3 +419,27 @@ def test_agent_load_and_add_hooks(env) -> None:
         time.sleep(0.1)
     rows = [x for x in _seen(server, "Add") if x["entry"] == entry]
     assert rows and rows[0]["item"] == "scones" and rows[0]["agent"] == AGENT_ID
+
+
+def test_quantapp_in_the_jupyter_kernel(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A notebook cell of the `coflows` kernel imports QuantApp.Kernel and sees whoever ran it."""
+    pytest.importorskip("ipykernel")
+    pytest.importorskip("jupyterlab")
+    from test_jupyter import ADMIN_USER as LAB_ADMIN  # /lab is for admins
+    from test_jupyter import Kernel, lab
+
+    gen = lab.__wrapped__(tmp_path_factory)  # the Jupyter tests' server, for this test alone
+    server = next(gen)
+    try:
+        k = Kernel(server, LAB_ADMIN)
+        try:
+            got = k.run("import QuantApp.Kernel as qak\nimport QuantApp.Engine as qae\n"
+                        "u = qak.User.ContextUser\n"
+                        "[u.Email, u.ID, u.FirstName, int(qak.User.PermissionContext('$WID$')), "
+                        "qak.AccessType.Write == 2, qae.FPKG.__name__]")
+            assert got["error"] is None, got
+            assert got["result"] == repr([LAB_ADMIN, LAB_ADMIN, "Ada", 2, True, "FPKG"])
+        finally:
+            k.close()
+    finally:
+        gen.close()

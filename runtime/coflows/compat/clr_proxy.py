@@ -86,6 +86,11 @@ def _args(args: tuple[Any, ...]) -> list[Any]:
     return [unwrap(a) for a in args]
 
 
+class MissingMember(objects.ForeignError, AttributeError):
+    """No such member: a ForeignError naming the type, and an AttributeError for `hasattr`,
+    `getattr(p, name, default)` and `from ns import *`."""
+
+
 class NetProxy:
     """A .NET namespace, type or object, with CoFlows' conversions (see the module's docstring)."""
 
@@ -96,7 +101,10 @@ class NetProxy:
 
     def __getattr__(self, name: str) -> Any:
         obj = object.__getattribute__(self, "_obj")
-        member = objects.get_member(obj, name)
+        try:
+            member = getattr(obj, name)
+        except AttributeError:
+            raise MissingMember(f"{type_name(obj)} has no member {name!r}") from None
         if type(member).__name__ in _METHODS:
             return _Method(obj, name, member)
         return wrap(member)
