@@ -127,6 +127,10 @@ def Who():
     return [u.ID, u.Email, u.FirstName, u.LastName, same.ID == u.ID]
 
 
+def Me():
+    return qak.User.ContextUser
+
+
 def BySecret(secret):
     return [int(qak.User.PermissionContext(secret, "$WID$")), qak.User.ContextUserBySecret(secret).Email]
 
@@ -330,6 +334,9 @@ def test_context_user_fields(env) -> None:
     server, keys = env
     assert call(server, "Who", key=keys[WRITER]) == [WRITER, WRITER, "Walt", "Writer", True]
     assert call(server, "Who", key=None) == ["anonymous", "", "Anonymous", "", True]
+    # returned as is, it is CoFlows' UserData object
+    assert call(server, "Me", key=keys[READER]) == {"ID": READER, "Email": READER, "FirstName": "Rita",
+                                                    "LastName": "Reader"}
 
 
 def test_permission_by_secret(env) -> None:

@@ -30,25 +30,21 @@ class AccessType(enum.IntEnum):
     Write = 2
 
 
+@dataclasses.dataclass(slots=True, eq=False)
 class UserData:
-    """CoFlows' `UserData` struct: the caller as code sees it (ID, Email, FirstName, LastName)."""
+    """CoFlows' `UserData` struct: the caller as code sees it; returned from a function it is the
+    JSON object `{"ID", "Email", "FirstName", "LastName"}`, as CoFlows serialized it."""
 
-    __slots__ = ("ID", "Email", "FirstName", "LastName")
+    ID: str = ""  # noqa: N815
+    Email: str = ""  # noqa: N815
+    FirstName: str = ""  # noqa: N815
+    LastName: str = ""  # noqa: N815
 
-    def __init__(self, ID: str = "", Email: str = "", FirstName: str = "", LastName: str = "") -> None:  # noqa: N803
-        self.ID, self.Email, self.FirstName, self.LastName = ID, Email, FirstName, LastName
-
-    def __repr__(self) -> str:
-        return f"UserData(ID={self.ID!r}, Email={self.Email!r}, FirstName={self.FirstName!r}, LastName={self.LastName!r})"
-
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: object) -> bool:  # CoFlows' users are equal by ID
         return isinstance(other, UserData) and other.ID == self.ID
 
     def __hash__(self) -> int:
         return hash(self.ID)
-
-    def to_json(self) -> dict[str, str]:
-        return {"ID": self.ID, "Email": self.Email, "FirstName": self.FirstName, "LastName": self.LastName}
 
 
 def _user_data(u: caller.User) -> UserData:
