@@ -130,6 +130,7 @@ class _WorkflowState:
     classpath: list[str]  # for javac: host classes, jars
     jars: list[Path]
     queries: dict[str, JavaQuery] = field(default_factory=dict)  # rel path → current version
+    names: dict[str, Any] = field(default_factory=dict)  # jvm_objects' resolver cache; cleared when queries change
 
 
 class _Host:
@@ -318,6 +319,7 @@ class JvmEngine(Engine):
         self._compile_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._workflows: dict[str, WorkflowContext] = {}
+        self.objects: jvm_objects.Converter | None = None
         self.java_version = ""
 
     # -- start --------------------------------------------------------------------------------
@@ -334,6 +336,7 @@ class JvmEngine(Engine):
             self.java_version = str(jpype.JClass("java.lang.System").getProperty("java.version"))
             self._callback = self._make_callback()
             self._host.Host.install(self._callback)
+            self.objects = jvm_objects.install(self._host.loader)  # app.quant.clr → Python
         except Exception as e:  # noqa: BLE001 - no JVM, no JDK, unwritable cache: Java files fail, the rest loads
             raise EngineUnavailable(f"the Java engine cannot start: {e}") from e
         _ENGINE = self
@@ -554,6 +557,7 @@ class JvmEngine(Engine):
                                                         workflow_id=workflow.id, source=rel, file_name=source.name)
         loaded = JavaQuery(rel, desc["class"], loader, handle)
         state.queries[rel] = loaded
+        state.names.clear()
         return LoadedSource(functions=functions, handle=loaded, warnings=warnings, info=mdocs.info, factory=factory)
 
     def _functions(self, workflow: WorkflowContext, source: SourceFile, handle: Any, desc: dict[str, Any],
@@ -592,6 +596,7 @@ class JvmEngine(Engine):
         old = loaded.handle
         if state is not None and isinstance(old, JavaQuery) and state.queries.get(old.rel) is old:
             del state.queries[old.rel]
+            state.names.clear()
 
     def unload_workflow(self, workflow: WorkflowContext) -> None:
         workflow.state.pop(self.language, None)

@@ -21,13 +21,14 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from coflows.agents.definition import AgentDefinition, AgentError, definition_from
+from coflows.agents.definition import FPKG, HOOKS, M_HOOKS, AgentDefinition, AgentError, definition_from
 from coflows.errors import CoflowsError, UserCodeError
 from coflows.serialize import to_json_bytes
 
 
-def _hook(name: str, handle: Any, host: Any, label: str) -> Any:
-    from coflows.engines.jvm import _java_error, _json_arg, _note_thread, _user_error
+def _caller(host: Any) -> Any:
+    """`call(method, *args)`: run a hook's Java method with its output captured and its errors converted."""
+    from coflows.engines.jvm import _java_error, _note_thread, _user_error
 
     UserFailure, JException, output = host.UserFailure, host.JException, host.HookOutput
 
@@ -45,6 +46,13 @@ def _hook(name: str, handle: Any, host: Any, label: str) -> Any:
             if text:
                 sys.stdout.write(text)
 
+    return call
+
+
+def _hook(name: str, handle: Any, host: Any, label: str) -> Any:
+    from coflows.engines.jvm import _json_arg
+
+    call = _caller(host)
     if name == "Load":
         def load(values: Any) -> None:
             call(handle.load, None if values is None else _json_arg(list(values)))
@@ -82,8 +90,12 @@ def definition_from_handle(host: Any, loader: Any, class_name: str, exe: str | N
         if str(e.getClass().getName()) == "java.lang.IllegalArgumentException":
             raise AgentError(f"{source}: {e.getMessage()}") from None
         raise AgentError(f"{source}: {_java_error(e)}") from None
-    desc = json.loads(str(handle.describe()))
     label = class_name.rsplit(".", 1)[-1]
+    clr = handle.clrPackage()
+    if clr is not None:  # CoFlows' form: CLRRuntime.CreateInstance("QuantApp.Engine.FPKG", ...)
+        return _definition_from_clr(host, handle, clr, label, workflow_id=workflow_id, source=source,
+                                    file_name=file_name)
+    desc = json.loads(str(handle.describe()))
     data: dict[str, Any] = {k: desc.get(k) for k in ("ID", "WorkflowID", "Name", "Description", "MID",
                                                        "ScheduleCommand")}
     for hook in desc.get("Hooks", []):
@@ -91,6 +103,91 @@ def definition_from_handle(host: Any, loader: Any, class_name: str, exe: str | N
     stem = Path(file_name).stem
     return definition_from(data, workflow_id=workflow_id, default_id=f"{workflow_id}-{stem}", default_name=stem,
                            source=source, language="java")
+
+
+# -- CoFlows' form: an FPKG made in Python through app.quant.clr, hooks that are Java lambdas ------
+
+
+def _definition_from_clr(host: Any, handle: Any, clr: Any, label: str, *, workflow_id: str, source: str,
+                         file_name: str) -> AgentDefinition:
+    from coflows import objects
+
+    pkg = objects.HANDLES.get(int(clr.getHandle()))
+    data: dict[str, Any] = {k: getattr(pkg, k, None) for k in FPKG.__slots__}
+    if all(v is None for v in data.values()):
+        raise AgentError(f"{source}: the factory returned a {objects.members.type_name(pkg)}; expected "
+                         "CLRRuntime.CreateInstance(\"QuantApp.Engine.FPKG\", ...)")
+    for hook in HOOKS:
+        fn = _java_function(data.get(hook))
+        if fn is not None:
+            data[hook] = _clr_hook(hook, fn, handle, host, label)
+    stem = Path(file_name).stem
+    return definition_from(data, workflow_id=workflow_id, default_id=f"{workflow_id}-{stem}", default_name=stem,
+                           source=source, language="java")
+
+
+def _java_function(fn: Any) -> Any:
+    """The JavaFunction behind a hook (CreateDelegate's callable, maybe wrapped by a delegate type), or None."""
+    from coflows.engines.jvm_objects import JavaFunction
+
+    for _ in range(4):
+        if isinstance(fn, JavaFunction):
+            return fn
+        fn = getattr(fn, "__wrapped__", None)
+        if fn is None:
+            return None
+    return None
+
+
+def _clr_hook(name: str, jfn: Any, handle: Any, host: Any, label: str) -> Any:
+    """A CoFlows Java delegate as a hook: its lambda gets `x` as CoFlows gave it.
+
+    Load: the topic's values; Add/Exchange/Remove: `{id, value}`; Body: `{json text}` (the result
+    comes back as JSON); Job: `{ZonedDateTime, execution type}`. JSON values arrive as `Map`,
+    `List`, `String`, `Long`, `Double`, `Boolean` or null, as in `coflows.FPKG` agents.
+    """
+    import jpype
+
+    from coflows.engines.jvm import _json_arg
+
+    call = _caller(host)
+    conv = jfn.conv
+    Json = jpype.JClass("coflows.jvm.Json", loader=host.loader)
+    ZonedDateTime = jpype.JClass("java.time.ZonedDateTime")
+
+    def value(v: Any) -> Any:
+        return None if v is None else Json.parse(_json_arg(v), False)
+
+    def run(*xs: Any) -> Any:
+        return call(handle.apply, jfn.fn, conv.Objects(list(xs)))
+
+    if name == "Load":
+        def load(values: Any) -> None:
+            run(*(value(v) for v in (values or ())))
+        fn = load
+    elif name in M_HOOKS:
+        def m_callback(entry_id: Any, v: Any) -> None:
+            run(None if entry_id is None else jpype.JString(str(entry_id)), value(v))
+        fn = m_callback
+    elif name == "Body":
+        def body(data: Any) -> Any:
+            r = run(jpype.JString(_json_arg(data)))
+            py = conv.to_python(r)  # a value, or the Python object behind a CLRObject
+            return json.loads(str(Json.write(r))) if isinstance(py, jpype.JObject) else py
+        fn = body
+    else:
+        def job(timestamp: Any, execution_type: Any) -> None:
+            zone = getattr(getattr(timestamp, "tzinfo", None), "key", None)
+            at = ZonedDateTime.parse(timestamp.isoformat())
+            if zone:
+                try:
+                    at = at.withZoneSameInstant(jpype.JClass("java.time.ZoneId").of(zone))
+                except Exception:  # noqa: BLE001 - an unknown zone name: keep the offset
+                    pass
+            run(at, jpype.JString(str(execution_type)))
+        fn = job
+    fn.__qualname__ = fn.__name__ = f"{name} (Java {label})"
+    return fn
 
 
 # -- M for Java ----------------------------------------------------------------------------------

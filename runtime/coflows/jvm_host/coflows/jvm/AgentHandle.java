@@ -27,6 +27,7 @@ public final class AgentHandle {
     private final FPKG pkg;
     private final String workflow;
     private final ClassLoader loader;
+    private app.quant.clr.CLRObject clr; // the package the factory made in Python, when it did
 
     private AgentHandle(FPKG pkg, String workflow, ClassLoader loader) {
         this.pkg = pkg;
@@ -56,6 +57,11 @@ public final class AgentHandle {
         AgentHandle probe = new AgentHandle(null, workflow, loader);
         Object r = probe.run(() -> factory.invoke(null));
         if (r == null) throw new IllegalArgumentException(exe + "() returned null; expected a coflows.FPKG");
+        if (r instanceof app.quant.clr.CLRObject) { // CoFlows' form: CLRRuntime.CreateInstance("QuantApp.Engine.FPKG", ...)
+            AgentHandle h = new AgentHandle(null, workflow, loader);
+            h.clr = (app.quant.clr.CLRObject) r;
+            return h;
+        }
         if (!(r instanceof FPKG)) {
             throw new IllegalArgumentException(exe + "() returned a " + r.getClass().getName()
                     + "; expected a coflows.FPKG");
@@ -96,6 +102,16 @@ public final class AgentHandle {
             th.setContextClassLoader(prevLoader);
             InvokerBase.swapWorkflow(prevWorkflow);
         }
+    }
+
+    /** The package the factory made through {@code app.quant.clr} (a Python FPKG), or null for a coflows.FPKG. */
+    public app.quant.clr.CLRObject clrPackage() {
+        return clr;
+    }
+
+    /** Run a CoFlows delegate's lambda as this agent's hook: stoppable, in the agent's loader and workflow. */
+    public Object apply(java.util.function.Function<Object[], Object> fn, Object[] args) {
+        return run(() -> fn.apply(args));
     }
 
     /** The FPKG's text fields and the names of the hooks it sets, as JSON. */
