@@ -160,6 +160,10 @@ def CsDetails():
             "second": interests[1], "list": [str(x) for x in interests], "sum": csbase.Add(2.0, 3.0)}
 
 
+def CsInterests():
+    return {"list": csb.csBase().getInterests, "iterable": hasattr(csb.csBase(), "__iter__")}
+
+
 def CsWrongArgs():
     return csb.csBase().Add(2.5, 1)
 
@@ -360,6 +364,8 @@ def test_csharp_interop_converts_and_iterates(env) -> None:
     assert call(server, "Cs") == "C# Ada will be 45 in 5 years and is interested in:go\njazz\nmaps\n"
     assert call(server, "CsDetails") == {"age": 41.0, "type": "float", "len": 3, "second": "jazz",
                                          "list": ["go", "jazz", "maps"], "sum": 5}
+    # a .NET list returned as is answers as a JSON list; a plain object is not a collection
+    assert call(server, "CsInterests") == {"list": ["go", "jazz", "maps"], "iterable": False}
 
 
 def test_csharp_refusal_names_the_member(env) -> None:

@@ -63,7 +63,13 @@ def wrap(obj: Any) -> Any:
     """A proxy for a .NET object; Python values and Python objects as they are."""
     if obj is None or is_value(obj) or isinstance(obj, NetProxy):
         return obj
-    return NetProxy(obj) if is_net(obj) else obj
+    if not is_net(obj):
+        return obj
+    # collections (and types, for generics: `List[String]`) iterate and index; other objects
+    # have no such methods, so that `hasattr(p, "__iter__")` and serializers see what is there
+    if isinstance(obj, type) or hasattr(obj, "__iter__") or hasattr(obj, "__getitem__"):
+        return NetCollection(obj)
+    return NetProxy(obj)
 
 
 def wrap_module(obj: Any) -> Any:
@@ -118,22 +124,6 @@ class NetProxy:
             return wrap(obj(*_args(args), **{k: unwrap(v) for k, v in kwargs.items()}))
         return wrap(objects.call_object(obj, _args(args)))
 
-    def __iter__(self) -> Any:
-        for x in objects.iterate(object.__getattribute__(self, "_obj")):
-            yield wrap(x)
-
-    def __len__(self) -> int:
-        return objects.length(object.__getattribute__(self, "_obj"))
-
-    def __getitem__(self, key: Any) -> Any:
-        return wrap(objects.item(object.__getattribute__(self, "_obj"), unwrap(key)))
-
-    def __setitem__(self, key: Any, value: Any) -> None:
-        object.__getattribute__(self, "_obj")[unwrap(key)] = unwrap(value)
-
-    def __contains__(self, value: Any) -> bool:
-        return unwrap(value) in object.__getattribute__(self, "_obj")
-
     def __str__(self) -> str:
         return str(object.__getattribute__(self, "_obj"))
 
@@ -163,6 +153,28 @@ class NetProxy:
 
     def __dir__(self) -> list[str]:
         return dir(object.__getattribute__(self, "_obj"))
+
+
+class NetCollection(NetProxy):
+    """A .NET collection (or a type, for `List[String]`): iteration, `len`, indexing, `in`."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Any:
+        for x in objects.iterate(object.__getattribute__(self, "_obj")):
+            yield wrap(x)
+
+    def __len__(self) -> int:
+        return objects.length(object.__getattribute__(self, "_obj"))
+
+    def __getitem__(self, key: Any) -> Any:
+        return wrap(objects.item(object.__getattribute__(self, "_obj"), unwrap(key)))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        object.__getattribute__(self, "_obj")[unwrap(key)] = unwrap(value)
+
+    def __contains__(self, value: Any) -> bool:
+        return unwrap(value) in object.__getattribute__(self, "_obj")
 
 
 def _binary(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callable[[NetProxy, Any], Any]:
