@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from coflows.errors import ArgumentError
-from coflows.types import ANY, ParamType, convert_argument
+from coflows.types import ANY, ParamType, convert_argument, passes_as_is
 
 _MISSING = object()
 
@@ -63,6 +63,9 @@ class Function:
     returns: ParamType = ANY
     varargs: bool = False  # accepts any number of extra positional arguments
     overloads: tuple[Function, ...] = ()  # same name, other parameter counts (C#, Java)
+    # `bind`'s plan for the common call (every argument by position, each already of its type),
+    # made on first use from `params` and remade if `params` or `varargs` is replaced.
+    _plan: _BindPlan | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def raw_body(self) -> bool:
@@ -86,32 +89,21 @@ class Function:
         parameter of that name. Missing required, unknown or doubly given
         arguments are `ArgumentError`s (HTTP 400).
         """
-        params = self.params
-        if len(positional) > len(params) and not self.varargs:
-            raise ArgumentError(
-                f"{self.name}() takes {len(params)} argument(s), got {len(positional) + len(named)}"
-            )
-        args: list[Any] = []
-        for i, value in enumerate(positional):
-            if i < len(params):
-                p = params[i]
-                if p.name in named:
-                    raise ArgumentError(f"parameter '{p.name}' given both by position and by name", p.name)
-                args.append(convert_argument(value, p.type, p.name, _null_default(p)))
-            else:
-                args.append(value)
-        kwargs: dict[str, Any] = {}
-        if named:
-            by_name = {p.name: p for p in params}
-            for key, value in named.items():
-                p = by_name.get(key)
-                if p is None:
-                    raise ArgumentError(f"unknown parameter '{key}' for {self.name}()", key)
-                kwargs[key] = convert_argument(value, p.type, key, _null_default(p))
-        for p in params[len(positional):]:
-            if p.required and p.name not in kwargs:
-                raise ArgumentError(f"missing argument '{p.name}' ({p.type.label})", p.name)
-        return args, kwargs
+        return self.binder()(positional, named)
+
+    def binder(self) -> Callable[[Sequence[Any], dict[str, Any]], tuple[list[Any], dict[str, Any]]]:
+        """`bind` as a function made once for this signature: a call with every parameter given by
+        position costs one type check per typed parameter; anything else takes the general path.
+        Remade when `params`, `varargs` or `name` is replaced."""
+        plan = self._plan
+        if plan is None or plan.params is not self.params or plan.varargs is not self.varargs \
+                or plan.name is not self.name:
+            plan = self._plan = _BindPlan(self.name, self.params, self.varargs)
+        return plan.bind
+
+    def bind_slow(self, positional: Sequence[Any], named: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """`bind` for any mix of positional and named arguments (the general path)."""
+        return _bind_slow(self.name, self.params, self.varargs, positional, named)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.invoke(list(args), kwargs)
@@ -119,3 +111,75 @@ class Function:
     @property
     def ref(self) -> str:
         return f"{self.query_id}/{self.name}"
+
+
+def _bind_slow(name: str, params: tuple[Param, ...], varargs: bool, positional: Sequence[Any],
+               named: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+    if len(positional) > len(params) and not varargs:
+        raise ArgumentError(f"{name}() takes {len(params)} argument(s), got {len(positional) + len(named)}")
+    args: list[Any] = []
+    for i, value in enumerate(positional):
+        if i < len(params):
+            p = params[i]
+            if p.name in named:
+                raise ArgumentError(f"parameter '{p.name}' given both by position and by name", p.name)
+            args.append(convert_argument(value, p.type, p.name, _null_default(p)))
+        else:
+            args.append(value)
+    kwargs: dict[str, Any] = {}
+    if named:
+        by_name = {p.name: p for p in params}
+        for key, value in named.items():
+            p = by_name.get(key)
+            if p is None:
+                raise ArgumentError(f"unknown parameter '{key}' for {name}()", key)
+            kwargs[key] = convert_argument(value, p.type, key, _null_default(p))
+    for p in params[len(positional):]:
+        if p.required and p.name not in kwargs:
+            raise ArgumentError(f"missing argument '{p.name}' ({p.type.label})", p.name)
+    return args, kwargs
+
+
+class _BindPlan:
+    """`Function.bind` compiled for one signature (made once per Function, on first use).
+
+    The common call, every parameter by position, is a generated function: unpack, one
+    `type(a) is T` test per typed parameter (plus the bounds of a fixed-width integer), and
+    `convert_argument` only for values that fail it; the result is what the general path
+    returns for the same arguments. Only indices, integer bounds and names of the namespace's
+    own entries are written into the generated source: parameter names and types are values.
+    """
+
+    __slots__ = ("bind", "name", "params", "varargs")
+
+    def __init__(self, name: str, params: tuple[Param, ...], varargs: bool) -> None:
+        self.name, self.params, self.varargs = name, params, varargs
+        n = len(params)
+
+        def slow(positional: Sequence[Any], named: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+            return _bind_slow(name, params, varargs, positional, named)
+
+        ns: dict[str, Any] = {"slow": slow, "convert": convert_argument}
+        lines = ["def bind(positional, named):", f"    if named or len(positional) != {n}:",
+                 "        return slow(positional, named)"]
+        typed = [(i, p) for i, p in enumerate(params) if p.type.kind != "any"]
+        if not typed:
+            lines.append("    return list(positional), {}")
+        else:
+            names = ", ".join(f"a{i}" for i in range(n))
+            lines.append(f"    {names}, = positional")
+            for i, p in typed:
+                exact, bounds = passes_as_is(p.type)
+                ns[f"E{i}"], ns[f"T{i}"], ns[f"N{i}"], ns[f"O{i}"] = exact or _NoExactType, p.type, p.name, \
+                    _null_default(p)
+                test = f"type(a{i}) is not E{i}"
+                if bounds is not None:
+                    test += f" or not {int(bounds[0])} <= a{i} <= {int(bounds[1])}"
+                lines += [f"    if {test}:", f"        a{i} = convert(a{i}, T{i}, N{i}, O{i})"]
+            lines.append(f"    return [{names}], {{}}")
+        exec(compile("\n".join(lines), f"<bind {name}>", "exec"), ns)  # noqa: S102 - see the docstring
+        self.bind: Callable[[Sequence[Any], dict[str, Any]], tuple[list[Any], dict[str, Any]]] = ns["bind"]
+
+
+class _NoExactType:
+    """Stands for "no value passes as is": `type(v) is _NoExactType` never holds."""

@@ -10,7 +10,8 @@ import threading
 import time
 from typing import Any
 
-from coflows.context import CallContext, call_context, current
+from coflows.context import CallContext
+from coflows.context import _local as _context_local  # the thread's current call (`context.current`)
 from coflows.errors import NotFoundError
 from coflows.functions import Function
 from coflows.workflow import Query, Workflow
@@ -21,12 +22,39 @@ from coflows.workflow import Query, Workflow
 CODE_CALL_REFRESH_SECONDS = 0.25
 
 
+class _Ref:
+    """A reference resolved for calls from code: the Function and its call context, kept while the
+    query's loaded version is the one it was taken from (a reload makes a new `LoadedSource`)."""
+
+    __slots__ = ("wf", "q", "name", "loaded", "fn", "bind", "overloaded", "checked_at", "last")
+
+    def __init__(self, wf: Workflow, q: Query, fn: Function) -> None:
+        self.wf, self.q, self.name = wf, q, fn.name
+        self.checked_at = time.monotonic()
+        self.take(fn)
+
+    def take(self, fn: Function) -> None:
+        self.loaded, self.fn, self.bind, self.overloaded = self.q.loaded, fn, fn.binder(), bool(fn.overloads)
+        # (principal, its call context): the last one made, one tuple so that a thread never pairs
+        # one principal with another's context
+        self.last: tuple[Any, CallContext] = (None, CallContext(self.wf.id, fn.query_id, fn.name, None, self.wf.name))
+
+    def context(self, principal: Any) -> CallContext:
+        """The call context for `principal`; the last one is kept (calls from code repeat it)."""
+        last_principal, ctx = self.last
+        if principal is last_principal:
+            return ctx
+        ctx = CallContext(ctx.workflow, ctx.query, ctx.function, principal, ctx.name)
+        self.last = (principal, ctx)
+        return ctx
+
+
 class Registry:
     def __init__(self) -> None:
         self._by_id: dict[str, Workflow] = {}
         self._by_name: dict[str, Workflow] = {}
         self._lock = threading.Lock()
-        self._refs: dict[tuple[str, str | None], tuple[Workflow, Query, str]] = {}
+        self._refs: dict[tuple[str, str | None], _Ref] = {}
 
     def add(self, workflow: Workflow) -> None:
         with self._lock:
@@ -108,22 +136,31 @@ class Registry:
             return self.function(wf.id, head, fn)
         return self.function(workflow, head, fn)
 
-    def _cached(self, ref: str, workflow: str | None) -> tuple[Workflow, Function]:
-        """`resolve_ref` with the (workflow, query, name) cached; sources re-checked every 0.25 s."""
+    def _cached(self, ref: str, workflow: str | None) -> _Ref:
+        """`resolve_ref` with the result cached; sources re-checked every `CODE_CALL_REFRESH_SECONDS`.
+
+        A hit costs a clock read and two identity checks; the Function is looked up again only
+        when the query was reloaded (or the check found it changed on disk)."""
         hit = self._refs.get((ref, workflow))
         if hit is not None:
-            wf, q, name = hit
-            wf.refresh_due(q, CODE_CALL_REFRESH_SECONDS)
-            fn = q.functions.get(name)
+            q = hit.q
+            now = time.monotonic()
+            if now - hit.checked_at >= CODE_CALL_REFRESH_SECONDS:
+                hit.checked_at = now
+                hit.wf.refresh_due(q, CODE_CALL_REFRESH_SECONDS)
+            if q.loaded is hit.loaded:
+                return hit
+            fn = q.functions.get(hit.name)
             if fn is not None:
-                return wf, fn
+                hit.take(fn)
+                return hit
         wf, fn = self.resolve_ref(ref, workflow)
         q = wf.queries[fn.query_id]
         q.checked_at = time.monotonic()
-        self._refs[(ref, workflow)] = (wf, q, fn.name)
-        return wf, fn
+        entry = self._refs[(ref, workflow)] = _Ref(wf, q, fn)
+        return entry
 
-    def _in_workflow(self, ref: str, workflow: str) -> tuple[Workflow, Function]:
+    def _in_workflow(self, ref: str, workflow: str) -> _Ref:
         """`Query/fn` in `workflow` (the caller's); `Workflow/Query/fn` in another one.
 
         Only the lookup falls back, never the call: a callee's own NotFoundError is not retried.
@@ -134,7 +171,10 @@ class Registry:
             first = ref.partition("/")[0]
             if ref.count("/") < 2 or not (first in self._by_id or first.lower() in self._by_name):
                 raise
-            return self._cached(ref, None)
+            entry = self._cached(ref, None)
+            with self._lock:  # the next call from this workflow finds it at once (no NotFoundError)
+                self._refs[(ref, workflow)] = entry
+            return entry
 
     def call(self, ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
         """Call a Function by reference from any language, converting arguments as declared.
@@ -144,12 +184,24 @@ class Registry:
         ran the first workflow's Q.py), or `Workflow/Query/fn` in another workflow. Edits to the
         source are picked up within `CODE_CALL_REFRESH_SECONDS`.
         """
-        parent = current()
+        local = _context_local
+        parent = getattr(local, "ctx", None)
         if workflow is None and parent is not None:
             workflow = parent.workflow or None
-        wf, fn = self._cached(ref, None) if workflow is None else self._in_workflow(ref, workflow)
-        fn = fn.for_arity(len(args) + len(kwargs))
-        a, k = fn.bind(args, kwargs)
-        ctx = CallContext(wf.id, fn.query_id, fn.name, parent.principal if parent else None, wf.name)
-        with call_context(ctx):
+        entry = self._refs.get((ref, workflow))
+        if entry is None or entry.q.loaded is not entry.loaded \
+                or time.monotonic() - entry.checked_at >= CODE_CALL_REFRESH_SECONDS:
+            entry = self._cached(ref, None) if workflow is None else self._in_workflow(ref, workflow)
+        if entry.overloaded:
+            fn = entry.fn.for_arity(len(args) + len(kwargs))
+            a, k = fn.bind(args, kwargs)
+        else:
+            fn = entry.fn
+            a, k = entry.bind(args, kwargs)
+        principal = parent.principal if parent is not None else None
+        last = entry.last
+        local.ctx = last[1] if principal is last[0] else entry.context(principal)
+        try:
             return fn.invoke(a, k)
+        finally:
+            local.ctx = parent

@@ -36,6 +36,7 @@ class Runtime:
         self.config = config
         self.engines = EngineManager(self)
         self.registry = Registry()
+        self.call = self.registry.call  # `Runtime.call` without a second frame (calls from code)
         # Every call of user code (HTTP, agents, flow tasks) runs here: under a deadline, within its
         # workflow's cap, on threads that are written off and replaced when a call cannot be stopped.
         server = config.server
@@ -120,7 +121,10 @@ class Runtime:
 
 def call(ref: str, *args: Any, workflow: str | None = None, **kwargs: Any) -> Any:
     """Call any registered Function from user code: `coflows.call("Calc.py/Add", 1, 2)`."""
-    return current_runtime().call(ref, *args, workflow=workflow, **kwargs)
+    runtime = _current
+    if runtime is None:
+        raise CoflowsError("no coflows runtime is running in this process")
+    return runtime.registry.call(ref, *args, workflow=workflow, **kwargs)
 
 
 def workspace_root() -> Path:
