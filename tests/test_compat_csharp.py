@@ -259,6 +259,102 @@ def test_newtonsoft_json_in_csharp(tmp_path: Path) -> None:
     assert got["missing"] is not None and "libnewtonsoft-json5.0-cil" in got["missing"]
 
 
+# ------------------------------------------------------------------------------ F#/VB Base, mcs
+
+FS_BASE = '''namespace Fs.Lib
+
+type Calc() =
+    member this.Name
+        with get() : string = "calc"
+    member this.Double x = 2 * x
+    static member Version = "1"
+'''
+
+VB_BASE = '''Imports System
+
+Namespace Vb.Lib
+    Public Module Texts
+        Public Function Shout(ByVal s As String) As String
+            Return s.ToUpper()
+        End Function
+    End Module
+End Namespace
+'''
+
+# `Fs` is a method of the class and the first part of a type name: Roslyn compiles this, mcs says CS0118
+MIXED_CS = '''public class Mixed
+{
+    public static string Fs()
+    {
+        var calc = new Fs.Lib.Calc();
+        return calc.Name + calc.Double(2).ToString();
+    }
+
+    public static string Loud() { return Vb.Lib.Texts.Shout("x"); }
+
+    public static int Add(int x, int y) { return x + y; }
+}
+'''
+
+
+def scenario_stubs(tmp: Path) -> dict[str, Any]:
+    from coflows import objects
+    from coflows.errors import UserCodeError
+
+    ws = new_workspace(tmp / "ws", wid=WID)
+    ws.add_base("fsLib/Calc.fs", FS_BASE)
+    ws.add_base("vbLib/Texts.vb", VB_BASE)
+    ws.add_query("Mixed.cs", MIXED_CS)
+    rt, problems = _runtime(ws.config_path)
+    out: dict[str, Any] = {"problems": [p for ps in problems.values() for p in ps]}
+    out["add"] = rt.call("Mixed.cs/Add", 1, 2, workflow=WID)
+    for fn in ("Fs", "Loud"):
+        try:
+            out[fn] = rt.call(f"Mixed.cs/{fn}", workflow=WID)
+        except UserCodeError as e:
+            out[fn] = f"{e.type_name}: {e.message}"
+    try:
+        objects.call_object(objects.resolve("Fs.Lib.Calc", WID), [])
+        out["resolved"] = "no error"
+    except Exception as e:  # noqa: BLE001
+        out["resolved"] = str(getattr(e, "Message", e))
+    return out
+
+
+def test_fsharp_and_vb_base_types_stand_in_and_mcs_is_helped(tmp_path: Path) -> None:
+    got = run_scenario("stubs", tmp_path)
+    assert not any(p.startswith("Queries/") for p in got["problems"]), got["problems"]
+    assert any("Calc.fs" in p and "no compiler" in p for p in got["problems"])  # still said at load
+    assert got["add"] == 3  # the file compiles: its C# functions work
+    assert got["Fs"].startswith("System.NotSupportedException: Fs.Lib.Calc is declared in Base/fsLib/Calc.fs, "
+                                "written in F#")
+    assert "list it under Bins" in got["Fs"]
+    assert got["Loud"].startswith("System.NotSupportedException: Vb.Lib.Texts is declared in Base/vbLib/Texts.vb")
+    assert "Base/fsLib/Calc.fs" in got["resolved"]  # other languages reach the stand-in too
+
+
+def test_mcs_fix_qualifies_only_the_reported_name() -> None:
+    from coflows.engines.clr_mcs_fixes import qualify_global, shadowed_name
+
+    assert shadowed_name("CS0118", "`CsQuery.Fs()' is a `method' but a `type' was expected") == "Fs"
+    assert shadowed_name("CS0246", "`CsQuery.Fs()' is a `method' but a `type' was expected") is None
+    src = "class A {\n  object F() { return new Fs.Base.X(); }\n  int Fs() { return 1; }\n}"
+    col = src.split("\n")[1].index("Fs.") + 1
+    assert qualify_global(src, [(2, col, "Fs")]).split("\n")[1] == "  object F() { return new global::Fs.Base.X(); }"
+    assert qualify_global(src, [(2, col + 1, "Fs")]) is None  # not at the start of the name
+    assert qualify_global("var a = b.Fs.X;", [(1, 11, "Fs")]) is None  # the middle of a dotted name
+
+
+def test_stub_parsers_read_declarations() -> None:
+    from coflows.engines.clr_stubs import parse_fsharp, parse_vb
+
+    (calc,) = parse_fsharp(FS_BASE)
+    assert (calc.full_name, calc.static) == ("Fs.Lib.Calc", False)
+    assert calc.members == {"Name": (False, False), "Double": (True, False), "Version": (False, True)}
+    (texts,) = parse_vb(VB_BASE)
+    assert (texts.full_name, texts.static, texts.members) == ("Vb.Lib.Texts", True, {"Shout": (True, True)})
+
+
 # ------------------------------------------------------------------------------ over HTTP
 
 def _make_users(ws: Workspace) -> dict[str, str]:

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from coflows import objects
-from coflows.engines import clr_mono, clr_resolve
+from coflows.engines import clr_mcs_fixes, clr_mono, clr_resolve, clr_stubs
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, SourceError, UserCodeError
 from coflows.functions import Function, FunctionDocs, Param
@@ -87,6 +87,9 @@ class _State:
     loads: dict[str, int] = field(default_factory=dict)  # query id / "Base" -> assemblies loaded
     assemblies: dict[str, Any] = field(default_factory=dict)  # query id / agent -> its newest assembly
     types: Any = None  # clr_resolve.WorkflowTypes: the workflow's "clr" resolver
+    stubs_key: tuple = ()  # the F#/VB Base files (and mtimes) the stubs were made from
+    stubs_path: Path | None = None  # stand-ins for their types (clr_stubs)
+    stubs_assembly: Any = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
 
@@ -123,6 +126,20 @@ def _clean_stale(out_dir: Path) -> None:
                 p.unlink()
         except OSError:
             pass
+
+
+def _manifest_base(workflow: WorkflowContext) -> list[Path]:
+    """The workflow's Base files as package.json lists them (every language)."""
+    manifest = workflow.root / "package.json"
+    if not manifest.is_file():
+        return []
+    try:
+        from coflows.workspace.manifest import load_manifest
+
+        base = load_manifest(manifest).Base
+    except Exception:  # noqa: BLE001 - the workflow loader reports manifest problems
+        return []
+    return [(workflow.root / b.Content).resolve() for b in base]
 
 
 def _bin_paths(workflow: WorkflowContext) -> list[Path]:
@@ -323,7 +340,7 @@ class ClrEngine(Engine):
 
         self._runtime_callback = Func[String, String, Array[Object], Object](clr_agents.runtime_call)
         RuntimeBridge.Connect(self._runtime_callback)
-        objects.register(None, "clr", clr_resolve.framework_type)
+        objects.register(None, "clr-framework", clr_resolve.framework_type)
         log.info("C# engine: Mono %s (%s=%s)", self.mono.version, clr_mono.SUSPEND_VAR, self.mono.suspend_mode)
 
     def _host_call(self, query: str, function: str, args: Any) -> Any:
@@ -478,8 +495,47 @@ class ClrEngine(Engine):
                 errors += e.errors
         return errors
 
+    def _stubs(self, workflow: WorkflowContext, st: _State) -> None:
+        """(Re)build the stand-ins for the types of the workflow's F# and VB Base files (clr_stubs)."""
+        files = [p for p in _manifest_base(workflow) if p.suffix.lower() in clr_stubs.LANGUAGES]
+        key = tuple((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in files)
+        if key == st.stubs_key:
+            return
+        st.stubs_key = key
+        st.stubs_path = st.stubs_assembly = None
+        bins = [entry[0] for entry in st.bins.values() if entry is not None]
+        found: list[tuple[clr_stubs.StubType, str, str]] = []
+        for p in files:
+            try:
+                types = clr_stubs.read_types(p)
+            except OSError:
+                continue
+            for t in types:
+                if clr_resolve._find(bins, t.full_name) is None:  # the prebuilt DLL in Bins wins
+                    found.append((t, workflow.relpath(p), clr_stubs.LANGUAGES[p.suffix.lower()]))
+        if not found:
+            return
+        src = st.out_dir / "src" / f"{st.prefix}_stubs_{os.getpid()}_{next(self._counter)}.cs"
+        src.parent.mkdir(parents=True, exist_ok=True)
+        src.write_text(clr_stubs.stub_source(found), encoding="utf-8")
+        out = self._output(st, "Stubs", "fs_vb")
+        result = self.mono.compile([src], out, [])
+        if not result.ok:
+            log.warning("%s: cannot make stand-ins for the F#/VB Base types: %s", workflow.name,
+                        "; ".join(d.message for d in result.errors[:3]))
+            return
+        st.stubs_assembly = self._load_assembly(out)
+        st.stubs_path = out
+        if st.types is not None:
+            st.types.changed()
+        log.info("%s: F#/VB Base types stand in as stubs that throw NotSupportedException: %s", workflow.name,
+                 ", ".join(t.full_name for t, _, _ in found))
+
     def _references(self, workflow: WorkflowContext, st: _State, with_base: bool = True) -> list[Path]:
+        self._stubs(workflow, st)
         refs: list[Path] = [self.host_path] if self.host_path else []
+        if st.stubs_path is not None:
+            refs.append(st.stubs_path)
         # `using Python.Runtime` (Py.GIL, Py.Import, dynamic PyObject): the pythonnet this process runs
         refs.append(self.mono.python_runtime_dll())
         if with_base and st.base_path is not None:
@@ -496,12 +552,43 @@ class ClrEngine(Engine):
         """The file to compile: the user's own, or (when `$WID$` was replaced) a copy that maps back to it."""
         if "$WID$" not in text:
             return src.path
+        return self._copy_for_compiler(workflow, st, src, text.replace("$WID$", workflow.id))
+
+    def _copy_for_compiler(self, workflow: WorkflowContext, st: _State, src: SourceFile, text: str) -> Path:
         rel = workflow.relpath(src.path)
         copy = st.out_dir / "src" / f"{rel.removesuffix('.cs')}_{os.getpid()}_{next(self._counter)}.cs"
         copy.parent.mkdir(parents=True, exist_ok=True)
         # `#line` keeps diagnostics and debug symbols pointing at the user's file and lines
-        copy.write_text(f'#line 1 "{src.path}"\n' + text.replace("$WID$", workflow.id), encoding="utf-8")
+        copy.write_text(f'#line 1 "{src.path}"\n' + text, encoding="utf-8")
         return copy
+
+    def _compile(self, workflow: WorkflowContext, st: _State, sources: list[tuple[SourceFile, str]], out: Path,
+                 refs: list[Path]) -> clr_mono.CompileResult:
+        """Compile `(source, text)` pairs; where mcs rejects C# that Roslyn accepts (`clr_mcs_fixes`),
+        compile a fixed copy again (at most three rounds)."""
+        texts = [text.replace("$WID$", workflow.id) for _, text in sources]
+        files = [self._source_for_compiler(workflow, st, src, text) for src, text in sources]
+        result = self.mono.compile(files, out, refs)
+        for _ in range(3):
+            if result.ok:
+                break
+            spots: dict[str, list[tuple[int, int, str]]] = {}
+            for d in result.errors:
+                name = clr_mcs_fixes.shadowed_name(d.code, d.text)
+                if name and d.file and d.line and d.column:
+                    spots.setdefault(str(Path(d.file).resolve()), []).append((d.line, d.column, name))
+            changed = False
+            for i, (src, _) in enumerate(sources):
+                where = spots.get(str(src.path.resolve()))
+                fixed = clr_mcs_fixes.qualify_global(texts[i], where) if where else None
+                if fixed is not None:
+                    texts[i] = fixed
+                    files[i] = self._copy_for_compiler(workflow, st, src, fixed)
+                    changed = True
+            if not changed:
+                break
+            result = self.mono.compile(files, out, refs)
+        return result
 
     def _diagnostics(self, workflow: WorkflowContext, result: clr_mono.CompileResult,
                      default: str) -> tuple[list[SourceError], list[SourceError]]:
@@ -561,18 +648,16 @@ class ClrEngine(Engine):
                 self._count_load(workflow, st, "(Base)", first)
             except CompileError as e:
                 return errors + e.errors
-            files: list[Path] = []
+            files: list[tuple[SourceFile, str]] = []
             for src in sources:
                 try:
-                    text = src.read()
+                    files.append((src, src.read()))
                 except OSError as e:
                     errors.append(SourceError(workflow.relpath(src.path), None, f"cannot read: {e.strerror}"))
-                    continue
-                files.append(self._source_for_compiler(workflow, st, src, text))
             if not files:
                 return errors
             out = self._output(st, "Base", workflow.name)
-            result = self.mono.compile(files, out, self._references(workflow, st, with_base=False))
+            result = self._compile(workflow, st, files, out, self._references(workflow, st, with_base=False))
             errs, warns = self._diagnostics(workflow, result, first)
             for w in warns:
                 log.warning("%s: %s", workflow.name, w)
@@ -605,9 +690,8 @@ class ClrEngine(Engine):
                 text = source.read()
             except OSError as e:
                 raise CompileError(SourceError(rel, None, f"cannot read: {e.strerror}")) from None
-            file = self._source_for_compiler(workflow, st, source, text)
             out = self._output(st, "Q", Path(rel).stem)
-            result = self.mono.compile([file], out, self._references(workflow, st))
+            result = self._compile(workflow, st, [(source, text)], out, self._references(workflow, st))
             errors, warnings = self._diagnostics(workflow, result, rel)
             if not result.ok:
                 raise CompileError(errors)
@@ -847,6 +931,8 @@ def _search_order(st: _State) -> list[Any]:
     out = [st.base_assembly] if st.base_assembly is not None else []
     out += list(st.assemblies.values())
     out += [entry[0] for entry in list(st.bins.values()) if entry is not None]
+    if st.stubs_assembly is not None:
+        out.append(st.stubs_assembly)
     return out
 
 

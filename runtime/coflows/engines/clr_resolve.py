@@ -5,7 +5,7 @@
   workflow's *newest* assemblies: its Base, then its queries and agents, then its Bins and NuGet
   assemblies. After a hot reload the new assembly answers (the old one stays loaded: Mono cannot
   unload it, but nothing resolves to it any more).
-* Process-wide (`framework_type`, registered with `wid=None`): types of every other loaded
+* Process-wide (`framework_type`, registered as "clr-framework" with `wid=None`): types of every other loaded
   assembly (the .NET framework, `QuantApp.Kernel`/`QuantApp.Engine`, Newtonsoft.Json), e.g.
   `"System.Environment"` for JavaScript's `System.Environment.NewLine`. Assemblies compiled for a
   workflow (under `.coflows/clr/`) are not framework: one workflow never sees another's types.
