@@ -237,6 +237,8 @@ def test_workflows_list_the_apps(served: tuple[Server, dict[str, str]]) -> None:
     assert listed["App.py"]["app"] == f"/dash/{WID}/App.py/"
     assert listed["Crash.py"]["app"] == f"/dash/{WID}/Crash.py/"
     assert listed["Plain.py"]["app"] is None
+    page = {q["id"]: q for q in s.get(f"/flow/workflows/{WID}", headers=key(keys, READER)).json()["queries"]}
+    assert page["App.py"]["app"] == f"/dash/{WID}/App.py/" and page["Plain.py"]["app"] is None  # the web app's link
 
 
 def test_a_crashing_app_is_a_502_naming_it(served: tuple[Server, dict[str, str]]) -> None:
@@ -331,13 +333,13 @@ def _dash_update(points: int) -> dict[str, Any]:
             "changedPropIds": ["points.value"], "state": []}
 
 
-@pytest.mark.network
-def test_the_dash_template_serves_a_real_dash_app(tmp_path: Path) -> None:
-    """dash from PyPI into the workspace's pip/ (package.json Pips), then the page, its assets and callbacks."""
-    ws = new_workspace(tmp_path / "ws", name="Boards", wid=WID, public=None)
+@pytest.fixture(scope="module")
+def dash_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict[str, str]]]:
+    """A server on a workspace made by `add_dash`: dash from PyPI into its pip/ folder (package.json Pips)."""
     from coflows.workspace.add import add_dash
     from coflows.workspace.manifest import load_manifest, save_manifest
 
+    ws = new_workspace(tmp_path_factory.mktemp("dash-real") / "ws", name="Boards", wid=WID, public=None)
     manifest = load_manifest(ws.mnt / "package.json")
     add_dash(manifest, ws.mnt, "Board")
     save_manifest(ws.mnt / "package.json", manifest)
@@ -345,35 +347,57 @@ def test_the_dash_template_serves_a_real_dash_app(tmp_path: Path) -> None:
     keys = make_users(ws)
     starter = server_starter(Server)
     try:
-        s = next(starter)(ws)
-        reader = key(keys, READER)
-        page = s.get(url("Board.py"), headers=reader)
-        assert page.status_code == 200, page.text
-        assert "_dash-config" in page.text and f"/dash/{WID}/Board.py/" in page.text
-        layout = s.get(url("Board.py", "_dash-layout"), headers=reader)
-        assert layout.status_code == 200 and "points" in layout.text
-        deps = s.get(url("Board.py", "_dash-dependencies"), headers=reader)
-        assert deps.status_code == 200 and "chart.figure" in deps.text
-        scripts = [src for src in re.findall(r'src="([^"]+)"', page.text) if src.startswith("/dash/")]
-        assert scripts, page.text
-        for src in scripts:  # the page's JS (renderer, React, components) through the proxy
-            assert s.get(src, headers=reader).status_code == 200, src
-        update = s.post(url("Board.py", "_dash-update-component"), json=_dash_update(3), headers=reader)
-        assert update.status_code == 200, update.text
-        answer = update.json()["response"]
-        assert answer["chart"]["figure"]["data"][0]["y"] == [0, 1, 4]
-        assert answer["who"]["children"] == f"{READER} (read)"
-        client, csrf = login(s, READER)  # the browser's way: session cookie, the CSRF cookie echoed
-        with contextlib.closing(client):
-            assert client.get(url("Board.py")).status_code == 200
-            token = client.cookies.get("_csrf_token")
-            assert token == csrf
-            r = client.post(url("Board.py", "_dash-update-component"), json=_dash_update(2),
-                            headers={"X-CSRFToken": token})
-            assert r.status_code == 200 and r.json()["response"]["chart"]["figure"]["data"][0]["y"] == [0, 1]
-        assert s.get(url("Board.py"), headers=key(keys, VIEWER)).status_code == 403
-        assert s.get(url("Board.py")).status_code == 401
-        # run() itself is no URL for Read users (the template's <permissions>): only the server starts apps
-        assert s.get(f"/flow/query/{WID}/Board.py/run?port=1&path=/", headers=reader).status_code == 403
+        yield next(starter)(ws), keys
     finally:
         starter.close()
+
+
+@pytest.mark.network
+def test_the_dash_template_serves_a_real_dash_app(dash_server: tuple[Server, dict[str, str]]) -> None:
+    """The page, its scripts and callbacks through the proxy, by key and by session with CSRF."""
+    s, keys = dash_server
+    reader = key(keys, READER)
+    page = s.get(url("Board.py"), headers=reader)
+    assert page.status_code == 200, page.text
+    assert "_dash-config" in page.text and f"/dash/{WID}/Board.py/" in page.text
+    layout = s.get(url("Board.py", "_dash-layout"), headers=reader)
+    assert layout.status_code == 200 and "points" in layout.text
+    deps = s.get(url("Board.py", "_dash-dependencies"), headers=reader)
+    assert deps.status_code == 200 and "chart.figure" in deps.text
+    scripts = [src for src in re.findall(r'src="([^"]+)"', page.text) if src.startswith("/dash/")]
+    assert scripts, page.text
+    for src in scripts:  # the page's JS (renderer, React, components) through the proxy
+        assert s.get(src, headers=reader).status_code == 200, src
+    update = s.post(url("Board.py", "_dash-update-component"), json=_dash_update(3), headers=reader)
+    assert update.status_code == 200, update.text
+    answer = update.json()["response"]
+    assert answer["chart"]["figure"]["data"][0]["y"] == [0, 1, 4]
+    assert answer["who"]["children"] == f"{READER} (read)"
+    client, csrf = login(s, READER)  # the browser's way: session cookie, the CSRF cookie echoed
+    with contextlib.closing(client):
+        assert client.get(url("Board.py")).status_code == 200
+        token = client.cookies.get("_csrf_token")
+        assert token == csrf
+        r = client.post(url("Board.py", "_dash-update-component"), json=_dash_update(2),
+                        headers={"X-CSRFToken": token})
+        assert r.status_code == 200 and r.json()["response"]["chart"]["figure"]["data"][0]["y"] == [0, 1]
+        assert client.post(url("Board.py", "_dash-update-component"), json=_dash_update(2)).status_code == 403
+    assert s.get(url("Board.py"), headers=key(keys, VIEWER)).status_code == 403
+    assert s.get(url("Board.py")).status_code == 401
+    # run() itself is no URL for Read users (the template's <permissions>): only the server starts apps
+    assert s.get(f"/flow/query/{WID}/Board.py/run?port=1&path=/", headers=reader).status_code == 403
+
+
+@pytest.mark.network
+def test_the_dash_app_in_a_browser(dash_server: tuple[Server, dict[str, str]]) -> None:
+    """Headless Chromium: login redirect, the Dash page's scripts, its callbacks with the session's CSRF token."""
+    from ui_app import browser_or_skip, run_ui
+
+    browser_or_skip()
+    s, _ = dash_server
+    out = run_ui("dash.mjs", {"base": s.base, "app": url("Board.py"), "email": READER, "password": PASSWORD})
+    assert out["loginUrl"] == f"/ui/login?next={url('Board.py')}"
+    assert out["who"] == f"{READER} (read)"
+    assert out["updates"] and all(u["status"] == 200 and u["csrf"] for u in out["updates"]), out["updates"]
+    assert out["moreUpdates"] and out["title"] == "Board"
+    assert out["problems"] == [], out["problems"]

@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from coflows.apps.detect import app_path, run_function
 from coflows.errors import NotFoundError, SourceError
 from coflows.permissions import READ, VIEW, WRITE, require, workflow_level
 from coflows.runtime import Runtime
@@ -123,7 +124,8 @@ def workflow_view(wf: Workflow, level: int, admin: bool) -> dict[str, Any]:
         except ValueError:
             file = q.source.path.name
         queries.append({"id": q.id, "file": file, "language": q.language, "functions": sorted(q.functions),
-                        "errors": query_errors(q), "stale": q.error is not None and q.loaded is not None})
+                        "errors": query_errors(q), "stale": q.error is not None and q.loaded is not None,
+                        "app": app_path(wf.id, q.id) if run_function(q) is not None else None})  # docs/dash.md
     agents = [{"name": s.name, "file": s.path.name, "exe": s.exe} for s in wf.agent_sources]
     view: dict[str, Any] = {
         "id": wf.id, "name": wf.name, "level": level, "readme": _readme(wf), "queries": queries, "agents": agents,

@@ -63,7 +63,7 @@ function Queries({ wf }) {
   return html`<div class="table-wrap"><table class="queries">
     <thead><tr><th scope="col">Query</th><th scope="col">Language</th><th scope="col">Functions</th><th scope="col">State</th></tr></thead>
     <tbody>${wf.queries.map((q) => html`<tr>
-      <td><a href=${queryHref(wf.id, q.id)} data-route>${q.id}</a></td>
+      <td><a href=${queryHref(wf.id, q.id)} data-route>${q.id}</a>${q.app ? html` · <a href=${q.app} class="app-link">open app</a>` : null}</td>
       <td>${q.language || "?"}</td>
       <td>${q.functions.length ? q.functions.join(", ") : html`<span class="hint">none</span>`}</td>
       <td>${q.errors.length ? html`<span class="state bad">${q.stale ? "error (serving last good version)" : "does not compile"}</span>`
