@@ -360,8 +360,12 @@ class Thing:
     def Big(self, n: int) -> str:
         return "x" * n
 
+    sleeping = threading.Event()
+    wake = threading.Event()
+
     def Sleep(self, seconds: float) -> str:
-        time.sleep(seconds)
+        Thing.sleeping.set()
+        Thing.wake.wait(seconds)
         return "slept"
 
     def CallBack(self, runtime: Any) -> Any:  # calls JavaScript of the same workflow
@@ -395,6 +399,8 @@ function Fail() { try { t.Thing().Fail(); return 'no error' } catch (e) { return
 function Unknown() { try { return importNamespace('No.Such').Thing() } catch (e) { return e.name + ': ' + e.message } }
 function Big(n) { try { return t.Thing().Big(n).length } catch (e) { return e.name + ': ' + e.message } }
 function Sleep(s) { try { return t.Thing().Sleep(s) } catch (e) { return e.name + ': ' + e.message } }
+/** @timeout 120 */
+function SleepLong(s) { return t.Thing().Sleep(s) }
 function Reenter() { try { return t.Thing().CallBack(rt.runtime) } catch (e) { return e.name + ': ' + e.message } }
 function Many(n) { var x = t.Thing(); var s = 0; for (var i = 0; i < n; i++) s += x.getAge; return s }
 function Garbage(n) { for (var i = 0; i < n; i++) t.Thing(); return n }
@@ -478,6 +484,34 @@ def test_a_blocked_host_call_ends_at_the_call_deadline(host) -> None:
     got = _call(host, "Sleep", 10)
     assert got.startswith("TimeoutError: ") and "time limit" in got
     assert _call(host, "Sleep", 0) == "slept"  # a fresh worker serves the next call
+
+
+def test_closing_a_context_that_waits_for_a_host_call(host) -> None:
+    """A rebuild (or shutdown) does not wait for a host call in progress: the V8 thread blocked in it
+    is released at once (the call, which never finished, is retried in the new context)."""
+    jw = _js_workflow(host)
+    old = jw.ctx
+    Thing.sleeping.clear()
+    Thing.wake.clear()
+    outcome: list[Any] = []
+    caller = threading.Thread(target=lambda: outcome.append(_try(lambda: _call(host, "SleepLong", 60))))
+    caller.start()
+    try:
+        assert Thing.sleeping.wait(30)
+        jw.rebuild(old, "test: closing while a host call waits")
+        assert old.closed and not Thing.wake.is_set()  # closed while the host call still sleeps
+    finally:
+        Thing.wake.set()
+        caller.join(30)
+    assert outcome == ["slept"]
+    assert jw.ctx is not old and _call(host, "Plain") == "plain"
+
+
+def _try(fn: Any) -> Any:
+    try:
+        return fn()
+    except BaseException as e:  # noqa: BLE001 - the test looks at it
+        return e
 
 
 def test_reentrant_call_fails_clearly(host) -> None:
