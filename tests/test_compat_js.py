@@ -156,6 +156,16 @@ let Cs = function() {
     return result
 }
 
+/// <api name="CsObject">
+///     <description>a .NET object as the answer: its JSON</description>
+/// </api>
+let CsObject = function() { var o = cbase.csBase(); o.getAge = 37.5; return o }
+
+/// <api name="Sys">
+///     <description>System is importNamespace('System')</description>
+/// </api>
+let Sys = function() { return [System.Environment.NewLine, System.Math.Max(3, 4), System.String.Join("-", ["a", "b"])] }
+
 var jbase = importNamespace('javabase')
 
 /// <api name="Java">
@@ -287,6 +297,14 @@ def test_function_permissions_apply(env, fn: str, allowed: set[str | None]) -> N
 def test_csharp_base_through_import_namespace(env) -> None:
     # csbase.Add(csbase.getAge, 5): getAge is a double (36.0) passed to Add(int, int), as CoFlows allowed
     assert _get(env, "Cs", None) == "C# Ada will be 41 in 5 years and is interested in:\nengines\nnotes\nlooms"
+
+
+def test_a_dotnet_object_answers_its_json(env) -> None:
+    assert _get(env, "CsObject") == {"getName": "Ada", "getAge": 37.5, "getInterests": ["engines", "notes", "looms"]}
+
+
+def test_system_is_the_dotnet_namespace(env) -> None:
+    assert _get(env, "Sys") == ["\n", 4, "a-b"]
 
 
 def test_java_base_through_import_namespace(env) -> None:

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import platform
+import sys
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -73,6 +74,17 @@ class _Environment:
 
 
 _FALLBACKS: dict[str, Any] = {"System.Environment": _Environment}
+
+
+def _plain(obj: Any) -> Any:
+    """What `JSON.stringify(proxy)` shows: a .NET object's public members (as C# results are
+    written, through the C# engine's converter, if that engine is loaded); else the object, for
+    `coflows.serialize.to_jsonable`."""
+    clr_convert = sys.modules.get("coflows.engines.clr_convert")
+    net_object = getattr(clr_convert, "Object", None)
+    if net_object is not None and isinstance(obj, net_object):
+        return clr_convert.to_py(obj)  # type: ignore[union-attr]
+    return obj
 
 
 class ObjectBridge:
@@ -148,7 +160,7 @@ class ObjectBridge:
                     pass
             return "o" + json.dumps(obj.name if isinstance(obj, Namespace) else str(obj))
         if op == "json":
-            return "j" + json.dumps(obj, default=to_jsonable, allow_nan=False)
+            return "j" + json.dumps(_plain(obj), default=to_jsonable, allow_nan=False)
         if op == "iter":
             ih = HANDLES.put(iterate(obj))
             with self._lock:
