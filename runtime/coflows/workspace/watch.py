@@ -77,17 +77,31 @@ class WorkspaceWatcher:
 
     # -- the thread ---------------------------------------------------------------------------
     def start(self) -> None:
-        for wf in self.runtime.registry.workflows():  # what the install at start said (a NuGet no feed has)
-            report = self.runtime.package_reports.get(wf.id)
-            if report is not None and report.errors and wf.id not in self._package_errors:
-                self._package_errors[wf.id] = list(report.errors)
-                wf.packages_state = "failed"
-                self._publish(wf)
+        self._publish_start_errors()
         self._roots = [wf.root for wf in self.runtime.registry.workflows()]
         if not self._roots or self._thread is not None:
             return
         self._thread = threading.Thread(target=self._run, name="coflows-watch", daemon=True)
         self._thread.start()
+
+    def _publish_start_errors(self) -> None:
+        """In `problems` from the start: what the install said (a NuGet no feed has) and agents that did not
+        build (an F# agent); both were only logged before (the agents' also in /flow/agents)."""
+        from coflows.agents.component import manager_of
+
+        agent_errors = getattr(manager_of(self.runtime), "errors", None)
+        for wf in self.runtime.registry.workflows():
+            report = self.runtime.package_reports.get(wf.id)
+            seeded = False
+            if report is not None and report.errors and wf.id not in self._package_errors:
+                self._package_errors[wf.id] = list(report.errors)
+                wf.packages_state = "failed"
+                seeded = True
+            if agent_errors is not None and wf.id not in self._agent_errors and (errors := agent_errors(wf)):
+                self._agent_errors[wf.id] = list(errors)
+                seeded = True
+            if seeded:
+                self._publish(wf)
 
     def stop(self) -> None:
         self._stop.set()
