@@ -42,6 +42,7 @@ def _runtime(config_path: Path) -> tuple[Any, Any]:
 
 JAVA_BASE = '''package javabase;
 
+import app.quant.clr.*;
 import java.util.*;
 
 public class javaBase {
@@ -50,6 +51,7 @@ public class javaBase {
     public double getAge = 20.5;
     public List<String> getInterests() { return Arrays.asList("F#", "C#", "Java"); }
     public int Add(int x, int y) { return x + y; }
+    public String viaPython() { return (String)CLRRuntime.CreateInstance("Base.pyBase.pybase.pybase").GetProperty("getName"); }
 }
 '''
 
@@ -282,6 +284,7 @@ class JavaQuery
         List<String> interests = new ArrayList<>();
         for (Object i : (Iterable<Object>)jb.Invoke("getInterests")) interests.add((String)i);
         m.put("interests", interests);
+        m.put("viaPython", (String)jb.Invoke("viaPython"));  // Base uses app.quant.clr too
         return m;
     }
 
@@ -484,6 +487,17 @@ def test_function_permissions_still_apply(env: Any) -> None:
     assert r.status_code in (401, 403), r.text  # getName wants write; Bob reads
 
 
+def test_concurrent_calls(env: Any) -> None:
+    """Java → C# and Java → Python from several threads at once (each call its own proxies)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server, _ = env
+    expected = {"Cs": _q(server, "Cs"), "Python": _q(server, "Python")}
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda fn: (fn, _q(server, fn)), ["Cs", "Python"] * 16))
+    assert all(result == expected[fn] for fn, result in got)
+
+
 def test_conversions_both_ways(env: Any) -> None:
     server, _ = env
     got = _q(server, "Conversions")
@@ -502,7 +516,7 @@ def test_conversions_both_ways(env: Any) -> None:
 def test_java_base_through_clr_runtime(env: Any) -> None:
     server, _ = env
     assert _q(server, "JavaBase") == {"name": "something", "age": 20.5, "add": 5,
-                                      "interests": ["F#", "C#", "Java"]}
+                                      "interests": ["F#", "C#", "Java"], "viaPython": "something"}
 
 
 def test_proxies_release_their_handles(env: Any) -> None:

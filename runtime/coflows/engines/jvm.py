@@ -24,8 +24,12 @@
   parameter count. Docs from `///` XML and Javadoc.
 - **Interop**: `coflows.Host.call(query, function, args…)` from Java; from Python,
   `java_class`, `java_package` and `class_loader` below. `coflows.M.Base(topic)` is M.
+  CoFlows' `app.quant.clr` (`CLRRuntime`, `CLRObject`) reaches objects of every language
+  through `coflows.objects` (`jvm_objects`, docs/compat-java.md); the workflow's Java classes
+  resolve there by name (the "jvm" resolver, registered with the workflow's state).
 - **Agents** (`jvm_agents`): an agent file's factory (`Exe`, default `pkg`) returns a
-  `coflows.FPKG`; `LoadedSource.factory` is its `AgentDefinition`.
+  `coflows.FPKG`, or CoFlows' `CLRRuntime.CreateInstance("QuantApp.Engine.FPKG", …)`;
+  `LoadedSource.factory` is its `AgentDefinition`.
 """
 
 from __future__ import annotations

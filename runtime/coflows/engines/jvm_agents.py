@@ -9,6 +9,9 @@
   result comes back as JSON; `Job` gets a `java.time.ZonedDateTime`. A Java exception in a
   hook is a `UserCodeError`. Python never holds the user's objects (only the host handle).
   What a hook's thread prints to `System.out` goes to its run record (`HookOutput`).
+* CoFlows' form: a factory returning `CLRRuntime.CreateInstance("QuantApp.Engine.FPKG", …)` (a
+  `CLRObject` over a Python FPKG whose hooks are `CreateDelegate` lambdas): each lambda becomes a
+  hook run through the same handle (`AgentHandle.apply`), with `x` as CoFlows gave it.
 * `m_call`: the Python side of `coflows.M` (`Callback.m`), answering with a JSON envelope;
   `caller_call` the side of `coflows.User` (`Callback.caller`).
 """

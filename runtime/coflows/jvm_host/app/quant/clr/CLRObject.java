@@ -28,13 +28,14 @@ public class CLRObject implements Iterable<Object> {
     }
 
     private final long handle;
-    private final String className;
     private final Cleaner.Cleanable cleanable;
+    /** The foreign type's name, as CoFlows' field had it. */
+    public final String ClassName;
 
     /** Made by the bridge (Python) for a handle it has just taken. */
     public CLRObject(long handle, String className) {
         this.handle = handle;
-        this.className = className;
+        this.ClassName = className;
         this.cleanable = CLEANER.register(this, new Release(handle));
     }
 
@@ -44,7 +45,7 @@ public class CLRObject implements Iterable<Object> {
 
     /** The foreign type's name ({@code csBase}, {@code pybase}, {@code User}). */
     public String getClassName() {
-        return className;
+        return ClassName;
     }
 
     public Object Invoke(String name, Object... args) {
@@ -125,6 +126,6 @@ public class CLRObject implements Iterable<Object> {
 
     @Override
     public int hashCode() {
-        return className == null ? 0 : className.hashCode(); // equal objects may hold different handles
+        return ClassName == null ? 0 : ClassName.hashCode(); // equal objects may hold different handles
     }
 }
