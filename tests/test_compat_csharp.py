@@ -417,6 +417,15 @@ def test_permission_context_and_context_user(env, caller: str, expected: str) ->
     assert r.json() == expected
 
 
+def test_user_and_permission_by_api_key(env) -> None:
+    server, who = env
+    bob_key = who["bob"]["x-api-key"]
+    r = _get(server, "ByKey", who["anonymous"], f"?p[0]={bob_key}")
+    assert r.status_code == 200, r.text
+    assert r.json() == "Bob Builder 1"
+    assert _get(server, "ByKey", who["anonymous"], "?p[0]=nope").json() == "  -1"  # no such key: Denied
+
+
 def test_python_from_csharp(env) -> None:
     server, who = env
     r = _get(server, "Python", who["anonymous"])

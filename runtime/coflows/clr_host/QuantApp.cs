@@ -1,15 +1,16 @@
 // CoFlows' C# API (QuantApp.Kernel, QuantApp.Engine) for C# code written against CoFlows.
 //
-// Compiled into Coflows.Host with Host.cs, Agents.cs and User.cs, and thin over them: the caller
-// comes from Coflows.User, M from Coflows.M, agents are Coflows.FPKG. Nothing here keeps state.
+// Compiled into Coflows.Host with Host.cs, Agents.cs and User.cs, and thin over them and over the
+// Python API of the same names (coflows/compat/kernel.py): the caller's UserData is the one Python,
+// Java and JavaScript see (through Coflows.RuntimeBridge), levels come from Coflows.User, M is
+// Coflows.M, agents are Coflows.FPKG. Nothing here keeps state.
 //
 //     var user = QuantApp.Kernel.User.ContextUser;                 // UserData: ID, Email, FirstName, LastName
 //     switch (QuantApp.Kernel.User.PermissionContext("$WID$")) { case AccessType.Write: ... }
 //     return new FPKG(id, wid, name, description, mid, Utils.SetFunction("Load", new Load(...)), ...);
 //
-// The caller's name follows coflows/compat/kernel.py (the Python side of the same API), so every
-// language sees the same FirstName: the name split at its first space, "Anonymous" for anonymous
-// callers; strings are never null.
+// FirstName is the user's name up to its first space ("Anonymous" for anonymous callers); strings
+// are never null.
 using System;
 using System.Collections.Generic;
 
@@ -38,13 +39,19 @@ namespace QuantApp.Kernel
         /// <summary>The caller of the running call (anonymous outside a call).</summary>
         public static UserData ContextUser
         {
-            get { return ToUserData(Coflows.User.Current); }
+            get { return ToUserData(Coflows.RuntimeBridge.Invoke("quantapp.user", null)); }
         }
 
         /// <summary>The same as <see cref="ContextUser"/> (the name other languages call).</summary>
         public static UserData GetContextUser()
         {
             return ContextUser;
+        }
+
+        /// <summary>The user whose API key is <paramref name="secret"/> (empty fields when none is).</summary>
+        public static UserData ContextUserBySecret(string secret)
+        {
+            return ToUserData(Coflows.RuntimeBridge.Invoke("quantapp.user", null, secret));
         }
 
         /// <summary>
@@ -56,19 +63,25 @@ namespace QuantApp.Kernel
             return (AccessType)Coflows.User.Permission(groupID);
         }
 
-        private static UserData ToUserData(Coflows.User u)
+        /// <summary>The level in a group of the user whose API key is <paramref name="secret"/> (Denied when none is).</summary>
+        public static AccessType PermissionContext(string secret, string groupID)
         {
-            if (u.IsAnonymous)
-                return new UserData { ID = u.Id ?? "anonymous", Email = "", FirstName = "Anonymous", LastName = "" };
-            var name = string.IsNullOrEmpty(u.Name) ? (u.Id ?? "") : u.Name;
-            var space = name.IndexOf(' ');
-            return new UserData
-            {
-                ID = u.Id ?? "",
-                Email = u.Email ?? "",
-                FirstName = space < 0 ? name : name.Substring(0, space),
-                LastName = space < 0 ? "" : name.Substring(space + 1),
-            };
+            return (AccessType)Convert.ToInt32(Coflows.RuntimeBridge.Invoke("quantapp.permission", null, secret, groupID));
+        }
+
+        private static UserData ToUserData(object value)
+        {
+            var d = value as IDictionary<string, object>;
+            if (d == null)
+                throw new InvalidOperationException("the runtime did not describe the user");
+            return new UserData { ID = Text(d, "ID"), Email = Text(d, "Email"), FirstName = Text(d, "FirstName"),
+                                  LastName = Text(d, "LastName") };
+        }
+
+        private static string Text(IDictionary<string, object> d, string key)
+        {
+            object v;
+            return d.TryGetValue(key, out v) && v != null ? v.ToString() : "";
         }
     }
 

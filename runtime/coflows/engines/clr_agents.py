@@ -173,6 +173,14 @@ def runtime_call(op: str, topic: str | None, args: Any) -> Any:
             from coflows.caller import permission
 
             return cv.to_net_any(permission(py_args[0]))
+        if op.startswith("quantapp."):  # QuantApp.Kernel.User (QuantApp.cs): the Python API's answers
+            from coflows.compat.kernel import User
+
+            if op == "quantapp.user":  # () or (secret)
+                data = User.ContextUserBySecret(py_args[0]) if py_args else User.GetContextUser()
+                return cv.to_net_any({k: getattr(data, k) for k in ("ID", "Email", "FirstName", "LastName")})
+            if op == "quantapp.permission":  # (secret, group)
+                return cv.to_net_any(int(User.PermissionContext(py_args[0], py_args[1])))
         fn = _M_OPS.get(op)
         if fn is None:
             raise CoflowsError(f"unknown M operation '{op}'")
