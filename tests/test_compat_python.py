@@ -456,3 +456,15 @@ def test_quantapp_in_the_jupyter_kernel(tmp_path_factory: pytest.TempPathFactory
             k.close()
     finally:
         gen.close()
+
+
+def test_import_clr_in_a_workspace_without_csharp(tmp_path, start_server) -> None:
+    """`import clr` / `import System` in Python plans the C# engine, which must start before V8."""
+    ws = new_workspace(tmp_path / "ws")
+    ws.add_query("Hello.js", "function hello(n) { return 'hi ' + n; }\n")
+    ws.add_query("Net.py", "import clr\nimport System\n\n"
+                           "def Nl():\n    return [System.Environment.NewLine, System.Math.Max(2, 3)]\n")
+    server = start_server(ws)
+    wid = ws.manifest["ID"]
+    assert server.post(f"/flow/query/{wid}/Net.py/Nl", json=[]).json() == ["\n", 3]
+    assert server.post(f"/flow/query/{wid}/Hello.js/hello", json=["you"]).json() == "hi you"

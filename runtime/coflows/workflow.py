@@ -129,7 +129,13 @@ class Workflow:
         paths = [s.path for s in self.base_sources] + [q.source.path for q in self.queries.values()]
         paths += [s.path for s in self.agent_sources]
         paths += [self.root / b.Content for b in self.manifest.Bins if b.Content.lower().endswith((".dll", ".jar"))]
-        return {lang for p in paths if (lang := language_of(p))}
+        langs = {lang for p in paths if (lang := language_of(p))}
+        if "csharp" not in langs and "python" in langs:  # `import clr` in Python starts the C# engine
+            from coflows.engines.python import imports_dotnet
+
+            if any(imports_dotnet(p) for p in paths if p.suffix == ".py"):
+                langs.add("csharp")
+        return langs
 
     # -- loading ------------------------------------------------------------------------------
     def load(self) -> list[str]:

@@ -22,6 +22,7 @@ import enum
 import hashlib
 import inspect
 import linecache
+import re
 import sys
 import traceback
 import types
@@ -177,6 +178,16 @@ def substitute(text: str, workflow: WorkflowContext, source: SourceFile) -> str:
 
 
 _CLR_ROOTS = ("clr", "System")  # imports that need pythonnet loaded (the C# engine started)
+_DOTNET_IMPORT = re.compile(rb"^[ \t]*(?:import|from)[ \t]+(?:clr|System)\b", re.MULTILINE)
+
+
+def imports_dotnet(path: Path) -> bool:
+    """Does this Python source import `clr` or `System`? Then the C# engine must be planned (it
+    starts before V8, so it cannot wait for the import; see engines/__init__.py)."""
+    try:
+        return _DOTNET_IMPORT.search(path.read_bytes()) is not None
+    except OSError:
+        return False
 
 
 def _start_clr(name: str) -> None:
