@@ -101,6 +101,21 @@ def run(port, path):
     raise ValueError("no database for the dashboard")
 '''
 
+# a common mistake: serving in run() itself (Flask's app.run blocks)
+BLOCKING_APP = '''
+from flask import Flask
+
+
+def run(port, path):
+    app = Flask(__name__)
+
+    @app.route(path)
+    def index():
+        return "never reached"
+
+    app.run(host="127.0.0.1", port=port)
+'''
+
 PLAIN = '''
 def run_report(n: int = 1):
     return n
@@ -141,6 +156,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     ws.add_query("Other.py", FLASK_APP.replace("{HOST}", "127.0.0.1"))
     ws.add_query("Crash.py", CRASH_APP)
     ws.add_query("Legacy.py", LEGACY_APP)
+    ws.add_query("Blocking.py", BLOCKING_APP)
     ws.add_query("Wide.py", FLASK_APP.replace("{HOST}", "0.0.0.0"))
     ws.add_query("Plain.py", PLAIN)
     keys = make_users(ws)
@@ -250,6 +266,20 @@ def test_a_crashing_app_is_a_502_naming_it(served: tuple[Server, dict[str, str]]
     assert s.get(url("Crash.py", "x"), headers=key(keys, READER)).status_code == 502  # remembered, not retried
     assert s.get("/health").status_code == 200
     assert s.get(url("Other.py"), headers=key(keys, READER)).status_code == 200
+
+
+def test_a_run_that_serves_itself_is_stopped_and_said_so(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    r = s.get(url("Blocking.py"), headers=key(keys, READER))
+    assert r.status_code == 502, r.text
+    message = r.json()["error"]["message"]
+    assert "Blocking.py" in message and "does not return" in message and "thread" in message
+    port = int(re.search(r"127\.0\.0\.1:(\d+)", message).group(1))
+    deadline = time.monotonic() + 30
+    while accepts(port):  # its run() was stopped, and its server with it
+        assert time.monotonic() < deadline, f"the blocking app still listens on {port}"
+        time.sleep(0.1)
+    assert s.get(url("App.py"), headers=key(keys, READER)).status_code == 200
 
 
 def test_an_app_listening_on_every_interface_is_refused(served: tuple[Server, dict[str, str]]) -> None:

@@ -34,6 +34,7 @@ log = logging.getLogger("coflows.apps")
 
 CHECK_EVERY = 1.0  # s between freshness checks of a running app (a request within it goes straight through)
 STOP_TIMEOUT = 10.0
+BLOCKING_AFTER = 3.0  # s a run() may keep going once its port listens (see _call_run)
 REAP_EVERY = 5.0
 
 
@@ -145,7 +146,9 @@ class AppManager:
         log.info("%s: starting the app on 127.0.0.1:%d (run(%d, %r))", label, port, port, path)
         before = set(threading.enumerate())
         try:
-            server = self.runtime.calls.run(invoke, label=f"{label}/run", timeout=fn.docs.timeout)
+            server = self._call_run(invoke, label, port, fn.docs.timeout)
+        except AppFailed:
+            raise
         except UserCodeError as e:
             raise AppFailed(f"{label}: run(port, path) failed: {e.type_name}: {e.message}") from None
         except Exception as e:  # noqa: BLE001 - a timeout, a conversion: the app did not start
@@ -155,6 +158,25 @@ class AppManager:
         self._wait_listening(app, spawned)
         log.info("%s: app listening on 127.0.0.1:%d, served at %s", label, port, path)
         return app
+
+    def _call_run(self, invoke: Any, label: str, port: int, timeout: float | None) -> Any:
+        """`run` on the call pool under its time limit. A `run` that serves in its own thread (Flask's
+        `app.run(…)` called directly) never returns: once the port has been listening for
+        BLOCKING_AFTER seconds with `run` still going, it is stopped and said so, not waited out."""
+        done = threading.Event()
+        calls = self.runtime.calls
+        call = calls.submit(invoke, (), label=f"{label}/run", timeout=timeout, on_done=lambda _c: done.set())
+        listening_since: float | None = None
+        while not done.wait(0.1):
+            if listening_since is None:
+                if ports.accepts(port, 0.1):
+                    listening_since = time.monotonic()
+            elif time.monotonic() - listening_since >= BLOCKING_AFTER:
+                calls.cancel(call)
+                done.wait(STOP_TIMEOUT)
+                raise AppFailed(f"{label}: run(port, path) serves the app itself (on 127.0.0.1:{port}) and does not "
+                                "return: start the server in a thread and return it (as `coflows add dash` does)")
+        return call.result()
 
     def _wait_listening(self, app: App, spawned: list[threading.Thread]) -> None:
         check = ports.proc_available()
