@@ -274,6 +274,20 @@ class JavaQuery
         return m;
     }
 
+    /** From a thread the query starts: names still resolve in its workflow. */
+    public static String FromThread() throws Exception
+    {
+        String[] out = new String[1];
+        Thread t = new Thread(() -> {
+            CLRObject csbase = CLRRuntime.CreateInstance("Cs.Base.csBase");
+            CLRObject pymod = CLRRuntime.PyImport("Base.pyBase.pybase");
+            out[0] = csbase.GetProperty("getName") + "/" + ((CLRObject)pymod.Invoke("pybase")).GetProperty("getName");
+        });
+        t.start();
+        t.join();
+        return out[0];
+    }
+
     public static Map<String, Object> JavaBase()
     {
         CLRObject jb = CLRRuntime.CreateInstance("javabase.javaBase");
@@ -511,6 +525,11 @@ def test_conversions_both_ways(env: Any) -> None:
     assert "KeyError" in got["error"] and "no such thing" in got["error"]
     assert "Missing" in got["missing"] and "pybase" in got["missing"]
     assert "No.Such.Type" in got["unknown"]
+
+
+def test_names_resolve_from_threads_java_code_starts(env: Any) -> None:
+    server, _ = env
+    assert _q(server, "FromThread") == "something/something"
 
 
 def test_java_base_through_clr_runtime(env: Any) -> None:

@@ -227,6 +227,14 @@ def _resolve(name: str) -> Any:
         raise LookupError(f"{e} (CLRRuntime)") from None
 
 
+def _in_workflow(workflow: Any, fn: Callable[[str], Any], name: str) -> Any:
+    """`fn(name)` in the Java code's workflow when this thread has no call of its own (a thread it started)."""
+    if workflow is None or objects.current_workflow() is not None:
+        return fn(name)
+    with objects.loading(str(workflow)):
+        return fn(name)
+
+
 def _py_import(name: str) -> Any:
     import importlib
     import types
@@ -273,16 +281,16 @@ def make_bridge(loader: Any) -> Any:
         """Every method turns a Python failure into a CLRException naming it."""
 
         @jpype.JOverride
-        def resolve(self, name: Any) -> Any:
+        def resolve(self, workflow: Any, name: Any) -> Any:
             try:
-                return conv.wrap(_resolve(str(name)))
+                return conv.wrap(_in_workflow(workflow, _resolve, str(name)))
             except Exception as e:  # noqa: BLE001 - to Java
                 raise fail(e) from None
 
         @jpype.JOverride
-        def pyImport(self, name: Any) -> Any:  # noqa: N802
+        def pyImport(self, workflow: Any, name: Any) -> Any:  # noqa: N802
             try:
-                return conv.wrap(_py_import(str(name)))
+                return conv.wrap(_in_workflow(workflow, _py_import, str(name)))
             except Exception as e:  # noqa: BLE001
                 raise fail(e) from None
 

@@ -12,11 +12,15 @@ import java.util.function.Function;
  * {@link CLRException}.
  */
 public interface Bridge {
-    /** The class, type or module {@code name} of the calling workflow, always as a CLRObject. */
-    CLRObject resolve(String name);
+    /**
+     * The class, type or module {@code name} of the calling workflow, always as a CLRObject.
+     * {@code workflow}: the Java code's own ({@code coflows.Host.workflowId()}), for threads it
+     * started (Python knows the workflow of a call's own thread).
+     */
+    CLRObject resolve(String workflow, String name);
 
     /** A Python module by its dotted name ({@code Base.pyBase.pybase}), as a CLRObject. */
-    CLRObject pyImport(String name);
+    CLRObject pyImport(String workflow, String name);
 
     /** Call the object itself (a class makes an instance); {@code wrap}: the result is always a CLRObject. */
     Object call(long target, Object[] args, boolean wrap);

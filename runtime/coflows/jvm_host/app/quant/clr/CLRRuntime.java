@@ -48,12 +48,12 @@ public final class CLRRuntime {
 
     /** A class or type as an object: {@code GetClass("QuantApp.Kernel.User").Invoke("GetContextUser")}. */
     public static CLRObject GetClass(String name) {
-        return bridge().resolve(name);
+        return bridge().resolve(coflows.Host.workflowId(), name);
     }
 
     /** A new instance of {@code name}, made with {@code args}. */
     public static CLRObject CreateInstance(String name, Object... args) {
-        CLRObject cls = bridge().resolve(name);
+        CLRObject cls = bridge().resolve(coflows.Host.workflowId(), name);
         try {
             return (CLRObject) bridge().call(cls.getHandle(), args == null ? new Object[] {null} : args, true);
         } finally {
@@ -86,6 +86,6 @@ public final class CLRRuntime {
 
     /** A Python module: {@code PyImport("Base.pyBase.pybase")} is the calling workflow's Base module. */
     public static CLRObject PyImport(String name) {
-        return bridge().pyImport(name);
+        return bridge().pyImport(coflows.Host.workflowId(), name);
     }
 }
