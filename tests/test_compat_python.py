@@ -349,6 +349,7 @@ def test_permission_by_secret(env) -> None:
     assert call(server, "BySecret", keys[READER], key=None) == [1, READER]
     assert call(server, "BySecret", keys[WRITER], key=None) == [2, WRITER]
     assert call(server, "BySecret", "not-a-key", key=None) == [-1, ""]
+    assert call(server, "BySecret", ADMIN_KEY, key=None) == [2, ""]  # the server's admin key
 
 
 def test_access_type_values(env) -> None:

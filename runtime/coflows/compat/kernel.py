@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import hmac
 from typing import Any
 
 from coflows import caller, objects
@@ -95,14 +96,21 @@ class User(metaclass=_UserType):
 
 
 def _principal_by_secret(secret: str) -> Any:
+    """The principal whose key is `secret` (a user's API key or the server's admin key), or None."""
     if not isinstance(secret, str) or not secret:
         return None
     try:
         from coflows.runtime import current_runtime
 
-        identities = getattr(current_runtime(), "identities", None)
+        runtime = current_runtime()
     except Exception:  # noqa: BLE001 - no runtime (a bare script): no users to look up
         return None
+    admin_key = runtime.config.admin_key()
+    if admin_key and hmac.compare_digest(secret.encode("utf-8", "surrogateescape"), admin_key.encode()):
+        from coflows.permissions import ADMIN
+
+        return ADMIN
+    identities = getattr(runtime, "identities", None)
     return identities.resolve_key(secret) if identities is not None else None
 
 
