@@ -181,6 +181,15 @@ let Java = function() {
     return result
 }
 
+/// <api name="Errors">
+///     <description>host exceptions are JavaScript exceptions</description>
+/// </api>
+let Errors = function() {
+    var t = f => { try { return f() } catch (e) { return e.name + ': ' + e.message } }
+    return [t(() => System.Int32.Parse("x")), t(() => cbase.csBase().Add("a", 1)),
+            t(() => importNamespace('java.lang.Integer').parseInt("zz")), t(() => { for (const x of cbase.csBase()) {} })]
+}
+
 var pbase = importNamespace('Base.pyBase.pybase')
 
 /// <api name="Py">
@@ -305,6 +314,14 @@ def test_a_dotnet_object_answers_its_json(env) -> None:
 
 def test_system_is_the_dotnet_namespace(env) -> None:
     assert _get(env, "Sys") == ["\n", 4, "a-b"]
+
+
+def test_host_exceptions_are_javascript_exceptions(env) -> None:
+    dotnet, overload, java, iterate = _get(env, "Errors")
+    assert dotnet == "FormatException: Input string was not in a correct format."  # no .NET stack trace
+    assert overload.startswith("TypeError: csBase.Add: ")
+    assert java == 'java.lang.NumberFormatException: For input string: "zz"'
+    assert iterate == "TypeError: csBase is not iterable"
 
 
 def test_java_base_through_import_namespace(env) -> None:

@@ -76,6 +76,21 @@ class _Environment:
 _FALLBACKS: dict[str, Any] = {"System.Environment": _Environment}
 
 
+def _message(e: BaseException) -> str:
+    """An exception's message without the host's stack trace (.NET's `Message`, Java's `getMessage()`)."""
+    for getter in ("Message", "getMessage"):
+        try:
+            m = getattr(e, getter, None)
+            m = m() if callable(m) else m
+        except Exception:  # noqa: BLE001 - fall back to str()
+            m = None
+        if isinstance(m, str) and m:
+            return m
+    text = str(e)
+    cut = text.find("\n  at ")  # a .NET stack trace appended to the message
+    return text[:cut] if cut > 0 else text
+
+
 def _plain(obj: Any) -> Any:
     """What `JSON.stringify(proxy)` shows: a .NET object's public members (as C# results are
     written, through the C# engine's converter, if that engine is loaded); else the object, for
@@ -121,7 +136,9 @@ class ObjectBridge:
         except LookupError as e:  # also a released handle (StaleHandle)
             return self._error("ReferenceError", str(e.args[0]) if e.args else str(e))
         except Exception as e:  # noqa: BLE001 - the host object's own error, thrown in JavaScript
-            return self._error(type_name(e), str(e))
+            name = type_name(e)
+            message = _message(e)
+            return self._error(name, message.removeprefix(name + ": "))  # JPype repeats the type
 
     @staticmethod
     def _error(name: str, message: str) -> str:
