@@ -266,12 +266,24 @@ class JavaQuery
             m.put("missing", e.getMessage());
         }
         try {
+            Function<Object[], Object> throwing = (a) -> { throw new IllegalStateException("from the lambda"); };
+            pybase.Invoke("Twice", throwing, 1);
+            m.put("lambda", "none");
+        } catch (IllegalStateException e) {
+            m.put("lambda", e.getMessage());
+        }
+        try {
             CLRRuntime.GetClass("No.Such.Type");
             m.put("unknown", "none");
         } catch (CLRException e) {
             m.put("unknown", e.getMessage());
         }
         return m;
+    }
+
+    public static Object Uncaught()
+    {
+        return CLRRuntime.CreateInstance("Base.pyBase.pybase.pybase").Invoke("Missing");
     }
 
     /** From a thread the query starts: names still resolve in its workflow. */
@@ -525,6 +537,16 @@ def test_conversions_both_ways(env: Any) -> None:
     assert "KeyError" in got["error"] and "no such thing" in got["error"]
     assert "Missing" in got["missing"] and "pybase" in got["missing"]
     assert "No.Such.Type" in got["unknown"]
+    assert got["lambda"] == "from the lambda"  # a Java exception crosses Python and comes back as itself
+
+
+def test_uncaught_failure_names_the_member(env: Any) -> None:
+    server, _ = env
+    r = server.get(f"/flow/query/{WID}/JavaQuery.java/Uncaught", headers={"x-api-key": ADMIN_KEY})
+    assert r.status_code == 500, r.text
+    err = r.json()["error"]
+    assert err["type"] == "app.quant.clr.CLRException", err
+    assert "pybase has no member 'Missing'" in err["message"], err
 
 
 def test_names_resolve_from_threads_java_code_starts(env: Any) -> None:

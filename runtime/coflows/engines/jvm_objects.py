@@ -274,6 +274,8 @@ def make_bridge(loader: Any) -> Any:
     held = objects.HANDLES.get
 
     def fail(e: BaseException) -> Any:
+        if isinstance(e, jpype.JException):  # thrown by Java code (a lambda Python called): as it was
+            return e
         return conv.CLRException(type(e).__name__, str(e))
 
     @jpype.JImplements(Bridge)
