@@ -194,6 +194,8 @@ def test_who_may_open_an_app(served: tuple[Server, dict[str, str]]) -> None:
     assert s.get(url("App.py"), headers={"x-api-key": "wrong"}).status_code == 401
     reader = s.get(url("App.py"), headers=key(keys, READER))
     assert reader.status_code == 200 and "hello v1" in reader.text
+    assert [k for k, _ in reader.headers.multi_items()].count("date") == 1  # one Date, one Server: the server's
+    assert reader.headers.get_list("server") == ["uvicorn"]
     assert s.get("/dash/Apps/App.py/", headers=key(keys, READER)).text == reader.text  # by name too
     bare = s.get(f"/dash/{WID}/App.py", headers=key(keys, READER), follow_redirects=False)
     assert bare.status_code == 307 and bare.headers["location"].endswith(f"/dash/{WID}/App.py/")

@@ -50,6 +50,7 @@ HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-author
                  "transfer-encoding", "upgrade", "host"})
 CREDENTIALS = frozenset({"x-api-key", "_cokey", "authorization", "x-csrf-token", "x-xsrftoken", "x-csrftoken",
                          "cookie", "referer"})
+OWN_HEADERS = frozenset({"date", "server"})  # the server's own (uvicorn's), not the app's second copy
 CSRF_COOKIE = "_csrf_token"  # the cookie Dash's renderer echoes in X-CSRFToken
 OUR_COOKIES = frozenset({SESSION_COOKIE, CSRF_COOKIE})
 USER_HEADER, LEVEL_HEADER = "x-coflows-user", "x-coflows-level"
@@ -183,7 +184,7 @@ class AppProxy:
                                 background=BackgroundTask(answer.aclose))
         for k, v in answer.headers.multi_items():
             lk = k.lower()
-            if lk in HOP or (lk == "set-cookie" and v.partition("=")[0].strip() in OUR_COOKIES):
+            if lk in HOP or lk in OWN_HEADERS or (lk == "set-cookie" and v.partition("=")[0].strip() in OUR_COOKIES):
                 continue
             if lk == "location" and v.startswith(app.base):
                 v = v[len(app.base):] or "/"
