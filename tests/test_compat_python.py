@@ -191,6 +191,24 @@ def Ids():
     return ["$WID$", "$ID$"]
 '''
 
+# C#'s `Py.Import` is pythonnet's real import (importlib): each workflow must get its own Base.
+PY_FROM_CS = '''
+using Python.Runtime;
+
+public class PyFromCs
+{
+    public static string Name()
+    {
+        using (Py.GIL())
+        {
+            dynamic pymodule = Py.Import("Base.pyBase.pybase");
+            dynamic pybase = pymodule.pybase();
+            return pybase.getName.ToString() + " " + pybase.Add((int)pybase.getAge, 5).ToString();
+        }
+    }
+}
+'''
+
 # A second workflow whose Base file has the same name: `importlib` must give each its own.
 QUERY2 = '''
 import importlib
@@ -258,9 +276,10 @@ def _second_workflow(ws: Workspace) -> str:
     (root / "Queries").mkdir()
     (root / "Base/pyBase/pybase.py").write_text(PYBASE.format(name="second"))
     (root / "Queries/Q2.py").write_text(QUERY2)
+    (root / "Queries/PyFromCs.cs").write_text(PY_FROM_CS)
     manifest = {"ID": WID2, "Name": "Second", "Base": [{"Name": "Base/pyBase/pybase.py",
                                                          "Content": "Base/pyBase/pybase.py"}],
-                "Agents": [], "Queries": [{"Name": "Q2.py", "Content": "Queries/Q2.py", "ID": "Q2.py"}],
+                "Agents": [], "Queries": [{"Name": n, "Content": f"Queries/{n}", "ID": n} for n in ("Q2.py", "PyFromCs.cs")],
                 "Permissions": [{"ID": "Public", "Permission": 1}], "NuGets": [], "Pips": [], "Jars": [], "Bins": [],
                 "Files": []}
     (root / "package.json").write_text(json.dumps(manifest))
@@ -293,6 +312,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict
     ws.add_base("csBase/csBase.cs", CSBASE)
     ws.add_base("javabase/javaBase.java", JAVABASE)
     ws.add_query("CompatQuery.py", QUERY)
+    ws.add_query("PyFromCs.cs", PY_FROM_CS)
     ws.add_agent("PythonAgent.py", AGENT)
     ws.config["Workflow"] = ["mnt/package.json", _second_workflow(ws)]
     ws.save()
@@ -393,6 +413,10 @@ def test_two_workflows_base_modules_do_not_collide(env) -> None:
     assert call(server, "Name", wid=WID2, query="Q2.py") == "second"
     assert call(server, "PyBase")["importlib"] == "first"
     assert call(server, "Name", wid=WID2, query="Q2.py") == "second"
+    # from C# (Py.Import), the same: getAge is 31.5, (int) makes 31
+    assert call(server, "Name", query="PyFromCs.cs") == "first 36"
+    assert call(server, "Name", wid=WID2, query="PyFromCs.cs") == "second 36"
+    assert call(server, "Name", query="PyFromCs.cs") == "first 36"
 
 
 def test_wid_and_id_placeholders(env) -> None:
