@@ -386,6 +386,12 @@ class Thing:
     def Fail(self) -> None:
         raise ValueError("thing failed on purpose")
 
+    def Key(self) -> Any:
+        return {}["nope"]
+
+    def Odd(self) -> dict[str, float]:
+        return {"nan": float("nan"), "one": 1.0}
+
     def Echo(self, v: Any) -> Any:
         return v
 
@@ -431,6 +437,8 @@ function Json() { return [JSON.stringify(t.Thing('j')), t.Thing('r')] }
 function Chain() { return t.Thing().Other().Other().getName }
 function Args() { var x = t.Thing(); return x.Echo(x) === undefined ? 'undef' : [x.Echo({a: [1, 2]}), String(x.Echo(x.Other()))] }
 function Fail() { try { t.Thing().Fail(); return 'no error' } catch (e) { return e.name + ': ' + e.message } }
+function Key() { try { t.Thing().Key(); return 'no error' } catch (e) { return e.name + ': ' + e.message } }
+function Odd() { return [JSON.stringify(t.Thing().Odd()), t.Thing().Odd().nan] }
 function Unknown() { try { return importNamespace('No.Such').Thing() } catch (e) { return e.name + ': ' + e.message } }
 function Big(n) { try { return t.Thing().Big(n).length } catch (e) { return e.name + ': ' + e.message } }
 function Sleep(s) { try { return t.Thing().Sleep(s) } catch (e) { return e.name + ': ' + e.message } }
@@ -499,12 +507,17 @@ def test_json_of_a_host_object(host) -> None:
     assert value == shape  # a query returning a host object answers its JSON
 
 
+def test_nan_is_null_as_the_server_writes_it(host) -> None:
+    assert _call(host, "Odd") == ['{"nan":null,"one":1}', None]
+
+
 def test_arguments_cross_as_objects_and_values(host) -> None:
     assert _call(host, "Args") == [{"a": [1, 2]}, "Thing(other)"]
 
 
 def test_errors_name_the_member(host) -> None:
     assert _call(host, "Fail") == "ValueError: thing failed on purpose"
+    assert _call(host, "Key") == "KeyError: 'nope'"  # the method's own error, not a name lookup
     got = _call(host, "Unknown")
     assert got.startswith("ReferenceError: ") and "No.Such.Thing" in got and "looked in" in got
 

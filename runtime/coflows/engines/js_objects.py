@@ -41,6 +41,7 @@ from coflows.objects import (
     HANDLES,
     ForeignError,
     Namespace,
+    StaleHandle,
     call_member,
     call_object,
     item,
@@ -59,6 +60,10 @@ _METHOD_TYPES = frozenset({"method", "function", "builtin_function_or_method", "
                            "MethodBinding", "MethodObject", "_JMethod", "JMethod"})
 _LENGTH_NAMES = ("length", "Count", "Length")
 PRESSURE_HANDLES = 10_000  # live handles of one context before it asks V8 for a full GC
+
+
+class _Unresolved(LookupError):
+    """A namespace was called, and no engine has a type by that name."""
 
 
 class _Environment:
@@ -133,7 +138,7 @@ class ObjectBridge:
                 return self._op(op, h, a, b)
         except ForeignError as e:
             return self._error("TypeError", str(e))
-        except LookupError as e:  # also a released handle (StaleHandle)
+        except (StaleHandle, _Unresolved) as e:
             return self._error("ReferenceError", str(e.args[0]) if e.args else str(e))
         except Exception as e:  # noqa: BLE001 - the host object's own error, thrown in JavaScript
             name = type_name(e)
@@ -177,7 +182,12 @@ class ObjectBridge:
                     pass
             return "o" + json.dumps(obj.name if isinstance(obj, Namespace) else str(obj))
         if op == "json":
-            return "j" + json.dumps(_plain(obj), default=to_jsonable, allow_nan=False)
+            plain = _plain(obj)
+            try:
+                return "j" + json.dumps(plain, default=to_jsonable, allow_nan=False)
+            except ValueError:  # NaN or Infinity somewhere: null, as the server writes them
+                text = json.dumps(plain, default=to_jsonable)
+                return "j" + json.dumps(json.loads(text, parse_constant=lambda _: None))
         if op == "iter":
             ih = HANDLES.put(iterate(obj))
             with self._lock:
@@ -197,8 +207,10 @@ class ObjectBridge:
     def _type(self, name: str) -> Any:
         """A Namespace called (`cbase.csBase()`): resolve it again (its engine may have loaded since),
         or say where we looked."""
-        found = resolve(name, self.workflow_id, namespace=False)
-        return found
+        try:
+            return resolve(name, self.workflow_id, namespace=False)
+        except LookupError as e:
+            raise _Unresolved(*e.args) from None
 
     def _get(self, obj: Any, name: str) -> str:
         if isinstance(obj, Namespace):
@@ -309,7 +321,8 @@ const hostObjects = (function () {
   const sab = g[SABNAME], syncCall = g[SYNCNAME];
   delete g[SABNAME];
   delete g[SYNCNAME];
-  const {WeakMap, FinalizationRegistry, Proxy, Symbol, TypeError, RangeError} = g;
+  const {WeakMap, FinalizationRegistry, Proxy, Symbol, TypeError, RangeError, Date} = g;
+  const {min} = Math;
   const head = new Int32Array(sab, 0, 2);
   const buf = new Uint16Array(sab, 8);
   const CAP = buf.length;
@@ -336,7 +349,7 @@ const hostObjects = (function () {
     const m = head[1];
     if (m < 1) throw new Error("the host did not answer a host object call");
     let s = "";
-    for (let i = 0; i < m; i += 8192) s += fromCharCode.apply(null, buf.subarray(i, Math.min(m, i + 8192)));
+    for (let i = 0; i < m; i += 8192) s += fromCharCode.apply(null, buf.subarray(i, min(m, i + 8192)));
     const kind = s[0];
     const r = parse(s.substring(1));
     if (kind === "o" || kind === "j") return r;
