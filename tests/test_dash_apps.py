@@ -158,6 +158,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     ws.add_query("Legacy.py", LEGACY_APP)
     ws.add_query("Blocking.py", BLOCKING_APP)
     ws.add_query("Wide.py", FLASK_APP.replace("{HOST}", "0.0.0.0"))
+    ws.add_query("Six.py", FLASK_APP.replace("{HOST}", "::1"))  # IPv6 loopback (where "localhost" may go)
     ws.add_query("Plain.py", PLAIN)
     keys = make_users(ws)
     starter = server_starter(Server)
@@ -282,6 +283,24 @@ def test_a_run_that_serves_itself_is_stopped_and_said_so(served: tuple[Server, d
         assert time.monotonic() < deadline, f"the blocking app still listens on {port}"
         time.sleep(0.1)
     assert s.get(url("App.py"), headers=key(keys, READER)).status_code == 200
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def test_an_app_on_ipv6_loopback_is_served(served: tuple[Server, dict[str, str]]) -> None:
+    if not _ipv6_loopback():
+        pytest.skip("no IPv6 loopback on this machine")
+    s, keys = served
+    r = s.get(url("Six.py", "echo"), headers=key(keys, READER))
+    assert r.status_code == 200, r.text
+    assert r.json()["host"].startswith("[::1]:") and r.json()["headers"]["x-coflows-user"] == READER
 
 
 def test_an_app_listening_on_every_interface_is_refused(served: tuple[Server, dict[str, str]]) -> None:

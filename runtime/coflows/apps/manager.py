@@ -55,10 +55,14 @@ class App:
     server: Any  # what run() returned
     checked: float = field(default_factory=time.monotonic)
     dead: bool = False  # a request found it not answering: the next one starts it again
+    host: str = "127.0.0.1"  # ::1 for an app that bound IPv6 loopback only ("localhost" may resolve so)
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://[{self.host}]:{self.port}" if ":" in self.host else f"http://{self.host}:{self.port}"
+
+    def accepts(self, timeout: float = 0.5) -> bool:
+        return ports.accepts(self.port, timeout, self.host)
 
 
 @dataclass
@@ -109,7 +113,7 @@ class AppManager:
             calls.run(workflow.refresh, query, label=f"{workflow.name}/{query.id} (reload check)")
             app = self._apps.get(key)
             if app is not None:
-                if app.loaded is query.loaded and not app.dead and ports.accepts(app.port):
+                if app.loaded is query.loaded and not app.dead and app.accepts():
                     app.checked = time.monotonic()
                     return app
                 why = "its query was reloaded" if app.loaded is not query.loaded else "it stopped answering"
@@ -169,7 +173,7 @@ class AppManager:
         listening_since: float | None = None
         while not done.wait(0.1):
             if listening_since is None:
-                if ports.accepts(port, 0.1):
+                if ports.listening(port):
                     listening_since = time.monotonic()
             elif time.monotonic() - listening_since >= BLOCKING_AFTER:
                 calls.cancel(call)
@@ -187,7 +191,7 @@ class AppManager:
                 if found:
                     self._check_listener(app, found)
                     return
-            elif ports.accepts(app.port, 0.2):
+            elif app.accepts(0.2):
                 return
             if spawned and not any(t.is_alive() for t in spawned):
                 self._stop(app)
@@ -209,6 +213,8 @@ class AppManager:
             self._stop(app)
             raise AppFailed(f"{app.label}: the app listens on {exposed[0].address}:{app.port}, reachable from other "
                             "machines without coflows' authentication: bind it to 127.0.0.1")
+        if not any(f.address.startswith("127.") for f in found):
+            app.host = found[0].address  # IPv6 loopback only
 
     def _stop(self, app: App) -> None:
         """Shut an app down: its server's shutdown(), else GET {path}shutdown; wait for the port to close."""
@@ -224,7 +230,7 @@ class AppManager:
         except Exception as e:  # noqa: BLE001 - its own shutdown failed: said below if it still listens
             log.info("%s: shutdown: %s", app.label, e)
         deadline = time.monotonic() + STOP_TIMEOUT
-        while ports.accepts(app.port, 0.2):
+        while app.accepts(0.2):
             if time.monotonic() >= deadline:
                 log.warning("%s: the app still listens on 127.0.0.1:%d after its shutdown (return the server from "
                             "run(), as `coflows add dash` does, or serve GET %sshutdown)", app.label, app.port, app.path)

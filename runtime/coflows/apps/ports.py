@@ -82,10 +82,15 @@ def own_socket_inodes() -> set[int]:
     return found
 
 
-def accepts(port: int, timeout: float = 0.5) -> bool:
-    """Something accepts TCP connections on 127.0.0.1:port."""
+def accepts(port: int, timeout: float = 0.5, host: str = "127.0.0.1") -> bool:
+    """Something accepts TCP connections on host:port."""
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
+        with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def listening(port: int) -> bool:
+    """Something listens on `port` (any address; a connect test to 127.0.0.1 without /proc)."""
+    return bool(listeners(port)) if proc_available() else accepts(port, 0.1)
