@@ -15,6 +15,7 @@ import hmac
 from typing import Any
 
 from coflows import caller, objects
+from coflows.context import CallContext, call_context, current
 from coflows.agents.definition import MCallback
 from coflows.m import M
 
@@ -85,13 +86,11 @@ class User(metaclass=_UserType):
 
     @staticmethod
     def ContextUserBySecret(secret: str) -> UserData:  # noqa: N802
+        """The `UserData` of the user whose API key is `secret` (empty for an unknown key)."""
         principal = _principal_by_secret(secret)
         if principal is None:
             return UserData()
-        from coflows.context import CallContext, call_context, current
-
-        ctx = current() or CallContext("", "", "")
-        with call_context(dataclasses.replace(ctx, principal=principal)):
+        with _as(principal):
             return _user_data(caller.user())
 
 
@@ -114,14 +113,17 @@ def _principal_by_secret(secret: str) -> Any:
     return identities.resolve_key(secret) if identities is not None else None
 
 
+def _as(principal: Any) -> call_context:
+    """The current call, as `principal`: `coflows.caller` then answers for them (same rules)."""
+    ctx = current() or CallContext("", "", "")
+    return call_context(dataclasses.replace(ctx, principal=principal))
+
+
 def _permission_by_secret(secret: str, group_id: str) -> AccessType:
     principal = _principal_by_secret(secret)
     if principal is None:
         return AccessType.Denied
-    from coflows.context import CallContext, call_context, current
-
-    ctx = current() or CallContext("", "", "")
-    with call_context(dataclasses.replace(ctx, principal=principal)):
+    with _as(principal):
         return AccessType(caller.permission(group_id))
 
 
