@@ -138,6 +138,19 @@ public class Objects
         return name + "|" + age + "|" + list[1].ToString() + "|" + (int)list.size() + "|" + other.getName.ToString();
     }
 
+    public static string Lists()
+    {
+        dynamic list = JVM.Runtime.CreateInstance("java.util.ArrayList");
+        list.add("a");
+        list.add(null);
+        list.add("c");
+        list[2] = "z";                                  // an index set (List.set)
+        var parts = new List<string>();
+        foreach (var x in list)                         // an Iterable; a Java null arrives as null
+            parts.Add(x == null ? "null" : x.ToString());
+        return string.Join(",", parts) + "|" + (int)list.size() + "|" + (bool)list.contains("z");
+    }
+
     public static string Missing()
     {
         dynamic jb = JVM.Runtime.CreateInstance("javabase.javaBase");
@@ -190,6 +203,7 @@ def scenario_objects(tmp: Path) -> dict[str, Any]:
         return rt.call(f"Objects.cs/{fn}", *args, workflow=WID)
 
     out["members"] = call("Members")
+    out["lists"] = call("Lists")
     out["missing"] = call("Missing")
     out["no_class"] = call("NoClass")
     call("Collect")
@@ -207,6 +221,7 @@ def test_jvm_objects_from_csharp(tmp_path: Path) -> None:
     got = run_scenario("objects", tmp_path)
     assert got["problems"] == []
     assert got["members"] == "renamed|20.5|Java|2|a java base"
+    assert got["lists"] == "a,null,z|3|True"
     assert got["missing"].startswith("ForeignError: ") and "'noSuchMethod'" in got["missing"]
     assert "'javabase.NoSuch'" in got["no_class"] and "jvm" in got["no_class"]
     # each kept proxy holds a handle (a few collected earlier proxies are released meanwhile)

@@ -16,6 +16,17 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Dynamic;
 
+namespace Coflows
+{
+    /// <summary>What the runtime answers when a foreign iterator is exhausted (internal).</summary>
+    public sealed class IterationEnd
+    {
+        public static readonly IterationEnd Value = new IterationEnd();
+
+        private IterationEnd() { }
+    }
+}
+
 namespace JVM
 {
     /// <summary>CoFlows' JVM.Runtime: classes and instances by full name, in the calling workflow.</summary>
@@ -188,9 +199,14 @@ namespace JVM
 
             public bool MoveNext()
             {
-                var step = (object[])Call("obj.next", null, iterator, new object[0]);
-                current = step.Length > 0 ? step[0] : null;
-                return step.Length > 0;
+                var step = Call("obj.next", null, iterator, new object[0]);
+                if (step is Coflows.IterationEnd)
+                {
+                    current = null;
+                    return false;
+                }
+                current = step;
+                return true;
             }
 
             public void Reset() { throw new NotSupportedException("a foreign iterator cannot restart"); }
