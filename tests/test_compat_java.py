@@ -159,6 +159,7 @@ namespace Cs.Base
         private double _age = 20.0;
         public double getAge { get { return _age; } set { _age = value; } }
         public List<string> getInterests = new List<string>{ "F#", "C#", "Java" };
+        public List<double> getScores = new List<double>{ 1.5, 2.5 };
         public int Add(int x, int y) => x + y;
     }
 }
@@ -214,7 +215,9 @@ class JavaQuery
         String result = "Cs " + name + " will be " + age_in_5_years + " in 5 years and is interested in: \n";
         for (Object interest : interests)
             result += interest + "\n";
-        return result;
+        for (Object score : (Iterable<Object>)csbase.GetProperty("getScores"))
+            age += (Double)score;  // .NET doubles in a list are Doubles too
+        return age == 24.0 ? result : "wrong scores: " + age;
     }
 
     /// <api name="Python">

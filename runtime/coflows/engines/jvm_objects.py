@@ -227,6 +227,19 @@ def _resolve(name: str) -> Any:
         raise LookupError(f"{e} (CLRRuntime)") from None
 
 
+class _Items:
+    """An iterator Java walks, and whether its items come from .NET or Java (their floats are doubles)."""
+
+    __slots__ = ("it", "foreign")
+
+    def __init__(self, it: Any, foreign: bool) -> None:
+        self.it = it
+        self.foreign = foreign
+
+    def __str__(self) -> str:
+        return f"<iterator over {objects.members.type_name(self.it)}>"
+
+
 def _in_workflow(workflow: Any, fn: Callable[[str], Any], name: str) -> Any:
     """`fn(name)` in the Java code's workflow when this thread has no call of its own (a thread it started)."""
     if workflow is None or objects.current_workflow() is not None:
@@ -333,15 +346,17 @@ def make_bridge(loader: Any) -> Any:
         @jpype.JOverride
         def iterator(self, target: Any) -> Any:
             try:
-                return conv.wrap(objects.iterate(held(int(target))))
+                obj = held(int(target))
+                return conv.wrap(_Items(objects.iterate(obj), _owner_is_foreign(obj)))
             except Exception as e:  # noqa: BLE001
                 raise fail(e) from None
 
         @jpype.JOverride
         def next(self, it: Any) -> Any:
             try:
-                values = list(itertools.islice(held(int(it)), _CHUNK))
-                return conv.Objects([conv.to_java(v) for v in values])
+                items = held(int(it))
+                values = list(itertools.islice(items.it, _CHUNK))
+                return conv.Objects([conv.to_java(v, items.foreign) for v in values])
             except Exception as e:  # noqa: BLE001
                 raise fail(e) from None
 
