@@ -19,6 +19,16 @@
   `pkg`) is called and its `Coflows.FPKG` becomes `LoadedSource.factory`, an
   `AgentDefinition` (`clr_agents`). `Coflows.M.Base(topic)` calls the Python M API
   through `Coflows.RuntimeBridge` (also `clr_agents`).
+- CoFlows' C# API (docs/compat-csharp.md): the host assembly also holds
+  `QuantApp.Kernel`, `QuantApp.Engine` and `JVM` (clr_host/QuantApp.cs, Jvm.cs;
+  `JVM.JVMObject` operations are served by `clr_objects`); every compile also
+  references pythonnet's `Python.Runtime` and Debian's Json.NET (with
+  `QuantApp.Json`, clr_host/JsonCompat.cs) unless the workflow brings its own;
+  types of F#/VB Base files get throwing stand-ins (`clr_stubs`), and mcs's
+  CS0118 on a type name shadowed by a method is fixed on a copy (`clr_mcs_fixes`).
+- Names for the other languages: `objects.resolve` reaches the workflow's newest
+  types through its "clr" resolver and framework types through "clr-framework"
+  (`clr_resolve`); loading runs under `objects.loading(workflow id)`.
 - A .NET exception in user code becomes a `UserCodeError` with the .NET type's
   full name, its message and the C# stack trace (file:line of user code).
 - Hot reload compiles a new assembly; the old one cannot be unloaded from Mono
