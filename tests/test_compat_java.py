@@ -420,6 +420,7 @@ class JavaAgent
             Utils.Invoke("SetFunction", "Job", CLRRuntime.CreateDelegate("QuantApp.Engine.Job", (x) -> {
                 Object date = x[0];
                 String command = (String)x[1];
+                System.out.println("Java Agent Job " + date.getClass().getSimpleName() + " " + command);
                 return 0;
             }))
         );
@@ -628,6 +629,15 @@ def test_coflows_java_agent(env: Any) -> None:
     exchanged = _wait(lambda: [r for r in _runs(server, agent) if r["Hook"] == "Exchange"])
     assert exchanged and exchanged[0]["Status"] == "ok", exchanged
     assert exchanged[0]["Output"].strip() == f"Java Agent Exchange {entry} changed"
+
+
+def test_coflows_java_agent_job(env: Any) -> None:
+    server, _ = env
+    r = server.post(f"/flow/agent/{WID}-JavaAgent/run?wait=true", headers={"x-api-key": ADMIN_KEY})
+    assert r.status_code == 200, r.text
+    run = r.json()
+    assert run["Hook"] == "Job" and run["Status"] == "ok", run
+    assert run["Output"].startswith("Java Agent Job ZonedDateTime "), run  # then the execution type
 
 
 def test_coflows_fpkg_agent_still_works(env: Any) -> None:
