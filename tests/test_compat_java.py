@@ -440,6 +440,15 @@ public class PlainAgent {
 }
 """
 
+# A factory that returns a proxy of something else: the agent is in error, saying what it got.
+BAD_AGENT = """
+import app.quant.clr.*;
+
+class BadAgent {
+    public static Object pkg() { return CLRRuntime.GetClass("QuantApp.Kernel.User"); }
+}
+"""
+
 GSON = {"ID": "com.google.code.gson:gson", "Version": "2.10.1"}
 
 
@@ -473,6 +482,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Any:
     ws.add_query("PyQuery.py", PY_QUERY)
     ws.add_agent("JavaAgent.java", JAVA_AGENT)
     ws.add_agent("PlainAgent.java", FPKG_AGENT)
+    ws.add_agent("BadAgent.java", BAD_AGENT)
     ws.manifest["Jars"] = [GSON]
     ws.save()
     try:
@@ -638,6 +648,14 @@ def test_coflows_java_agent_job(env: Any) -> None:
     run = r.json()
     assert run["Hook"] == "Job" and run["Status"] == "ok", run
     assert run["Output"].startswith("Java Agent Job ZonedDateTime "), run  # then the execution type
+
+
+def test_factory_returning_something_else(env: Any) -> None:
+    server, _ = env
+    agents = server.get("/flow/agents", headers={"x-api-key": ADMIN_KEY}).json()
+    bad = [a for a in agents if a["ID"] == f"{WID}-BadAgent"]
+    assert bad and bad[0]["State"] == "error", agents
+    assert "Agents/BadAgent.java" in bad[0]["Error"] and "QuantApp.Engine.FPKG" in bad[0]["Error"], bad
 
 
 def test_coflows_fpkg_agent_still_works(env: Any) -> None:
