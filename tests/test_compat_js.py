@@ -21,6 +21,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -459,15 +460,15 @@ class _RuntimeHolder:
     runtime: Runtime | None = None
 
 
-@pytest.fixture
-def host(tmp_path: Path) -> Iterator[Runtime]:
+@contextmanager
+def _host_runtime(root: Path, isolates: int) -> Iterator[Runtime]:
     holder = _RuntimeHolder()
     names = {"TestObjects": TestNs, "TestRuntime": holder}
     objects.register(None, "test", names.get)
-    ws = new_workspace(tmp_path / "ws")
+    ws = new_workspace(root / "ws")
     ws.add_query("Host.js", HOST_JS)
     cfg = parse_config({"Workflow": [str(ws.mnt / "package.json")], "Database": {"Connection": ":memory:"},
-                        "Engines": {"JsIsolates": 1, "JsTimeoutSeconds": 3}}, "test", ws.root)
+                        "Engines": {"JsIsolates": isolates, "JsTimeoutSeconds": 3}}, "test", ws.root)
     rt = Runtime(cfg)
     rt.load()
     holder.runtime = rt
@@ -476,6 +477,13 @@ def host(tmp_path: Path) -> Iterator[Runtime]:
     finally:
         rt.close()
         objects.unregister(None, "test")
+
+
+@pytest.fixture
+def host(tmp_path: Path) -> Iterator[Runtime]:
+    """One JavaScript isolate: a call back into the workflow's JavaScript meets the waiting context."""
+    with _host_runtime(tmp_path, 1) as rt:
+        yield rt
 
 
 def _js_workflow(rt: Runtime) -> Any:
@@ -566,6 +574,11 @@ def test_reentrant_call_fails_clearly(host) -> None:
     got = _call(host, "Reenter")
     assert "ReentrantCall" in got or "Reentrant" in got, got
     assert _call(host, "Plain") == "plain"
+
+
+def test_reentrant_call_is_served_by_another_isolate(tmp_path: Path) -> None:
+    with _host_runtime(tmp_path, 2) as rt:
+        assert _call(rt, "Reenter") == "plain"
 
 
 def test_handles_are_released_after_gc(host) -> None:
