@@ -67,6 +67,28 @@ def run(port, path):
     return server
 '''
 
+# with_viewer: views run as the coflows user viewing the app, in its workflow
+VIEWER_APP = '''
+import threading
+import coflows
+from flask import Flask, jsonify
+from werkzeug.serving import make_server
+from coflows.apps.wsgi import with_viewer
+
+
+def run(port, path):
+    app = Flask(__name__)
+
+    @app.route(path + "me")
+    def me():
+        return jsonify(user=coflows.user().id, level=coflows.permission("$WID$"),
+                       report=coflows.call("Plain.py/run_report", 7))
+
+    server = make_server("127.0.0.1", port, with_viewer(app, path), threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+'''
+
 # CoFlows' convention: run() returns nothing and the app stops itself on GET {path}shutdown
 LEGACY_APP = '''
 import threading
@@ -156,6 +178,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, d
     ws.add_query("Other.py", FLASK_APP.replace("{HOST}", "127.0.0.1"))
     ws.add_query("Crash.py", CRASH_APP)
     ws.add_query("Legacy.py", LEGACY_APP)
+    ws.add_query("Viewer.py", VIEWER_APP)
     ws.add_query("Blocking.py", BLOCKING_APP)
     ws.add_query("Wide.py", FLASK_APP.replace("{HOST}", "0.0.0.0"))
     ws.add_query("Six.py", FLASK_APP.replace("{HOST}", "::1"))  # IPv6 loopback (where "localhost" may go)
@@ -248,6 +271,18 @@ def test_a_browser_session_with_csrf(served: tuple[Server, dict[str, str]]) -> N
     viewer, _ = login(s, VIEWER)
     with contextlib.closing(viewer):
         assert viewer.get(url("App.py")).status_code == 403
+
+
+def test_with_viewer_runs_views_as_the_viewer(served: tuple[Server, dict[str, str]]) -> None:
+    s, keys = served
+    assert s.get(url("Viewer.py", "me"), headers=key(keys, READER)).json() == {"user": READER, "level": 1, "report": 7}
+    assert s.get(url("Viewer.py", "me"), headers=key(keys, WRITER)).json()["level"] == 2
+    assert s.get(url("Viewer.py", "me"), headers=ADMIN).json()["user"] == "root"
+    # straight to the app's port, past the proxy: a forged identity counts for nothing
+    port = int(re.search(r"Apps/Viewer\.py: app listening on 127\.0\.0\.1:(\d+)", s.output()).group(1))
+    forged = httpx.get(f"http://127.0.0.1:{port}{url('Viewer.py', 'me')}", timeout=30,
+                       headers={"x-coflows-user": "root", "x-coflows-identity": "e30.0000"}).json()
+    assert forged["user"] == "anonymous" and forged["level"] < 0
 
 
 def test_workflows_list_the_apps(served: tuple[Server, dict[str, str]]) -> None:

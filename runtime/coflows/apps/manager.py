@@ -29,6 +29,7 @@ from coflows.apps import ports
 from coflows.apps.detect import app_path, run_function
 from coflows.context import CallContext, call_context
 from coflows.errors import CoflowsError, NotFoundError, UserCodeError
+from coflows.jupyter.identity import new_secret
 
 log = logging.getLogger("coflows.apps")
 
@@ -75,6 +76,7 @@ class _Failure:
 class AppManager:
     def __init__(self, runtime: Any, start_timeout: float = 30.0, retry_after: float = 10.0) -> None:
         self.runtime = runtime
+        self.secret = new_secret()  # signs the proxy's X-Coflows-Identity stamps (coflows/apps/wsgi.py)
         self.start_timeout = start_timeout
         self.retry_after = retry_after
         self._apps: dict[tuple[str, str], App] = {}

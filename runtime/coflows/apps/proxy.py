@@ -38,6 +38,7 @@ from starlette.routing import BaseRoute, Route
 from coflows.apps.detect import PREFIX, app_path
 from coflows.apps.manager import App, AppManager
 from coflows.errors import CoflowsError, NotFoundError
+from coflows.jupyter.identity import mint
 from coflows.permissions import LEVEL_NAMES, READ, require, workflow_level
 from coflows.server.auth import SESSION, SESSION_COOKIE, principal_of
 from coflows.server.responses import error_response
@@ -53,7 +54,7 @@ CREDENTIALS = frozenset({"x-api-key", "_cokey", "authorization", "x-csrf-token",
 OWN_HEADERS = frozenset({"date", "server"})  # the server's own (uvicorn's), not the app's second copy
 CSRF_COOKIE = "_csrf_token"  # the cookie Dash's renderer echoes in X-CSRFToken
 OUR_COOKIES = frozenset({SESSION_COOKIE, CSRF_COOKIE})
-USER_HEADER, LEVEL_HEADER = "x-coflows-user", "x-coflows-level"
+USER_HEADER, LEVEL_HEADER, IDENTITY_HEADER = "x-coflows-user", "x-coflows-level", "x-coflows-identity"
 
 
 class _QuietForwards(logging.Filter):
@@ -165,7 +166,8 @@ class AppProxy:
         if "referer" in request.headers:
             headers.append(("referer", _referer(request.headers["referer"])))
         level = 2 if principal.is_admin else workflow_level(workflow, principal)
-        headers += [(USER_HEADER, principal.id), (LEVEL_HEADER, LEVEL_NAMES.get(level, str(level)).lower())]
+        headers += [(USER_HEADER, principal.id), (LEVEL_HEADER, LEVEL_NAMES.get(level, str(level)).lower()),
+                    (IDENTITY_HEADER, mint(self.manager.secret, principal.id))]  # for with_viewer (wsgi.py)
         query_string = _without_key(request.url.query)
         url = app.base + self._upstream_path(request, app, query, tail) + (f"?{query_string}" if query_string else "")
         has_body = "content-length" in request.headers or "transfer-encoding" in request.headers

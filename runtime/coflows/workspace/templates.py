@@ -219,7 +219,8 @@ DASH = '''"""Dash app XXX, served by coflows at /dash/$WID$/XXX.py/ to callers w
 On the first request coflows calls run(port, path) on a worker thread: start the app's server on
 127.0.0.1:port (never another address), serving under `path`, in a thread, and return the server.
 When this file changes, coflows calls that server's shutdown() and run() of the new version.
-Who is looking: the X-Coflows-User (their ID) and X-Coflows-Level (read or write) request headers.
+with_viewer() makes each request run as the user viewing the app: coflows.user(),
+coflows.permission() and coflows.call("Other.py/fn", ...) in callbacks see them and this workflow.
 """
 
 import logging
@@ -228,10 +229,13 @@ from pathlib import Path
 
 import dash
 from dash import Input, Output, dcc, html
-from flask import request
 from werkzeug.serving import make_server
 
+import coflows
+from coflows.apps.wsgi import with_viewer
+
 ASSETS = Path(__file__).resolve().parent.parent / "Files" / "assets"  # CSS/JS served with the app, if any
+LEVELS = {0: "view", 1: "read", 2: "write"}
 
 
 def layout():
@@ -257,11 +261,11 @@ def run(port: int, path: str):
         xs = list(range(n))
         figure = {"data": [{"x": xs, "y": [x * x for x in xs], "mode": "lines", "name": "x²"}],
                   "layout": {"margin": {"l": 40, "b": 30, "t": 10, "r": 0}}}
-        who = f"{request.headers.get('X-Coflows-User', '?')} ({request.headers.get('X-Coflows-Level', '?')})"
-        return figure, who
+        level = coflows.permission("$WID$")
+        return figure, f"{coflows.user().id} ({LEVELS.get(level, level)})"
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the server's log
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
+    server = make_server("127.0.0.1", port, with_viewer(app.server, path), threaded=True)
     threading.Thread(target=server.serve_forever, name="dash XXX", daemon=True).start()
     return server
 '''
