@@ -27,9 +27,13 @@
   registered Function; `console.log/info/warn/error` go to the `coflows.user`
   log tagged `workflow/query/function`. `await M.Base("topic").Add(v)` (and Get,
   Count, Exchange, Remove, …) is Python's `coflows.m` on the same host path.
+  CoFlows' synchronous interop (`importNamespace('Cs.Base')`, `System`,
+  `qkernel.User.ContextUser`) is live proxies over `coflows.objects`, each
+  access a synchronous host call (js_objects, js_sync; docs/compat-js.md).
 - **Agents**: an agent file's factory (`pkg()`, package.json `Exe`) returns
-  CoFlows' `{ID, Name, MID, Load, Add, …, Job}`; its hooks become Python
-  callables on the normal call path (`LoadedSource.factory`).
+  CoFlows' `{ID, Name, MID, Load, Add, …, Job}` (or `Exe` names that package,
+  `let pkg = new qengine.FPKG(...)`); its hooks become Python callables on the
+  normal call path (`LoadedSource.factory`).
 
 See docs/engines/javascript.md.
 """

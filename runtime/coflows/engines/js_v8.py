@@ -18,7 +18,11 @@ This module drives the same native library directly:
   running (also a runaway microtask, which no task cancel reaches);
 - a *host function* (`mr_make_js_callback`) lets JavaScript post string
   messages to Python; they are read and handled on a per-context dispatcher
-  thread, never on V8's thread (V8 is blocked while a callback runs).
+  thread, never on V8's thread (V8 is blocked while a callback runs);
+- a *synchronous* host function runs a Python callable on V8's thread while
+  JavaScript waits (it must not call V8), with a `SharedArrayBuffer` whose
+  memory Python reads and writes directly (`shared_buffer`): js_sync builds
+  the synchronous host-object calls on these two.
 
 Only strings and other primitives cross the boundary; the engine speaks JSON.
 Written against mini-racer 0.14 (the C API is internal to mini-racer, so the
