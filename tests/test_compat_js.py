@@ -31,7 +31,6 @@ pytest.importorskip("py_mini_racer")
 
 from coflows import objects
 from coflows.config import parse_config
-from coflows.errors import UserCodeError
 from coflows.runtime import Runtime
 from conftest import ADMIN_KEY, Server, Workspace, new_workspace
 
