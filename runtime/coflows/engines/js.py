@@ -71,6 +71,7 @@ from coflows.engines.js_v8 import (
     V8Reentrant,
     V8Terminated,
     V8Timeout,
+    serving,
     v8_version,
 )
 from coflows.errors import CallTimeout, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
@@ -564,11 +565,13 @@ class _JsWorkflow:
 
     # -- calls --------------------------------------------------------------------------------
     def pick(self) -> _JsWorkflow:
-        """The isolate with the fewest calls queued or running (the first one on a tie)."""
+        """The isolate with the fewest calls queued or running (the first one on a tie), never the one
+        whose host call this thread is serving (js_sync) if there is another."""
         isolates = self.isolates
         if len(isolates) == 1:
             return self
-        return min(isolates, key=lambda w: len(w.running))
+        waiting = getattr(serving, "ctx", None)  # serving a host call of that isolate: it cannot run JavaScript
+        return min(isolates, key=lambda w: (w.ctx is waiting, len(w.running)))
 
     def stop(self, ident: int, cid: int, ctx: V8Context) -> None:
         """Stop call `cid`, which thread `ident` waits for (a time limit or a gone client, from
