@@ -146,6 +146,15 @@ class pybase:
 
     def Fails(self):
         raise KeyError("no such thing")
+
+    stopped = False
+
+    def Spin(self):
+        try:
+            while True:
+                pass
+        finally:
+            pybase.stopped = True
 """
 
 CS_BASE = """
@@ -282,6 +291,18 @@ class JavaQuery
             m.put("unknown", e.getMessage());
         }
         return m;
+    }
+
+    /// <api name="SpinInPython" timeout="1">
+    /// </api>
+    public static Object SpinInPython()
+    {
+        return CLRRuntime.CreateInstance("Base.pyBase.pybase.pybase").Invoke("Spin");
+    }
+
+    public static Object SpinStopped()
+    {
+        return CLRRuntime.GetClass("Base.pyBase.pybase.pybase").GetProperty("stopped");
     }
 
     public static Object Uncaught()
@@ -566,6 +587,16 @@ def test_uncaught_failure_names_the_member(env: Any) -> None:
 def test_names_resolve_from_threads_java_code_starts(env: Any) -> None:
     server, _ = env
     assert _q(server, "FromThread") == "something/something"
+
+
+def test_time_limit_stops_python_called_from_java(env: Any) -> None:
+    """The call's limit stops Python code that Java called (CallStopped in it, then Java's interrupt)."""
+    server, _ = env
+    r = server.get(f"/flow/query/{WID}/JavaQuery.java/SpinInPython", headers={"x-api-key": ADMIN_KEY})
+    assert r.status_code == 504 and r.json()["error"]["type"] == "CallTimeout", r.text
+    assert _wait(lambda: _q(server, "SpinStopped"), 10) is True  # the Python loop ended: CallStopped reached it
+    assert "written off" not in server.output()  # so its thread went back to the pool
+    assert _q(server, "Python", None).startswith("Python something")
 
 
 def test_java_base_through_clr_runtime(env: Any) -> None:
