@@ -448,6 +448,11 @@ function Reenter() { try { return t.Thing().CallBack(rt.runtime) } catch (e) { r
 function Many(n) { var x = t.Thing(); var s = 0; for (var i = 0; i < n; i++) s += x.getAge; return s }
 function Garbage(n) { for (var i = 0; i < n; i++) t.Thing(); return n }
 function System_() { return System.Environment.NewLine }
+function MPut(x) {  // CoFlows' M through QuantApp.Kernel, synchronously (no await)
+  var m = importNamespace('QuantApp.Kernel').M.Base('js-sync-topic')
+  var id = m.Add({item: x, tags: ['a']})
+  return [typeof id, m.Count(), m.Get(id).item]
+}
 /// <api name="Doc">
 ///   <description>a documented host object is served (as its JSON)</description>
 /// </api>
@@ -617,6 +622,10 @@ def test_host_objects_held_at_top_level_are_not_functions(host) -> None:
     assert {"Plain", "Members", "Doc"} <= set(fns)
     assert _call(host, "Doc") == {"getName": "doc", "getAge": 20.0, "getInterests": ["a", "b", "c"],
                                   "table": {"k": "v"}, "level": 2}
+
+
+def test_m_through_quantapp_kernel_synchronously(host) -> None:
+    assert _call(host, "MPut", "pen") == ["string", 1, "pen"]
 
 
 def test_system_environment_newline(host) -> None:
