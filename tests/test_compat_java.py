@@ -305,6 +305,14 @@ class JavaQuery
         return CLRRuntime.GetClass("Base.pyBase.pybase.pybase").GetProperty("stopped");
     }
 
+    /** Proxies as results: the JSON of the objects behind them. */
+    public static Object[] Results()
+    {
+        CLRObject csbase = CLRRuntime.CreateInstance("Cs.Base.csBase");
+        CLRObject pybase = CLRRuntime.CreateInstance("Base.pyBase.pybase.pybase");
+        return new Object[] { csbase.GetProperty("getInterests"), pybase.Invoke("getInterests"), csbase };
+    }
+
     public static Object Uncaught()
     {
         return CLRRuntime.CreateInstance("Base.pyBase.pybase.pybase").Invoke("Missing");
@@ -597,6 +605,13 @@ def test_time_limit_stops_python_called_from_java(env: Any) -> None:
     assert _wait(lambda: _q(server, "SpinStopped"), 10) is True  # the Python loop ended: CallStopped reached it
     assert "written off" not in server.output()  # so its thread went back to the pool
     assert _q(server, "Python", None).startswith("Python something")
+
+
+def test_proxies_as_results(env: Any) -> None:
+    server, _ = env
+    cs_list, py_list, cs_object = _q(server, "Results")
+    assert cs_list == ["F#", "C#", "Java"] and py_list == ["F#", "C#", "Java", "Python"]
+    assert cs_object["getName"] == "something" and cs_object["getAge"] == 20.0, cs_object
 
 
 def test_java_base_through_clr_runtime(env: Any) -> None:

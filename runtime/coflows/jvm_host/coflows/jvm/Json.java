@@ -84,6 +84,9 @@ public final class Json {
 
     private static Writer writerFor(Class<?> c) {
         if (c == String.class) return (sb, v, d) -> string(sb, (String) v);
+        if (app.quant.clr.CLRObject.class.isAssignableFrom(c)) { // a proxy: its object's JSON, written by Python
+            return (sb, v, d) -> sb.append(((app.quant.clr.CLRObject) v).toJson());
+        }
         if (c == Integer.class || c == Long.class || c == Short.class || c == Byte.class
                 || c == BigInteger.class || c == java.util.concurrent.atomic.AtomicInteger.class
                 || c == java.util.concurrent.atomic.AtomicLong.class) {

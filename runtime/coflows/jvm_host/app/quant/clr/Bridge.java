@@ -46,6 +46,9 @@ public interface Bridge {
 
     String str(long target);
 
+    /** The object as JSON text (a query returning a CLRObject answers with this). */
+    String json(long target);
+
     boolean same(long a, long b);
 
     void release(long handle);

@@ -112,6 +112,11 @@ public class CLRObject implements Iterable<Object> {
         };
     }
 
+    /** The object as JSON text: a list's items, a .NET object's public members, a Python object's fields. */
+    public String toJson() {
+        return CLRRuntime.bridge().json(handle);
+    }
+
     /** The object's own text: Python's {@code str()}, .NET's {@code ToString()}. */
     @Override
     public String toString() {
