@@ -372,6 +372,36 @@ def test_stub_parsers_read_declarations() -> None:
 
 # ------------------------------------------------------------------------------ over HTTP
 
+# an agent whose hooks reach Java and Python: names resolve in the agent's workflow on its threads
+INTEROP_AGENT = '''using System;
+using Python.Runtime;
+using QuantApp.Engine;
+using QuantApp.Kernel;
+
+public class InteropAgent
+{
+    private static string fromFactory = JVM.Runtime.CreateInstance("javabase.javaBase").getName.ToString();
+
+    public static FPKG pkg()
+    {
+        return new FPKG("$WID$-Interop", "$WID$", "Interop", "Java and Python from hooks", null,
+            null, null, null, null,
+            Utils.SetFunction("Body", new Body((object data) => {
+                dynamic jb = JVM.Runtime.CreateInstance("javabase.javaBase");
+                string py;
+                using (Py.GIL())
+                {
+                    dynamic mod = Py.Import("Base.pyBase.pybase");
+                    dynamic pb = mod.pybase();
+                    py = pb.getName.ToString();
+                }
+                return fromFactory + "|" + jb.Add(1, 2).ToString() + "|" + py + "|" + User.ContextUser.FirstName;
+            })),
+            null, null);
+    }
+}
+'''
+
 def _make_users(ws: Workspace) -> dict[str, str]:
     from coflows.auth.store import UserStore
     from coflows.store import Database, database_url
@@ -398,6 +428,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, dict
     ws.add_base("javabase/javaBase.java", _fixture("javaBase.java"))
     ws.add_query("CsCompat.cs", _fixture("CsCompat.cs"))
     ws.add_agent("CsCompatAgent.cs", _fixture("CsCompatAgent.cs"))
+    ws.add_agent("InteropAgent.cs", INTEROP_AGENT)
     keys = _make_users(ws)
     headers = {"anonymous": {}, "alice": {"x-api-key": keys[ALICE]}, "bob": {"x-api-key": keys[BOB]},
                "admin": {"x-api-key": ADMIN_KEY}}
@@ -456,9 +487,8 @@ def test_java_from_csharp(env) -> None:
     assert r.json() == "Java a java base will be 25 in 5 years and is interested in:\nC#\nJava"
 
 
-def test_coflows_style_agent_answers_messages(env) -> None:
-    server, who = env
-    agent_id = f"{WID}-CsCompatAgent"
+def _agent(server: Server, who: dict[str, dict[str, str]], agent_id: str) -> dict[str, Any]:
+    """The agent's listing once it has started (or failed to)."""
     deadline = time.monotonic() + 60
     agents: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -466,14 +496,31 @@ def test_coflows_style_agent_answers_messages(env) -> None:
         if agents.get(agent_id, {}).get("State") in ("running", "error"):
             break
         time.sleep(0.2)
-    assert agents[agent_id]["State"] == "running", agents.get(agent_id)
-    assert agents[agent_id]["Name"] == "C# compat agent"
+    assert agent_id in agents, sorted(agents)
+    return agents[agent_id]
+
+
+def test_coflows_style_agent_answers_messages(env) -> None:
+    server, who = env
+    agent_id = f"{WID}-CsCompatAgent"
+    agent = _agent(server, who, agent_id)
+    assert agent["State"] == "running", agent
+    assert agent["Name"] == "C# compat agent"
     r = server.post(f"/flow/agent/{agent_id}", json={"Function": "Hello", "Data": [1, 2]}, headers=who["admin"])
     assert r.status_code == 200, r.text
     assert json.loads(r.json()) == {"Function": "Hello", "Data": [1, 2]}  # Body returned the JSON text it got
     runs = server.get(f"/flow/agent/{agent_id}/runs", headers=who["admin"]).json()
     initial = [run for run in runs if run.get("Detail") == "Main"]
     assert initial and "C# compat initial execution @ " in initial[-1]["Output"]
+
+
+def test_agent_hooks_reach_java_and_python(env) -> None:
+    server, who = env
+    agent = _agent(server, who, f"{WID}-Interop")
+    assert agent["State"] == "running", agent.get("Error")
+    r = server.post(f"/flow/agent/{WID}-Interop", json={"x": 1}, headers=who["alice"])
+    assert r.status_code == 200, (r.text, server.output()[-3000:])
+    assert r.json() == "a java base|3|a python base|Alice"
 
 
 if __name__ == "__main__":
