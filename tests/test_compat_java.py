@@ -313,6 +313,20 @@ class JavaQuery
         return new Object[] { csbase.GetProperty("getInterests"), pybase.Invoke("getInterests"), csbase };
     }
 
+    /** CoFlows' M from Java: a Java map written, read back as a proxy of the stored value. */
+    public static Object MRoundTrip()
+    {
+        CLRObject topic = (CLRObject)CLRRuntime.GetClass("QuantApp.Kernel.M").Invoke("Base", "java-compat-m");
+        Map<String, Object> order = new HashMap<>();
+        order.put("item", "tea");
+        order.put("qty", 2);
+        order.put("tags", Arrays.asList("hot", "green"));
+        String id = (String)topic.Invoke("Add", order);
+        CLRObject stored = (CLRObject)topic.Invoke("Get", id);
+        return stored.Item("item") + " x" + stored.Item("qty") + " " + ((CLRObject)stored.Item("tags")).Item(1)
+            + " (" + topic.Invoke("Count") + ")";
+    }
+
     public static Object Uncaught()
     {
         return CLRRuntime.CreateInstance("Base.pyBase.pybase.pybase").Invoke("Missing");
@@ -612,6 +626,13 @@ def test_proxies_as_results(env: Any) -> None:
     cs_list, py_list, cs_object = _q(server, "Results")
     assert cs_list == ["F#", "C#", "Java"] and py_list == ["F#", "C#", "Java", "Python"]
     assert cs_object["getName"] == "something" and cs_object["getAge"] == 20.0, cs_object
+
+
+def test_m_from_java_through_clr_runtime(env: Any) -> None:
+    server, _ = env
+    assert _q(server, "MRoundTrip") == "tea x2 green (1)"
+    assert server.get("/m/data?type=java-compat-m", headers={"x-api-key": ADMIN_KEY}).json() == [
+        {"item": "tea", "qty": 2, "tags": ["hot", "green"]}]
 
 
 def test_java_base_through_clr_runtime(env: Any) -> None:

@@ -58,8 +58,8 @@ def to_jsonable(obj: Any) -> Any:
     if module == "numpy":
         if hasattr(obj, "tolist"):
             return obj.tolist()
-    if isinstance(obj, Mapping):
-        return dict(obj)
+    if isinstance(obj, Mapping):  # keys json cannot write (a Java map's java.lang.String) as text
+        return {k if k is None or isinstance(k, (str, int, float, bool)) else str(k): v for k, v in obj.items()}
     if hasattr(obj, "__iter__") and not isinstance(obj, (str, bytes)):
         return list(obj)
     attrs = getattr(obj, "__dict__", None)
