@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -42,6 +41,7 @@ from coflows.jupyter.identity import mint
 from coflows.permissions import LEVEL_NAMES, READ, require, workflow_level
 from coflows.server.auth import SESSION, SESSION_COOKIE, principal_of
 from coflows.server.responses import error_response
+from coflows.server.upstream import upstream_client
 
 log = logging.getLogger("coflows.apps")
 
@@ -105,10 +105,7 @@ class AppProxy:
         quiet = logging.getLogger("httpx")
         if not any(isinstance(f, _QuietForwards) for f in quiet.filters):
             quiet.addFilter(_QuietForwards())
-        # a jar that keeps nothing: an app's Set-Cookie is the browser's, never sent on to other callers
-        jar = CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=5.0, pool=10.0), cookies=jar,
-                                        limits=httpx.Limits(max_connections=64), follow_redirects=False)
+        self.client = upstream_client()  # keeps no cookies: an app's Set-Cookie is the browser's alone
 
     def _anonymous(self, request: Request, what: str) -> Response:
         if request.method == "GET" and "text/html" in request.headers.get("accept", ""):

@@ -36,6 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from coflows.jupyter.identity import STAMP_FIELD, mint
 from coflows.jupyter.process import JupyterProcess
+from coflows.server.upstream import upstream_client
 from coflows.server.auth import SESSION, SESSION_COOKIE, principal_of
 
 log = logging.getLogger("coflows.jupyter")
@@ -79,8 +80,7 @@ class LabProxy:
         self.jupyter = jupyter
         self.secret = secret
         self.max_body = max_body
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(120.0, connect=5.0, pool=10.0),
-                                        limits=httpx.Limits(max_connections=64), follow_redirects=False)
+        self.client = upstream_client()  # keeps no cookies: JupyterLab's Set-Cookie is the browser's alone
 
     # -- who ------------------------------------------------------------------------------------
     def _refusal(self, request: Request) -> Response | None:
