@@ -125,7 +125,10 @@ class SyncChannel:
                 return error_answer("Error", "the JavaScript context is closing")
             w = self._worker = _Worker(self)
         w.text = text
-        w.go.release()
+        try:
+            w.go.release()
+        except RuntimeError:  # close() released it meanwhile
+            return error_answer("Error", "the JavaScript context is closing")
         if not w.done.acquire(timeout=max(0.0, until - time.monotonic())):
             w.abandoned = True
             self._worker = None
