@@ -135,7 +135,9 @@ public class Objects
         string name = (string)jb.getName;
         dynamic cls = JVM.Runtime.GetClass("javabase.javaBase");
         dynamic other = cls();                          // a class is callable: a new instance
-        return name + "|" + age + "|" + list[1].ToString() + "|" + (int)list.size() + "|" + other.getName.ToString();
+        bool same = jb.getName == "renamed";            // a Java String arrives as a .NET string
+        return name + "|" + age + "|" + list[1].ToString() + "|" + (int)list.size() + "|" + other.getName.ToString()
+            + "|" + same + "|" + jb.getName.GetType().FullName;
     }
 
     public static string Lists()
@@ -220,7 +222,7 @@ def scenario_objects(tmp: Path) -> dict[str, Any]:
 def test_jvm_objects_from_csharp(tmp_path: Path) -> None:
     got = run_scenario("objects", tmp_path)
     assert got["problems"] == []
-    assert got["members"] == "renamed|20.5|Java|2|a java base"
+    assert got["members"] == "renamed|20.5|Java|2|a java base|True|System.String"
     assert got["lists"] == "a,null,z|3|True"
     assert got["missing"].startswith("ForeignError: ") and "'noSuchMethod'" in got["missing"]
     assert "'javabase.NoSuch'" in got["no_class"] and "jvm" in got["no_class"]

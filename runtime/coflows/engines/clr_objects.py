@@ -4,7 +4,8 @@ C# asks through `Coflows.RuntimeBridge` (`clr_agents.runtime_call` hands every `
 here) with the object's `coflows.objects` handle first: get or set a member, call a method or the
 object, index, iterate, convert to a number or text. Results that are values (None, bool, int,
 float, str and their subclasses, as `objects.members.is_value` says) cross as .NET values; .NET objects cross as themselves;
-anything else is put in the handle table and crosses as a new `JVMObject`. Arguments from C# are
+a Java `String` crosses as a .NET string (as in CoFlows); anything else is put in the handle
+table and crosses as a new `JVMObject`. Arguments from C# are
 .NET values (converted with `clr_convert.to_py`) or `JVMObject`s (their object, by handle).
 
 This is the path of every member access from C#, so it avoids pythonnet's slow spots: a .NET
@@ -62,6 +63,8 @@ def _to_net(x: Any) -> Any:
         return str(x)
     if type(t) is _clr_meta:  # a .NET object: C# gets it as itself
         return x
+    if t.__name__ == "java.lang.String":  # JPype keeps Java strings as objects; CoFlows gave C# a string
+        return str(x)
     return _proxy_class(objects.HANDLES.put(x))
 
 
