@@ -502,6 +502,25 @@ def _agent(server: Server, who: dict[str, dict[str, str]], agent_id: str) -> dic
     return agents[agent_id]
 
 
+def test_concurrent_calls_into_java_and_python(env) -> None:
+    """C# on many server threads at once, each reaching Java (handles, finalizers) and Python (Py.GIL)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    server, who = env
+    expected = {"Java": "Java a java base will be 25 in 5 years and is interested in:\nC#\nJava",
+                "Python": "Python a python base will be 25 in 5 years and is interested in:\nC#\nPython"}
+
+    def one(i: int) -> tuple[str, int, Any]:
+        fn = "Java" if i % 2 else "Python"
+        r = _get(server, fn, who["bob"])
+        return fn, r.status_code, r.json()
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(one, range(160)))
+    wrong = [r for r in results if r[1] != 200 or r[2] != expected[r[0]]]
+    assert wrong == [], wrong[:3]
+
+
 def test_coflows_style_agent_answers_messages(env) -> None:
     server, who = env
     agent_id = f"{WID}-CsCompatAgent"
