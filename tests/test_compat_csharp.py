@@ -153,6 +153,12 @@ public class Objects
         return string.Join(",", parts) + "|" + (int)list.size() + "|" + (bool)list.contains("z");
     }
 
+    public static string ToPython()
+    {
+        dynamic jb = JVM.Runtime.CreateInstance("javabase.javaBase");
+        return (string)Coflows.Host.Call("Helper.py", "Describe", jb);   // Python gets the Java object
+    }
+
     public static string Missing()
     {
         dynamic jb = JVM.Runtime.CreateInstance("javabase.javaBase");
@@ -198,6 +204,7 @@ def scenario_objects(tmp: Path) -> dict[str, Any]:
     ws = new_workspace(tmp / "ws", wid=WID)
     ws.add_base("javabase/javaBase.java", _fixture("javaBase.java"))
     ws.add_query("Objects.cs", OBJECTS_CS)
+    ws.add_query("Helper.py", "def Describe(o):\n    return type(o).__name__ + ':' + str(o.getName)\n")
     rt, problems = _runtime(ws.config_path)
     out: dict[str, Any] = {"problems": [p for ps in problems.values() for p in ps]}
 
@@ -206,6 +213,7 @@ def scenario_objects(tmp: Path) -> dict[str, Any]:
 
     out["members"] = call("Members")
     out["lists"] = call("Lists")
+    out["to_python"] = call("ToPython")
     out["missing"] = call("Missing")
     out["no_class"] = call("NoClass")
     call("Collect")
@@ -224,6 +232,7 @@ def test_jvm_objects_from_csharp(tmp_path: Path) -> None:
     assert got["problems"] == []
     assert got["members"] == "renamed|20.5|Java|2|a java base|True|System.String"
     assert got["lists"] == "a,null,z|3|True"
+    assert got["to_python"] == "javabase.javaBase:a java base"
     assert got["missing"].startswith("ForeignError: ") and "'noSuchMethod'" in got["missing"]
     assert "'javabase.NoSuch'" in got["no_class"] and "jvm" in got["no_class"]
     # each kept proxy holds a handle (a few collected earlier proxies are released meanwhile)

@@ -521,7 +521,7 @@ class ClrEngine(Engine):
             except OSError:
                 continue
             for t in types:
-                if clr_resolve._find(bins, t.full_name) is None:  # the prebuilt DLL in Bins wins
+                if clr_resolve.find_type(bins, t.full_name) is None:  # the prebuilt DLL in Bins wins
                     found.append((t, workflow.relpath(p), clr_stubs.LANGUAGES[p.suffix.lower()]))
         if not found:
             return

@@ -495,7 +495,15 @@ def _make_to_py(cls: type) -> Callable[[Any], Any]:
         return _identity
     if TaskType.IsAssignableFrom(t):
         return _task_to_py
+    if str(t.FullName) == "JVM.JVMObject":  # a foreign object C# holds (clr_host/Jvm.cs): the object itself
+        return _foreign_object
     return _values_to_python
+
+
+def _foreign_object(x: Any) -> Any:
+    from coflows.objects import HANDLES
+
+    return HANDLES.get(int(x.CoflowsHandle))
 
 
 def _task_to_py(task: Any) -> Any:

@@ -46,7 +46,7 @@ def _candidates(name: str) -> Iterable[str]:
         break  # one level of nesting is all user code uses
 
 
-def _find(assemblies: Iterable[Any], name: str) -> Any:
+def find_type(assemblies: Iterable[Any], name: str) -> Any:
     """The first public type called `name` in `assemblies` (a System.Type) or None."""
     if not name or name.startswith(".") or name.endswith("."):
         return None
@@ -102,7 +102,7 @@ def framework_type(name: str) -> Any:
         # CoFlows' API for the other languages is the Python one (coflows.compat: ints, not .NET
         # enums); C# code compiles against QuantApp.cs directly
         return None
-    t = _find(_framework_assemblies(), name)
+    t = find_type(_framework_assemblies(), name)
     cls = _class(t) if t is not None else None
     with _lock:
         if len(_framework_cache) > 10_000:
@@ -126,7 +126,7 @@ class WorkflowTypes:
         cache = self._cache
         if name in cache:
             return cache[name]
-        t = _find(self._assemblies(), name)
+        t = find_type(self._assemblies(), name)
         cls = _class(t) if t is not None else None
         if len(cache) > 10_000:
             cache.clear()
