@@ -416,8 +416,10 @@ def make_bridge(loader: Any) -> Any:
                 return False
 
         @jpype.JOverride
-        def release(self, handle: Any) -> None:
-            objects.HANDLES.release(int(handle))
+        def release(self, handles: Any) -> None:
+            drop = objects.HANDLES.release
+            for h in handles:
+                drop(int(h))
 
     return PythonBridge(), conv
 

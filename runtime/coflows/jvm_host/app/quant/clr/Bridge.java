@@ -51,5 +51,6 @@ public interface Bridge {
 
     boolean same(long a, long b);
 
-    void release(long handle);
+    /** Release handles whose proxies were collected (batched: one crossing for many). */
+    void release(long[] handles);
 }

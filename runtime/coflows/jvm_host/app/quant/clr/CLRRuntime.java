@@ -1,5 +1,8 @@
 package app.quant.clr;
 
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.function.Function;
 
 /**
@@ -36,13 +39,46 @@ public final class CLRRuntime {
         return b;
     }
 
+    // Handles of collected proxies, released in batches by one daemon thread (a crossing into
+    // Python per handle would cost the Cleaner's thread ~10-50 us each and contend for the GIL).
+    private static final LinkedBlockingQueue<Long> PENDING = new LinkedBlockingQueue<>();
+    private static final int BATCH = 1024;
+    private static Thread releaser;
+
+    /** Called by a proxy's Cleaner action: queue the handle for the releaser thread. */
     static void release(long handle) {
-        Bridge b = bridge;
-        if (b == null) return;
-        try {
-            b.release(handle);
-        } catch (RuntimeException e) {
-            // the Cleaner's thread: nothing to report to
+        PENDING.add(handle);
+        if (releaser == null) startReleaser();
+    }
+
+    private static synchronized void startReleaser() {
+        if (releaser != null) return;
+        Thread t = new Thread(CLRRuntime::releaseLoop, "coflows-clr-release");
+        t.setDaemon(true);
+        t.setContextClassLoader(CLRRuntime.class.getClassLoader()); // never a workflow's loader (it would pin it)
+        t.start();
+        releaser = t;
+    }
+
+    private static void releaseLoop() {
+        List<Long> batch = new ArrayList<>(BATCH);
+        while (true) {
+            try {
+                batch.add(PENDING.take());
+            } catch (InterruptedException e) {
+                return;
+            }
+            PENDING.drainTo(batch, BATCH - 1);
+            long[] handles = new long[batch.size()];
+            for (int i = 0; i < handles.length; i++) handles[i] = batch.get(i);
+            batch.clear();
+            Bridge b = bridge;
+            if (b == null) continue; // the process is exiting: Python is going, its table with it
+            try {
+                b.release(handles);
+            } catch (RuntimeException e) {
+                // nothing to report to: a failed release only keeps an object a while longer
+            }
         }
     }
 
