@@ -333,6 +333,8 @@ class ClrEngine(Engine):
         clr.AddReference(str(self.host_path))
         newtonsoft = self.mono.newtonsoft_dll()
         if newtonsoft is not None:
+            if "/gac/" not in newtonsoft.as_posix():
+                clr.AddReference(str(newtonsoft))  # outside the GAC Mono would not find it at run time
             json_compat = self.mono.build_helper("QuantApp.Json", "JsonCompat.cs", [newtonsoft])
             clr.AddReference(str(json_compat))
             self.json_references = [newtonsoft, json_compat]

@@ -263,11 +263,19 @@ class MonoRuntime:
         raise RuntimeError(f"no writable cache directory for {name}.dll")
 
     def newtonsoft_dll(self) -> Path | None:
-        """Debian's Json.NET (package libnewtonsoft-json5.0-cil, in Mono's GAC), or None."""
+        """Debian's Json.NET (package libnewtonsoft-json5.0-cil), or None.
+
+        The package puts it in /usr/lib/cli/Newtonsoft.Json-5.0/ and its install trigger into
+        Mono's GAC (where Mono finds it when code that references it runs); the GAC copy is
+        preferred, the other is the fallback (the engine then loads it before any user code).
+        """
         gac = self.lib_dir.parent / "gac" / "Newtonsoft.Json"
         found = sorted(gac.glob("*/Newtonsoft.Json.dll"), key=lambda p: [int(x) if x.isdigit() else 0 for x in
                                                                         p.parent.name.split("_")[0].split(".")])
-        return found[-1] if found else None
+        if found:
+            return found[-1]
+        cli = sorted(Path("/usr/lib/cli").glob("Newtonsoft.Json-*/Newtonsoft.Json.dll"))
+        return cli[-1] if cli else None
 
     def python_runtime_dll(self) -> Path:
         import pythonnet
