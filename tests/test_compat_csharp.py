@@ -377,6 +377,9 @@ def test_stub_parsers_read_declarations() -> None:
     (calc,) = parse_fsharp(FS_BASE)
     assert (calc.full_name, calc.static) == ("Fs.Lib.Calc", False)
     assert calc.members == {"Name": (False, False), "Double": (True, False), "Version": (False, True)}
+    (auto,) = parse_fsharp("namespace N\ntype A() =\n    member val Name = 1 with get, set\n"
+                           "    member inline this.Twice y = 2 * y\n    abstract member Run : int -> int\n")
+    assert auto.members == {"Name": (False, False), "Twice": (True, False), "Run": (True, False)}
     (texts,) = parse_vb(VB_BASE)
     assert (texts.full_name, texts.static, texts.members) == ("Vb.Lib.Texts", True, {"Shout": (True, True)})
 

@@ -49,7 +49,7 @@ _FS_NAMESPACE = re.compile(r"^\s*namespace\s+(?:rec\s+)?(?:global\.)?([A-Za-z_][
 _FS_MODULE = re.compile(r"^\s*module\s+(?:rec\s+)?([A-Za-z_][\w.]*)\s*(=)?\s*$")
 _FS_TYPE = re.compile(r"^\s*(?:type|and)\s+(?:\[<[^>]*>\]\s*)?(?:public\s+)?([A-Za-z_]\w*)\s*(\([^)]*\))?[^=]*=")
 _FS_MEMBER = re.compile(r"^\s*(static\s+member|member|override|default|abstract(?:\s+member)?)\s+"
-                        r"(?:[A-Za-z_]\w*\.)?([A-Za-z_]\w*)(.*)$")
+                        r"(?:val\s+|(?:inline\s+)?(?:private\s+|internal\s+)?)?(?:[A-Za-z_]\w*\.)?([A-Za-z_]\w*)(.*)$")
 _FS_LET = re.compile(r"^(\s*)let\s+(?:inline\s+|rec\s+)?([A-Za-z_]\w*)(.*)$")
 
 
