@@ -166,6 +166,12 @@ public class Objects
         catch (Coflows.CallException e) { return e.ErrorType + ": " + e.ErrorMessage; }
     }
 
+    public static object JavaThrows()
+    {
+        dynamic list = JVM.Runtime.CreateInstance("java.util.ArrayList");
+        return list.get(5);
+    }
+
     public static string NoClass()
     {
         try { JVM.Runtime.CreateInstance("javabase.NoSuch"); return "no error"; }
@@ -200,6 +206,7 @@ public class Objects
 
 def scenario_objects(tmp: Path) -> dict[str, Any]:
     from coflows import objects
+    from coflows.errors import UserCodeError
 
     ws = new_workspace(tmp / "ws", wid=WID)
     ws.add_base("javabase/javaBase.java", _fixture("javaBase.java"))
@@ -216,6 +223,11 @@ def scenario_objects(tmp: Path) -> dict[str, Any]:
     out["to_python"] = call("ToPython")
     out["missing"] = call("Missing")
     out["no_class"] = call("NoClass")
+    try:
+        call("JavaThrows")
+        out["java_throws"] = None
+    except UserCodeError as e:
+        out["java_throws"] = [e.type_name, e.language, e.message, "ArrayList" in e.stack]
     call("Collect")
     call("Touch")  # what earlier calls left is released now
     before = len(objects.HANDLES)
@@ -234,6 +246,9 @@ def test_jvm_objects_from_csharp(tmp_path: Path) -> None:
     assert got["lists"] == "a,null,z|3|True"
     assert got["to_python"] == "javabase.javaBase:a java base"
     assert got["missing"].startswith("ForeignError: ") and "'noSuchMethod'" in got["missing"]
+    # a Java exception thrown under C# fails the call as the Java error it is, with Java's stack
+    assert got["java_throws"][:2] == ["java.lang.IndexOutOfBoundsException", "java"]
+    assert "5" in got["java_throws"][2] and got["java_throws"][3] is True
     assert "'javabase.NoSuch'" in got["no_class"] and "jvm" in got["no_class"]
     # each kept proxy holds a handle (a few collected earlier proxies are released meanwhile)
     assert got["grew"] >= 1990

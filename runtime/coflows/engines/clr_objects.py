@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from coflows import objects
+from coflows.errors import UserCodeError
 from coflows.objects.members import type_name
 
 _proxy_class: Any = None  # pythonnet class of JVM.JVMObject
@@ -120,8 +121,32 @@ _ON_OBJECT: dict[str, Callable[[Any, Any, list[Any]], Any]] = {
 }
 
 
+def _java_exception(e: BaseException) -> UserCodeError | None:
+    """A Java exception (as JPype raises it) as the Java error it is, so C# and the caller see Java's type."""
+    get_class = getattr(e, "getClass", None)
+    stacktrace = getattr(e, "stacktrace", None)
+    if get_class is None or stacktrace is None:
+        return None
+    try:
+        message = e.getMessage()
+        return UserCodeError(str(get_class().getName()), "" if message is None else str(message), str(stacktrace()),
+                             language="java")
+    except Exception:  # noqa: BLE001 - a broken exception object: report it as it is
+        return None
+
+
 def invoke(op: str, name: str | None, args: Any) -> Any:
     """One `obj.*` operation from C# (a .NET value back); errors are raised, the caller reports them."""
+    try:
+        return _invoke(op, name, args)
+    except Exception as e:
+        java = _java_exception(e)
+        if java is None:
+            raise
+        raise java from None
+
+
+def _invoke(op: str, name: str | None, args: Any) -> Any:
     if _proxy_class is None:
         _init()
     count = len(args) if args is not None else 0
