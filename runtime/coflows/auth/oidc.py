@@ -29,13 +29,6 @@ import time
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-from authlib.common.security import generate_token
-from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -115,6 +108,20 @@ def safe_next(value: str | None) -> str:
 
 
 # -- the provider ---------------------------------------------------------------------------------
+def _import_provider_libraries() -> None:
+    """httpx, authlib and joserfc, imported when a Provider is made (OIDC configured): they cost
+    ~0.15 s of CPU at every server start otherwise. Every use is in a Provider method or in a route
+    that answers 404 without one."""
+    global httpx, generate_token, prepare_grant_uri, create_s256_code_challenge, jwt, JoseError, KeySet
+    import httpx
+    from authlib.common.security import generate_token
+    from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+    from joserfc import jwt
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
+
+
 async def _get_json(client: httpx.AsyncClient, url: str, what: str, headers: dict[str, str] | None = None) -> Any:
     """GET a JSON document of the provider, at most MAX_ANSWER_BYTES."""
     try:
@@ -141,6 +148,7 @@ class Provider:
     ID token's verification."""
 
     def __init__(self, config: OidcConfig) -> None:
+        _import_provider_libraries()
         self.config = config
         self.issuer = config.issuer.rstrip("/")
         self._meta: dict[str, Any] | None = None

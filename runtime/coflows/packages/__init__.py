@@ -13,12 +13,32 @@ Failures raise `PackageError` naming the package.json entry; progress goes to a
 `Progress` (no-op by default, `RichProgress` for the CLI).
 """
 
-from coflows.packages.download import ChecksumMismatch, Digest, DownloadError, Downloader, NotFound, Unreachable
-from coflows.packages.maven import DEFAULT_REPOSITORIES, JarResult, jars_dir, resolve_jars
-from coflows.packages.nuget import DEFAULT_FEEDS, NuGetPackage, NuGetResult, install_nugets, nugets_dir
-from coflows.packages.pip import IndexOptions, PipResult, install_pips, pip_path, runtime_pins
-from coflows.packages.progress import NullProgress, Progress, RecordingProgress, RichProgress
-from coflows.packages.summary import InstallItem, InstallSummary, PackageError, Status
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+# Names are imported on first use (PEP 562): `coflows.packages.progress`, which the CLI imports at
+# start, must not pull in the downloader (httpx) and the installers on every `coflows server`.
+_HOME = {
+    "download": ("ChecksumMismatch", "Digest", "DownloadError", "Downloader", "NotFound", "Unreachable"),
+    "maven": ("DEFAULT_REPOSITORIES", "JarResult", "jars_dir", "resolve_jars"),
+    "nuget": ("DEFAULT_FEEDS", "NuGetPackage", "NuGetResult", "install_nugets", "nugets_dir"),
+    "pip": ("IndexOptions", "PipResult", "install_pips", "pip_path", "runtime_pins"),
+    "progress": ("NullProgress", "Progress", "RecordingProgress", "RichProgress"),
+    "summary": ("InstallItem", "InstallSummary", "PackageError", "Status"),
+}
+_MODULE_OF = {name: module for module, names in _HOME.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'coflows.packages' has no attribute {name!r}")
+    value = getattr(import_module(f"coflows.packages.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ChecksumMismatch", "DEFAULT_FEEDS", "DEFAULT_REPOSITORIES", "Digest", "DownloadError", "Downloader",

@@ -40,11 +40,13 @@ SWITCH_INTERVALS_S = tuple(float(x) for x in os.environ.get("COFLOWS_SWITCH_INTE
 
 
 def _swagger_static() -> Path | None:
-    try:
-        import swagger_ui
-    except ImportError:
+    """swagger-ui's static files, found without importing the package (jinja2 & co. at every start)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
         return None
-    path = Path(swagger_ui.__file__).parent / "static"
+    path = Path(next(iter(spec.submodule_search_locations))) / "static"
     return path if (path / "swagger-ui-bundle.js").exists() else None
 
 

@@ -44,7 +44,6 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from coflows.errors import ArgumentError, CoflowsError, ManifestError, NotFoundError, PermissionDenied, Unauthenticated
-from coflows.packages.pip import LOCK_NAME as PIP_LOCK
 from coflows.permissions import WRITE, Principal, require
 from coflows.server.auth import principal_of
 from coflows.server.limits import BodyLimitMiddleware, int_param, text_param
@@ -234,6 +233,8 @@ class CloudRoutes:
     @staticmethod
     def _share_caches(live: Path, ws: Path) -> None:
         """The scratch build sees the installed packages (a lock that is current installs nothing)."""
+        from coflows.packages.pip import LOCK_NAME as PIP_LOCK  # here: the installer imports httpx
+
         for name in CACHES:
             if (live / name).is_dir():
                 os.symlink(live / name, ws / name, target_is_directory=True)
@@ -272,6 +273,8 @@ class CloudRoutes:
         The previous ones go to the stage (removed with it). A cache the scratch build installed
         afresh (a real folder, not our link) replaces the live one.
         """
+        from coflows.packages.pip import LOCK_NAME as PIP_LOCK  # here: the installer imports httpx
+
         old = ws.parent / "old"
         old.mkdir()
         names = [p.name for p in ws.iterdir() if allowed_top(p)]

@@ -55,7 +55,8 @@ def _previous_nugets(root: Path) -> list[Path]:
 def install_packages(ctx: WorkflowContext, manifest: Manifest, settings: PackagesConfig,
                      progress: Any = None) -> PackageReport:
     """Install what the manifest lists; set `ctx.pip_path`, `ctx.jar_paths`, `ctx.nuget_assemblies`."""
-    from coflows.packages import IndexOptions, PackageError, install_nugets, install_pips, resolve_jars
+    if manifest.Pips or manifest.Jars or manifest.NuGets:  # the installers (and httpx) only when used
+        from coflows.packages import IndexOptions, PackageError, install_nugets, install_pips, resolve_jars
 
     report = PackageReport()
     root = ctx.root
