@@ -431,6 +431,42 @@ public class InteropAgent
 }
 '''
 
+PY_SPIN_CS = '''using Python.Runtime;
+
+public class Spin
+{
+    public static int Python()
+    {
+        using (Py.GIL())
+        {
+            PythonEngine.Exec("while True: pass");
+        }
+        return 1;
+    }
+
+    public static int Add(int a, int b) { return a + b; }
+}
+'''
+
+
+def test_time_limit_stops_python_under_py_gil(tmp_path: Path, start_server) -> None:
+    """A stop that hits Python run by C# under Py.GIL() ends the call; the server lives on (pythonnet
+    once ended the process making a Python type for the stop's exception while the stop was pending)."""
+    ws = new_workspace(tmp_path / "ws", wid=WID)
+    ws.config["Server"].update({"CallTimeout": 2, "Threads": 4})
+    ws.save()
+    ws.add_query("Spin.cs", PY_SPIN_CS)
+    server = start_server(ws)
+    for _ in range(3):  # the crash was a race (about one stop in two): several stops
+        r = server.get(f"/flow/query/{WID}/Spin.cs/Python", timeout=60)
+        assert r.status_code == 504, r.text
+        r = server.get(f"/flow/query/{WID}/Spin.cs/Add?p[0]=1&p[1]=2", timeout=30)
+        assert r.status_code == 200 and r.json() == 3, r.text
+    time.sleep(2.5)  # past the watchdog's grace: a call that did not stop is written off by then
+    log = server.output()
+    assert "stopping thread" in log and "written off" not in log, log[-3000:]
+
+
 def _make_users(ws: Workspace) -> dict[str, str]:
     from coflows.auth.store import UserStore
     from coflows.store import Database, database_url

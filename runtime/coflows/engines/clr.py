@@ -342,6 +342,12 @@ class ClrEngine(Engine):
         clr.AddReference(str(bridge))
         clr_convert.init_bridge()
         from Coflows import Calls, Host
+        # The Python types of the exceptions a stopped call raises, made now: pythonnet makes one on
+        # first use, and making it while a stop is pending in the thread (C# under Py.GIL() running
+        # Python that the stop's asynchronous exception hit) fails and ends the process.
+        from Coflows import CallException, CallStoppedException  # noqa: F401
+        from System import Threading  # noqa: F401
+        _ = (Threading.ThreadAbortException, CallStoppedException, CallException)
 
         self._calls = Calls
         self._host_callback = Func[String, String, Array[Object], Object](self._host_call)
