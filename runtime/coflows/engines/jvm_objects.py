@@ -14,6 +14,7 @@ from __future__ import annotations
 import itertools
 import logging
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -415,11 +416,6 @@ def make_bridge(loader: Any) -> Any:
             except Exception:  # noqa: BLE001 - a released handle is equal to nothing
                 return False
 
-        @jpype.JOverride
-        def release(self, handles: Any) -> None:
-            drop = objects.HANDLES.release
-            for h in handles:
-                drop(int(h))
 
     return PythonBridge(), conv
 
@@ -438,14 +434,33 @@ def install(loader: Any) -> Converter:
     runtime.install(bridge)
     _installed.append(bridge)  # JPype's proxy must outlive every Java reference to it
     atexit.register(_uninstall, runtime)
+    drain = threading.Thread(target=_drain_released, args=(runtime,), name="coflows-clr-release", daemon=True)
+    drain.start()
+    _drains.append(drain)
     return conv
 
 
 _installed: list[Any] = []
+_drains: list[threading.Thread] = []
+
+
+def _drain_released(runtime: Any) -> None:
+    """Release the handles of collected Java proxies, from this Python thread (see CLRRuntime.takeReleased)."""
+    drop = objects.HANDLES.release
+    while _installed:
+        try:
+            batch = runtime.takeReleased(250)
+        except Exception:  # noqa: BLE001 - the JVM is going away
+            return
+        for h in batch:
+            drop(int(h))
 
 
 def _uninstall(runtime: Any) -> None:
+    _installed.clear()  # stops the drain loop, which must be out of Java before the JVM shuts down
+    for t in _drains:
+        t.join(timeout=2)
     try:
-        runtime.install(None)  # the Cleaner's thread must not call into a finalizing interpreter
+        runtime.install(None)
     except Exception:  # noqa: BLE001 - best effort at exit
         pass

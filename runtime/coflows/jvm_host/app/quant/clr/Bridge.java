@@ -50,7 +50,4 @@ public interface Bridge {
     String json(long target);
 
     boolean same(long a, long b);
-
-    /** Release handles whose proxies were collected (batched: one crossing for many). */
-    void release(long[] handles);
 }

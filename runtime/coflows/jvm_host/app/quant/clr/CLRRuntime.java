@@ -3,6 +3,7 @@ package app.quant.clr;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 /**
@@ -39,47 +40,28 @@ public final class CLRRuntime {
         return b;
     }
 
-    // Handles of collected proxies, released in batches by one daemon thread (a crossing into
-    // Python per handle would cost the Cleaner's thread ~10-50 us each and contend for the GIL).
+    // Handles of collected proxies, queued by the proxies' Cleaner and drained in batches by a
+    // Python-owned thread (takeReleased). No Java thread calls into Python on its own: JPype gives
+    // such a thread a fresh Python thread state per call and leaks a type object with each one
+    // (measured: ~0.5 KB per released proxy in a soak of Java holding .NET objects).
     private static final LinkedBlockingQueue<Long> PENDING = new LinkedBlockingQueue<>();
     private static final int BATCH = 1024;
-    private static Thread releaser;
 
-    /** Called by a proxy's Cleaner action: queue the handle for the releaser thread. */
+    /** Called by a proxy's Cleaner action: queue the handle. */
     static void release(long handle) {
         PENDING.add(handle);
-        if (releaser == null) startReleaser();
     }
 
-    private static synchronized void startReleaser() {
-        if (releaser != null) return;
-        Thread t = new Thread(CLRRuntime::releaseLoop, "coflows-clr-release");
-        t.setDaemon(true);
-        t.setContextClassLoader(CLRRuntime.class.getClassLoader()); // never a workflow's loader (it would pin it)
-        t.start();
-        releaser = t;
-    }
-
-    private static void releaseLoop() {
+    /** Up to 1024 released handles, waiting at most {@code waitMillis} for the first (none: empty). */
+    public static long[] takeReleased(long waitMillis) throws InterruptedException {
+        Long first = PENDING.poll(waitMillis, TimeUnit.MILLISECONDS);
+        if (first == null) return new long[0];
         List<Long> batch = new ArrayList<>(BATCH);
-        while (true) {
-            try {
-                batch.add(PENDING.take());
-            } catch (InterruptedException e) {
-                return;
-            }
-            PENDING.drainTo(batch, BATCH - 1);
-            long[] handles = new long[batch.size()];
-            for (int i = 0; i < handles.length; i++) handles[i] = batch.get(i);
-            batch.clear();
-            Bridge b = bridge;
-            if (b == null) continue; // the process is exiting: Python is going, its table with it
-            try {
-                b.release(handles);
-            } catch (RuntimeException e) {
-                // nothing to report to: a failed release only keeps an object a while longer
-            }
-        }
+        batch.add(first);
+        PENDING.drainTo(batch, BATCH - 1);
+        long[] handles = new long[batch.size()];
+        for (int i = 0; i < handles.length; i++) handles[i] = batch.get(i);
+        return handles;
     }
 
     /** A class or type as an object: {@code GetClass("QuantApp.Kernel.User").Invoke("GetContextUser")}. */
