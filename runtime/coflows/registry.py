@@ -26,7 +26,7 @@ class _Ref:
     """A reference resolved for calls from code: the Function and its call context, kept while the
     query's loaded version is the one it was taken from (a reload makes a new `LoadedSource`)."""
 
-    __slots__ = ("wf", "q", "name", "loaded", "fn", "bind", "overloaded", "checked_at", "last")
+    __slots__ = ("wf", "q", "name", "loaded", "target", "checked_at", "last")
 
     def __init__(self, wf: Workflow, q: Query, fn: Function) -> None:
         self.wf, self.q, self.name = wf, q, fn.name
@@ -34,10 +34,13 @@ class _Ref:
         self.take(fn)
 
     def take(self, fn: Function) -> None:
-        self.loaded, self.fn, self.bind, self.overloaded = self.q.loaded, fn, fn.binder(), bool(fn.overloads)
-        # (principal, its call context): the last one made, one tuple so that a thread never pairs
-        # one principal with another's context
+        loaded = self.q.loaded
+        # (function, its binder or None when it has overloads): one tuple, so that a thread racing a
+        # reload never pairs one version's function with the other's binder
+        self.target: tuple[Function, Any] = (fn, None if fn.overloads else fn.binder())
+        # (principal, its call context): the last one made, one tuple for the same reason
         self.last: tuple[Any, CallContext] = (None, CallContext(self.wf.id, fn.query_id, fn.name, None, self.wf.name))
+        self.loaded = loaded  # last: a thread that sees it current reads the target set above
 
     def context(self, principal: Any) -> CallContext:
         """The call context for `principal`; the last one is kept (calls from code repeat it)."""
@@ -192,12 +195,12 @@ class Registry:
         if entry is None or entry.q.loaded is not entry.loaded \
                 or time.monotonic() - entry.checked_at >= CODE_CALL_REFRESH_SECONDS:
             entry = self._cached(ref, None) if workflow is None else self._in_workflow(ref, workflow)
-        if entry.overloaded:
-            fn = entry.fn.for_arity(len(args) + len(kwargs))
+        fn, bind = entry.target
+        if bind is None:  # overloads: the one for this many arguments
+            fn = fn.for_arity(len(args) + len(kwargs))
             a, k = fn.bind(args, kwargs)
         else:
-            fn = entry.fn
-            a, k = entry.bind(args, kwargs)
+            a, k = bind(args, kwargs)
         principal = parent.principal if parent is not None else None
         last = entry.last
         local.ctx = last[1] if principal is last[0] else entry.context(principal)
