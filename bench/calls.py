@@ -3,7 +3,10 @@
 Each language is measured by its own module (`calls_clr.py`, `calls_jvm.py`,
 `calls_js.py`: raw bridge call and registry call of the same function,
 interleaved rounds, medians) in its own subprocess of this one run, so the
-engines' start order never depends on the order here. Prints one table.
+engines' start order never depends on the order here. Prints one table, with a Python row (a
+plain Python call against the registry call of a Python `Add`, from the same runs) and, per
+language, `over` = registry - raw: the target is at most 1.0 µs for Python, C# and Java
+(docs/performance.md).
 
 Then (unless `--no-matrix`) `calls_matrix.py`, in one more subprocess, measures every caller →
 callee pair of the four languages (a call from X's code to Y's function through X's own API)
