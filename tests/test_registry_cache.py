@@ -216,3 +216,24 @@ def test_a_removed_workflow_is_no_longer_called(tmp_path: Path, never_checked: N
             rt.call("B/Q.py/F", workflow=a.manifest["ID"])
     finally:
         rt.close()
+
+
+def test_a_reload_drops_every_cached_reference_of_the_workflow() -> None:
+    """A reference nobody calls again must not keep the old version's code (and its class loader) alive."""
+    from coflows.registry import Registry
+
+    class FakeWorkflow:
+        id, name = "wf", "WF"
+
+        def __init__(self) -> None:
+            self.on_reload: list = []
+
+    reg = Registry()
+    wf = FakeWorkflow()
+    reg.add(wf)  # type: ignore[arg-type]
+    reg.add(wf)  # type: ignore[arg-type]
+    assert wf.on_reload == [reg._forget_refs]  # registered once
+    reg._refs[("Q.py/f", None)] = object()  # type: ignore[assignment]
+    for listener in wf.on_reload:
+        listener()
+    assert reg._refs == {}

@@ -64,6 +64,14 @@ class Registry:
             self._refs.clear()
             self._by_id[workflow.id] = workflow
             self._by_name[workflow.name.lower()] = workflow
+        listeners = getattr(workflow, "on_reload", None)
+        if listeners is not None and self._forget_refs not in listeners:
+            listeners.append(self._forget_refs)
+
+    def _forget_refs(self) -> None:
+        """A query was reloaded: cached references re-resolve on their next call (none pins the old code)."""
+        with self._lock:
+            self._refs.clear()
 
     def changed(self, workflow: Workflow) -> None:
         """A workflow's queries were added or removed: forget the references cached for code calls."""

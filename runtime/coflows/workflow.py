@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,10 @@ class Workflow:
         # `/flow/workflows`; the previous good state keeps serving meanwhile.
         self.problems: list[str] = []
         self.packages_state: str = ""  # "", "installing", "installed", "failed"
+        # Called after a query is replaced by a new version: caches of Functions (the registry's
+        # references for calls from code) drop theirs, so an old version's code, and a JVM class
+        # loader or .NET assembly behind it, is not kept alive by a reference nobody calls again.
+        self.on_reload: list[Callable[[], None]] = []
 
     @property
     def id(self) -> str:
@@ -201,6 +206,9 @@ class Workflow:
             return
         previous = q.loaded
         q.loaded, q.error = loaded, None
+        if previous is not None:
+            for listener in list(self.on_reload):
+                listener()
         if previous is not None and previous.handle is not loaded.handle:
             try:
                 engine.unload(self.ctx, q.source, previous)
