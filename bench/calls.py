@@ -13,7 +13,11 @@ callee pair of the four languages (a call from X's code to Y's function through 
 and prints the 4×4 table with the raw bridge cost of each callee language from this same run
 beneath it (Python's: a plain function call).
 
-    .venv/bin/python bench/calls.py [--only csharp,java,javascript] [--no-matrix]
+Then (unless `--no-objects`) `calls_objects.py`, in one more subprocess, measures code holding
+another language's *objects* (property get, method call, iteration of 100 items) for every pair
+CoFlows code uses, beside the raw bridge cost of the same operation from the same run.
+
+    .venv/bin/python bench/calls.py [--only csharp,java,javascript] [--no-matrix] [--no-objects]
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ sys.path.insert(0, {here!r})
 import {module} as m
 kwargs = {{"http": False}} if {module!r} == "calls_js" else {{}}
 print("@@" + json.dumps(m.measure(**kwargs)))
+"""
+
+
+_OBJECTS_CHILD = """
+import json, sys
+sys.path.insert(0, {here!r})
+import calls_objects
+print("@@" + json.dumps(calls_objects.measure()))
 """
 
 
@@ -86,6 +98,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default=",".join(LANGUAGES))
     ap.add_argument("--no-matrix", action="store_true", help="skip the 4×4 caller → callee table")
+    ap.add_argument("--no-objects", action="store_true", help="skip the table of cross-language object use")
     args = ap.parse_args()
     rows = []
     for language in args.only.split(","):
@@ -113,6 +126,12 @@ def main() -> None:
         print()
         print(table(matrix, raw))
         print("raw bridge: " + "; ".join(f"{lang}: {what}" for lang, what, *_ in rows))
+    if not args.no_objects:
+        sys.path.insert(0, str(HERE))
+        from calls_objects import table as objects_table
+
+        print()
+        print(objects_table(_child(_OBJECTS_CHILD.format(here=str(HERE)), "calls_objects")))
 
 
 if __name__ == "__main__":
