@@ -1,8 +1,8 @@
 """The Java engine: JPype in-process, sources compiled in memory with `javax.tools`.
 
-- **JVM**: started lazily, once per process (`jvm_build.start_jvm`: JPype with
+- **JVM**: started lazily, once per process (`build.start_jvm`: JPype with
   `convertStrings=False`, `-Xrs`); the EngineManager starts it after the CLR and
-  before V8. The engine's own classes (`coflows/jvm_host/`) are compiled once and
+  before V8. The engine's own classes (`host/`) are compiled once and
   cached, and loaded by a host class loader.
 - **Class loaders**: one per workflow (its jars + its compiled Base classes,
   parent: the host loader), and one per loaded query (its compiled classes,
@@ -25,9 +25,9 @@
 - **Interop**: `coflows.Host.call(query, function, args…)` from Java; from Python,
   `java_class`, `java_package` and `class_loader` below. `coflows.M.Base(topic)` is M.
   CoFlows' `app.quant.clr` (`CLRRuntime`, `CLRObject`) reaches objects of every language
-  through `coflows.objects` (`jvm_objects`, docs/compat-java.md); the workflow's Java classes
+  through `coflows.objects` (`bridge`, docs/compat-java.md); the workflow's Java classes
   resolve there by name (the "jvm" resolver, registered with the workflow's state).
-- **Agents** (`jvm_agents`): an agent file's factory (`Exe`, default `pkg`) returns a
+- **Agents** (`agents`): an agent file's factory (`Exe`, default `pkg`) returns a
   `coflows.FPKG`, or CoFlows' `CLRRuntime.CreateInstance("QuantApp.Engine.FPKG", …)`;
   `LoadedSource.factory` is its `AgentDefinition`.
 """
@@ -47,9 +47,10 @@ from typing import Any
 
 from coflows import objects
 from coflows.context import current
-from coflows.engines import EngineUnavailable, jvm_agents, jvm_build, jvm_objects
+from coflows.engines import EngineUnavailable
+from coflows.engines.jvm import agents, bridge, build
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
-from coflows.engines.jvm_docs import function_docs, module_docs
+from coflows.engines.jvm.docs import function_docs, module_docs
 from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
 from coflows.functions import Function, Param
 from coflows.serialize import to_json_bytes, to_jsonable
@@ -134,7 +135,7 @@ class _WorkflowState:
     classpath: list[str]  # for javac: host classes, jars
     jars: list[Path]
     queries: dict[str, JavaQuery] = field(default_factory=dict)  # rel path → current version
-    names: dict[str, Any] = field(default_factory=dict)  # jvm_objects' resolver cache; cleared when queries change
+    names: dict[str, Any] = field(default_factory=dict)  # the bridge's resolver cache; cleared when queries change
 
 
 class _Host:
@@ -144,7 +145,7 @@ class _Host:
         import jpype
 
         self.classes = classes
-        self.loader = jvm_build.host_loader(classes)
+        self.loader = build.host_loader(classes)
 
         def cls(name: str) -> Any:
             return jpype.JClass(name, loader=self.loader)
@@ -323,7 +324,7 @@ class JvmEngine(Engine):
         self._compile_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._workflows: dict[str, WorkflowContext] = {}
-        self.objects: jvm_objects.Converter | None = None
+        self.objects: bridge.Converter | None = None
         self.java_version = ""
 
     # -- start --------------------------------------------------------------------------------
@@ -335,12 +336,12 @@ class JvmEngine(Engine):
             raise EngineUnavailable(f"the Java engine needs JPype (pip install jpype1): {e}") from None
 
         try:
-            jvm_build.start_jvm()
-            self._host = _Host(jvm_build.build_host())
+            build.start_jvm()
+            self._host = _Host(build.build_host())
             self.java_version = str(jpype.JClass("java.lang.System").getProperty("java.version"))
             self._callback = self._make_callback()
             self._host.Host.install(self._callback)
-            self.objects = jvm_objects.install(self._host.loader)  # app.quant.clr → Python
+            self.objects = bridge.install(self._host.loader)  # app.quant.clr → Python
         except Exception as e:  # noqa: BLE001 - no JVM, no JDK, unwritable cache: Java files fail, the rest loads
             raise EngineUnavailable(f"the Java engine cannot start: {e}") from e
         _ENGINE = self
@@ -358,11 +359,11 @@ class JvmEngine(Engine):
 
             @jpype.JOverride
             def m(self, op: Any, topic: Any, args_json: Any) -> str:
-                return jvm_agents.m_call(op, topic, args_json)
+                return agents.m_call(op, topic, args_json)
 
             @jpype.JOverride
             def caller(self, op: Any, args_json: Any) -> str:
-                return jvm_agents.caller_call(op, args_json)
+                return agents.caller_call(op, args_json)
 
         return HostCallback()
 
@@ -445,7 +446,7 @@ class JvmEngine(Engine):
         state = _WorkflowState(loader, [str(host.classes), *map(str, existing)], existing)
         workflow.state[self.language] = state
         self._workflows[workflow.id] = workflow
-        jvm_objects.register_workflow(workflow.id, lambda: workflow.state.get(self.language))
+        bridge.register_workflow(workflow.id, lambda: workflow.state.get(self.language))
         return state
 
     def _state(self, workflow: WorkflowContext) -> _WorkflowState:
@@ -557,7 +558,7 @@ class JvmEngine(Engine):
         warnings += [SourceError(rel, None, e) for e in mdocs.errors]
         factory = None
         if source.kind == "agent":  # AgentError when the factory is missing, fails or returns no FPKG
-            factory = jvm_agents.definition_from_handle(host, loader, desc["class"], source.exe,
+            factory = agents.definition_from_handle(host, loader, desc["class"], source.exe,
                                                         workflow_id=workflow.id, source=rel, file_name=source.name)
         loaded = JavaQuery(rel, desc["class"], loader, handle)
         state.queries[rel] = loaded
@@ -581,9 +582,9 @@ class JvmEngine(Engine):
                 wires += p["wire"]
             result_wire = f["returns"]["wire"]
             invoker = handle.invoker(f["index"])
-            entry = getattr(host.Invoker, jvm_build.entry_name(wires, result_wire))
+            entry = getattr(host.Invoker, build.entry_name(wires, result_wire))
             invoke = _make_invoke(host, name, invoker, entry, tuple(p.name for p in params), tuple(encoders),
-                                  _RESULTS[result_wire], len(params) > jvm_build.MAX_TYPED_ARITY)
+                                  _RESULTS[result_wire], len(params) > build.MAX_TYPED_ARITY)
             returns = param_type(f["returns"]["type"]) if result_wire != "V" else ANY
             fn = Function(workflow.id, source.query_id or source.name, name, self.language, tuple(params),
                           invoke, docs, returns)
@@ -606,7 +607,7 @@ class JvmEngine(Engine):
         workflow.state.pop(self.language, None)
         if self._workflows.get(workflow.id) is workflow:
             del self._workflows[workflow.id]
-            jvm_objects.unregister_workflow(workflow.id)
+            bridge.unregister_workflow(workflow.id)
 
     def describe(self) -> dict[str, Any]:
         return {"language": self.language, "version": self.java_version, "bridge": "jpype",

@@ -5,7 +5,7 @@ import java.util.function.Function;
 /**
  * How {@link CLRRuntime} and {@link CLRObject} reach Python, where every foreign object lives
  * behind an integer handle ({@code coflows.objects.HANDLES}). Implemented in Python
- * ({@code coflows.engines.jvm_objects}) and installed once when the Java engine starts.
+ * ({@code coflows.engines.jvm.bridge}) and installed once when the Java engine starts.
  *
  * <p>Results are converted by Python: numbers, strings, booleans and null arrive as Java values,
  * Java objects as themselves, anything else as a {@link CLRObject}. Failures arrive as

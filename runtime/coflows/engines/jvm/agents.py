@@ -1,4 +1,4 @@
-"""Java agents and the Java M binding (`coflows.FPKG`, `coflows.M`, from `jvm_host/coflows/`).
+"""Java agents and the Java M binding (`coflows.FPKG`, `coflows.M`, from `host/coflows/`).
 
 * `definition_from_handle`: after an agent file compiles, the engine opens a host
   `coflows.jvm.AgentHandle` on it, which calls the factory (package.json `Exe`, default `pkg`:
@@ -131,7 +131,7 @@ def _definition_from_clr(host: Any, handle: Any, clr: Any, label: str, *, workfl
 
 def _java_function(fn: Any) -> Any:
     """The JavaFunction behind a hook (CreateDelegate's callable, maybe wrapped by a delegate type), or None."""
-    from coflows.engines.jvm_objects import JavaFunction
+    from coflows.engines.jvm.bridge import JavaFunction
 
     for _ in range(4):
         if isinstance(fn, JavaFunction):
