@@ -62,9 +62,9 @@ def _interleaved(paths: dict[str, Any], calls: int, rounds: int) -> dict[str, fl
 def _v8_phases(ctx: Any, n: int) -> dict[str, float]:
     """Split one V8 task into: schedule (Python → task queued), V8 thread (wake, compile, run, callback
     entry with the GIL), wake caller (callback → the waiting thread runs again)."""
-    from coflows.engines import js_v8
+    from coflows.engines.js import v8
 
-    class Stamped(js_v8._Waiter):
+    class Stamped(v8._Waiter):
         __slots__ = ("t_cb",)
 
         def deliver(self, callback_id: int, raw: Any) -> None:
@@ -75,8 +75,8 @@ def _v8_phases(ctx: Any, n: int) -> dict[str, float]:
     phases: dict[str, list[float]] = {"schedule": [], "v8_thread": [], "wake_caller": [], "decode": []}
     for i in range(n + 200):
         w = Stamped(ctx)
-        cid = next(js_v8._ids)
-        js_v8._handlers[cid] = w
+        cid = next(v8._ids)
+        v8._handlers[cid] = w
         ctx._ids.add(cid)
         t0 = time.perf_counter()
         h = ctx._alloc_str("0")
@@ -132,7 +132,8 @@ import json, statistics, sys, time
 out_path = sys.argv[1]
 sys.argv = ["coflows"] + sys.argv[2:]
 from coflows.server import queries
-from coflows.engines import js as jsmod, js_v8
+from coflows.engines import js as jsmod
+from coflows.engines.js import v8
 
 stats = {}
 
@@ -171,7 +172,7 @@ def call(self, m, *a, **k):
         rec(m.qid, "engine", time.perf_counter() - t)
 jsmod._JsWorkflow.call = call
 
-orig_eval = js_v8.V8Context.eval
+orig_eval = v8.V8Context.eval
 def v8eval(self, code, *a, **k):
     t = time.perf_counter()
     try:
@@ -179,7 +180,7 @@ def v8eval(self, code, *a, **k):
     finally:
         if code.startswith("__coflows.call("):
             rec("Calc.js", "v8", time.perf_counter() - t)
-js_v8.V8Context.eval = v8eval
+v8.V8Context.eval = v8eval
 
 from coflows.cli import main
 main()

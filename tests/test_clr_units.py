@@ -13,7 +13,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from coflows.engines.clr_mono import parse_diagnostics
+from coflows.engines.clr.mono import parse_diagnostics
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_mono_loads_lazily(tmp_path: Path) -> None:
     result = run_py(f"""
         import json
         from coflows.config import load_config
-        from coflows.engines.clr_mono import _libmono_mapped
+        from coflows.engines.clr.mono import _libmono_mapped
         from coflows.runtime import Runtime
         rt = Runtime(load_config({str(ws / "coflows_config.json")!r}), with_database=False)
         rt.load()

@@ -66,7 +66,7 @@ CS_BASE = '''namespace Cs.Base
 
 def scenario_resolver(tmp: Path) -> dict[str, Any]:
     from coflows import objects
-    from coflows.engines import clr_resolve
+    from coflows.engines.clr import resolve
 
     wids = {"A": "aaaaaaaa-0000-4000-8000-000000000016", "B": "bbbbbbbb-0000-4000-8000-000000000016"}
     a = new_workspace(tmp / "a", name="A", wid=wids["A"])
@@ -91,7 +91,7 @@ def scenario_resolver(tmp: Path) -> dict[str, Any]:
     out["namespace"] = repr(objects.resolve("Cs.Base", wids["A"]))
     out["newline"] = objects.get_member(objects.resolve("System.Environment", wids["A"]), "NewLine")
     out["list_type"] = str(objects.resolve("System.Collections.Generic.List`1").__name__)
-    out["quantapp_by_clr"] = clr_resolve.framework_type("QuantApp.Kernel.User")
+    out["quantapp_by_clr"] = resolve.framework_type("QuantApp.Kernel.User")
     # hot reload: the Base changes on disk and is loaded again; the new class answers
     a.write("Base/csBase/csBase.cs", CS_BASE % ("A2", "A2"))
     rt.registry.workflow(wids["A"]).load_base()
@@ -375,7 +375,7 @@ def test_fsharp_and_vb_base_types_stand_in_and_mcs_is_helped(tmp_path: Path) -> 
 
 
 def test_mcs_fix_qualifies_only_the_reported_name() -> None:
-    from coflows.engines.clr_mcs_fixes import qualify_global, shadowed_name
+    from coflows.engines.clr.mcs_fixes import qualify_global, shadowed_name
 
     assert shadowed_name("CS0118", "`CsQuery.Fs()' is a `method' but a `type' was expected") == "Fs"
     assert shadowed_name("CS0246", "`CsQuery.Fs()' is a `method' but a `type' was expected") is None
@@ -387,7 +387,7 @@ def test_mcs_fix_qualifies_only_the_reported_name() -> None:
 
 
 def test_stub_parsers_read_declarations() -> None:
-    from coflows.engines.clr_stubs import parse_fsharp, parse_vb
+    from coflows.engines.clr.stubs import parse_fsharp, parse_vb
 
     (calc,) = parse_fsharp(FS_BASE)
     assert (calc.full_name, calc.static) == ("Fs.Lib.Calc", False)

@@ -608,7 +608,7 @@ def test_handles_are_released_after_gc(host) -> None:
 def test_many_handles_make_the_context_collect(host) -> None:
     """Past PRESSURE_HANDLES live handles, the context asks V8 for a full GC after the call: the
     proxies the call dropped are released without anyone calling collect_garbage."""
-    from coflows.engines.js_objects import PRESSURE_HANDLES
+    from coflows.engines.js.objects import PRESSURE_HANDLES
 
     bridge = _js_workflow(host).ctx.objects[1]
     assert _call(host, "Garbage", PRESSURE_HANDLES) == PRESSURE_HANDLES  # two handles each: class, instance

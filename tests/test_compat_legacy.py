@@ -334,7 +334,7 @@ def test_status_names_each_fs_vb_scala_file(mixed_server: Server) -> None:
         elif rel.startswith("Base/"):
             assert status["base_errors"].count(f"{rel}: {reason}") == 1, status["base_errors"]
     # a C# query using an F# Base type: the compiler's own error naming the missing type, or (with the C#
-    # engine's stand-ins for F#/VB Base types, engines/clr_stubs.py) a call that fails naming the F# file
+    # engine's stand-ins for F#/VB Base types, engines/clr/stubs.py) a call that fails naming the F# file
     cs_errors = " ".join(queries["CsUsesFs.cs"]["errors"])
     if cs_errors:
         assert cs_errors.startswith("Queries/CsUsesFs.cs:1:") and "`FsLib'" in cs_errors, cs_errors

@@ -15,7 +15,7 @@ pytest.importorskip("py_mini_racer")
 from coflows.config import parse_config
 from coflows.errors import CallTimeout, NotFoundError, UserCodeError
 from coflows.engines.js import js_type
-from coflows.engines.js_source import params_of, parse_jsdoc, scan
+from coflows.engines.js.source import params_of, parse_jsdoc, scan
 from coflows.runtime import Runtime
 from conftest import new_workspace, edit_source
 

@@ -21,7 +21,7 @@ This module drives the same native library directly:
   thread, never on V8's thread (V8 is blocked while a callback runs);
 - a *synchronous* host function runs a Python callable on V8's thread while
   JavaScript waits (it must not call V8), with a `SharedArrayBuffer` whose
-  memory Python reads and writes directly (`shared_buffer`): js_sync builds
+  memory Python reads and writes directly (`shared_buffer`): sync.py builds
   the synchronous host-object calls on these two.
 
 Only strings and other primitives cross the boundary; the engine speaks JSON.
@@ -81,7 +81,7 @@ class V8Reentrant(V8Error):
     context, whose V8 thread is blocked until the host call returns (it would wait forever)."""
 
 
-# Set by `js_sync` on a thread while it serves a synchronous host call of a context (see `eval`).
+# Set by sync.py on a thread while it serves a synchronous host call of a context (see `eval`).
 serving = threading.local()
 
 
@@ -341,7 +341,7 @@ class V8Context:
         """Define `globalThis[global_name](message: string)`, delivered to `on_message` in order.
 
         With `sync`, the function instead calls `sync()` on the V8 thread and returns when it
-        does (JavaScript is blocked meanwhile; `sync` must not call V8): see js_sync.
+        does (JavaScript is blocked meanwhile; `sync` must not call V8): see sync.py.
         """
         cid = next(_ids)
         _handlers[cid] = _Host(self) if sync is None else _Sync(self, sync)

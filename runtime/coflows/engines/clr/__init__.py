@@ -1,10 +1,10 @@
 """The C# engine: C# sources compiled in-process and called through pythonnet, on Mono.
 
 - Mono loads lazily with the first C# (or `.dll`) source, in this process
-  (`clr_mono`); `MONO_THREADS_SUSPEND=preemptive` is checked first.
+  (`mono`); `MONO_THREADS_SUSPEND=preemptive` is checked first.
 - A workflow's C# Base files compile, in manifest order, into ONE assembly; each
   C# query (or agent) compiles into its own assembly referencing the Base, the
-  host API (`Coflows.Host`, from `coflows/clr_host/Host.cs`), the Bins and NuGet
+  host API (`Coflows.Host`, from `coflows/engines/clr/host/Host.cs`), the Bins and NuGet
   assemblies, and the usual `System.*` libraries. Compilation runs Mono's C#
   compiler inside the process (no `mcs` subprocess); assemblies are written to
   `<workspace>/.coflows/clr/` and loaded with `clr.AddReference`, which makes
@@ -13,22 +13,22 @@
   function) of every public class. Methods of one name are overloads chosen by
   argument count. When two classes define the same name, the first class in
   the file owns `Name`; the others are reachable as `Class.Name` (a warning
-  says so). Parameter and result types come from reflection (`clr_convert`);
+  says so). Parameter and result types come from reflection (`convert`);
   docs from `///` comments (CoFlows `<api>` blocks or standard `<summary>`).
 - Agents (`source.kind == "agent"`): after compiling, the factory (`Exe`, default
   `pkg`) is called and its `Coflows.FPKG` becomes `LoadedSource.factory`, an
-  `AgentDefinition` (`clr_agents`). `Coflows.M.Base(topic)` calls the Python M API
-  through `Coflows.RuntimeBridge` (also `clr_agents`).
+  `AgentDefinition` (`agents`). `Coflows.M.Base(topic)` calls the Python M API
+  through `Coflows.RuntimeBridge` (also `agents`).
 - CoFlows' C# API (docs/compat-csharp.md): the host assembly also holds
-  `QuantApp.Kernel`, `QuantApp.Engine` and `JVM` (clr_host/QuantApp.cs, Jvm.cs;
-  `JVM.JVMObject` operations are served by `clr_objects`); every compile also
+  `QuantApp.Kernel`, `QuantApp.Engine` and `JVM` (host/QuantApp.cs, Jvm.cs;
+  `JVM.JVMObject` operations are served by `clr.objects`); every compile also
   references pythonnet's `Python.Runtime` and Debian's Json.NET (with
-  `QuantApp.Json`, clr_host/JsonCompat.cs) unless the workflow brings its own;
-  types of F#/VB Base files get throwing stand-ins (`clr_stubs`), and mcs's
-  CS0118 on a type name shadowed by a method is fixed on a copy (`clr_mcs_fixes`).
+  `QuantApp.Json`, host/JsonCompat.cs) unless the workflow brings its own;
+  types of F#/VB Base files get throwing stand-ins (`stubs`), and mcs's
+  CS0118 on a type name shadowed by a method is fixed on a copy (`mcs_fixes`).
 - Names for the other languages: `objects.resolve` reaches the workflow's newest
   types through its "clr" resolver and framework types through "clr-framework"
-  (`clr_resolve`); loading runs under `objects.loading(workflow id)`.
+  (`resolve`); loading runs under `objects.loading(workflow id)`.
 - A .NET exception in user code becomes a `UserCodeError` with the .NET type's
   full name, its message and the C# stack trace (file:line of user code).
 - Hot reload compiles a new assembly; the old one cannot be unloaded from Mono
@@ -54,8 +54,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coflows import objects
-from coflows.engines import clr_mcs_fixes, clr_mono, clr_resolve, clr_stubs
+from coflows import objects as object_core
+from coflows.engines.clr import mcs_fixes, mono, resolve, stubs
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, SourceError, UserCodeError
 from coflows.functions import Function, FunctionDocs, Param
@@ -64,7 +64,7 @@ from coflows.xmldocs import parse_api, parse_module_docs
 
 log = logging.getLogger("coflows.engines.clr")
 
-_cv: Any = None  # coflows.engines.clr_convert, imported once Mono is loaded
+_cv: Any = None  # coflows.engines.convert, imported once Mono is loaded
 
 
 def _env_int(name: str, default: int) -> int:
@@ -96,9 +96,9 @@ class _State:
     framework: set[str] = field(default_factory=set)  # framework assemblies NuGets asked for
     loads: dict[str, int] = field(default_factory=dict)  # query id / "Base" -> assemblies loaded
     assemblies: dict[str, Any] = field(default_factory=dict)  # query id / agent -> its newest assembly
-    types: Any = None  # clr_resolve.WorkflowTypes: the workflow's "clr" resolver
+    types: Any = None  # resolve.WorkflowTypes: the workflow's "clr" resolver
     stubs_key: tuple = ()  # the F#/VB Base files (and mtimes) the stubs were made from
-    stubs_path: Path | None = None  # stand-ins for their types (clr_stubs)
+    stubs_path: Path | None = None  # stand-ins for their types (stubs)
     stubs_assembly: Any = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
@@ -170,7 +170,7 @@ def _bin_paths(workflow: WorkflowContext) -> list[Path]:
 
 # -- errors -----------------------------------------------------------------------------------------
 _NOISE = ("(wrapper managed-to-native)", "System.Reflection.", "Python.Runtime.", "at (wrapper ",
-          "Coflows.Stoppable.")  # the stub that makes a call stoppable (clr_host/Calls.cs)
+          "Coflows.Stoppable.")  # the stub that makes a call stoppable (host/Calls.cs)
 _UNWRAP = {"System.Reflection.TargetInvocationException", "System.TypeInitializationException"}
 
 
@@ -304,12 +304,12 @@ class ClrEngine(Engine):
 
     def __init__(self, runtime: Any) -> None:
         super().__init__(runtime)
-        self.mono: clr_mono.MonoRuntime | None = None
+        self.mono: mono.MonoRuntime | None = None
         self.host_path: Path | None = None
         self._counter = itertools.count(1)
         self._lock = threading.RLock()
         self._host_callback: Any = None
-        self._runtime_callback: Any = None  # Coflows.M / Coflows.Json → Python (clr_agents.runtime_call)
+        self._runtime_callback: Any = None  # Coflows.M / Coflows.Json → Python (agents.runtime_call)
         self.warn_reloads = _env_int("COFLOWS_CLR_WARN_RELOADS", 50)
         self.max_reloads = _env_int("COFLOWS_CLR_MAX_RELOADS", 400)
         self.assemblies_loaded = 0
@@ -320,10 +320,10 @@ class ClrEngine(Engine):
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> None:
         global _cv
-        self.mono = clr_mono.mono()
-        from coflows.engines import clr_convert
+        self.mono = mono.mono()
+        from coflows.engines.clr import convert
 
-        _cv = clr_convert
+        _cv = convert
         import clr
         from System import Array, Func, Object, String
 
@@ -340,7 +340,7 @@ class ClrEngine(Engine):
             self.json_references = [newtonsoft, json_compat]
         bridge = self.mono.build_helper("Coflows.Bridge", "Bridge.cs", [self.mono.python_runtime_dll()])
         clr.AddReference(str(bridge))
-        clr_convert.init_bridge()
+        convert.init_bridge()
         from Coflows import Calls, Host
         # The Python types of the exceptions a stopped call raises, made now: pythonnet makes one on
         # first use, and making it while a stop is pending in the thread (C# under Py.GIL() running
@@ -354,12 +354,12 @@ class ClrEngine(Engine):
         Host.Connect(self._host_callback)
         from Coflows import RuntimeBridge
 
-        from coflows.engines import clr_agents
+        from coflows.engines.clr import agents
 
-        self._runtime_callback = Func[String, String, Array[Object], Object](clr_agents.runtime_call)
+        self._runtime_callback = Func[String, String, Array[Object], Object](agents.runtime_call)
         RuntimeBridge.Connect(self._runtime_callback)
-        objects.register(None, "clr-framework", clr_resolve.framework_type)
-        log.info("C# engine: Mono %s (%s=%s)", self.mono.version, clr_mono.SUSPEND_VAR, self.mono.suspend_mode)
+        object_core.register(None, "clr-framework", resolve.framework_type)
+        log.info("C# engine: Mono %s (%s=%s)", self.mono.version, mono.SUSPEND_VAR, self.mono.suspend_mode)
 
     def _host_call(self, query: str, function: str, args: Any) -> Any:
         """`Coflows.Host.Call` from C#: call a registered function, hand back a .NET value or HostError."""
@@ -386,8 +386,8 @@ class ClrEngine(Engine):
                     _clean_stale(out_dir)
                     prefix = "cf" + hashlib.sha1(workflow.id.encode()).hexdigest()[:8]
                     st = workflow.state[self.language] = _State(out_dir, prefix)
-                    st.types = clr_resolve.WorkflowTypes(workflow.id, lambda s=st: _search_order(s))
-                    objects.register(workflow.id, "clr", st.types)
+                    st.types = resolve.WorkflowTypes(workflow.id, lambda s=st: _search_order(s))
+                    object_core.register(workflow.id, "clr", st.types)
         return st
 
     def _output(self, st: _State, kind: str, stem: str) -> Path:
@@ -464,7 +464,7 @@ class ClrEngine(Engine):
                 st.bins[key] = (self._load_assembly(shadow), shadow)
                 if st.types is not None:
                     st.types.changed()
-                clr_resolve.changed()
+                resolve.changed()
             except Exception as e:  # noqa: BLE001 - a broken dll is the user's: report it
                 msg = str(getattr(e, "Message", None) or e)
                 st.bins[key] = None
@@ -500,7 +500,7 @@ class ClrEngine(Engine):
                 except Exception as e:  # noqa: BLE001
                     log.warning("%s: cannot load %s: %s", workflow.name, ref, getattr(e, "Message", e))
                 st.framework.add(str(ref))
-                clr_resolve.changed()
+                resolve.changed()
         errors: list[SourceError] = []
         paths = [p for p in _bin_paths(workflow) if p.suffix.lower() == ".dll"]
         paths += [p for p in workflow.nuget_assemblies if p.suffix.lower() == ".dll"]
@@ -514,28 +514,28 @@ class ClrEngine(Engine):
         return errors
 
     def _stubs(self, workflow: WorkflowContext, st: _State) -> None:
-        """(Re)build the stand-ins for the types of the workflow's F# and VB Base files (clr_stubs)."""
-        files = [p for p in _manifest_base(workflow) if p.suffix.lower() in clr_stubs.LANGUAGES]
+        """(Re)build the stand-ins for the types of the workflow's F# and VB Base files (stubs)."""
+        files = [p for p in _manifest_base(workflow) if p.suffix.lower() in stubs.LANGUAGES]
         key = tuple((str(p), p.stat().st_mtime_ns if p.is_file() else 0) for p in files)
         if key == st.stubs_key:
             return
         st.stubs_key = key
         st.stubs_path = st.stubs_assembly = None
         bins = [entry[0] for entry in st.bins.values() if entry is not None]
-        found: list[tuple[clr_stubs.StubType, str, str]] = []
+        found: list[tuple[stubs.StubType, str, str]] = []
         for p in files:
             try:
-                types = clr_stubs.read_types(p)
+                types = stubs.read_types(p)
             except OSError:
                 continue
             for t in types:
-                if clr_resolve.find_type(bins, t.full_name) is None:  # the prebuilt DLL in Bins wins
-                    found.append((t, workflow.relpath(p), clr_stubs.LANGUAGES[p.suffix.lower()]))
+                if resolve.find_type(bins, t.full_name) is None:  # the prebuilt DLL in Bins wins
+                    found.append((t, workflow.relpath(p), stubs.LANGUAGES[p.suffix.lower()]))
         if not found:
             return
         src = st.out_dir / "src" / f"{st.prefix}_stubs_{os.getpid()}_{next(self._counter)}.cs"
         src.parent.mkdir(parents=True, exist_ok=True)
-        src.write_text(clr_stubs.stub_source(found), encoding="utf-8")
+        src.write_text(stubs.stub_source(found), encoding="utf-8")
         out = self._output(st, "Stubs", "fs_vb")
         result = self.mono.compile([src], out, [])
         if not result.ok:
@@ -581,8 +581,8 @@ class ClrEngine(Engine):
         return copy
 
     def _compile(self, workflow: WorkflowContext, st: _State, sources: list[tuple[SourceFile, str]], out: Path,
-                 refs: list[Path]) -> clr_mono.CompileResult:
-        """Compile `(source, text)` pairs; where mcs rejects C# that Roslyn accepts (`clr_mcs_fixes`),
+                 refs: list[Path]) -> mono.CompileResult:
+        """Compile `(source, text)` pairs; where mcs rejects C# that Roslyn accepts (`mcs_fixes`),
         compile a fixed copy again (at most three rounds)."""
         texts = [text.replace("$WID$", workflow.id) for _, text in sources]
         files = [self._source_for_compiler(workflow, st, src, text) for src, text in sources]
@@ -592,13 +592,13 @@ class ClrEngine(Engine):
                 break
             spots: dict[str, list[tuple[int, int, str]]] = {}
             for d in result.errors:
-                name = clr_mcs_fixes.shadowed_name(d.code, d.text)
+                name = mcs_fixes.shadowed_name(d.code, d.text)
                 if name and d.file and d.line and d.column:
                     spots.setdefault(str(Path(d.file).resolve()), []).append((d.line, d.column, name))
             changed = False
             for i, (src, _) in enumerate(sources):
                 where = spots.get(str(src.path.resolve()))
-                fixed = clr_mcs_fixes.qualify_global(texts[i], where) if where else None
+                fixed = mcs_fixes.qualify_global(texts[i], where) if where else None
                 if fixed is not None:
                     texts[i] = fixed
                     files[i] = self._copy_for_compiler(workflow, st, src, fixed)
@@ -608,7 +608,7 @@ class ClrEngine(Engine):
             result = self.mono.compile(files, out, refs)
         return result
 
-    def _diagnostics(self, workflow: WorkflowContext, result: clr_mono.CompileResult,
+    def _diagnostics(self, workflow: WorkflowContext, result: mono.CompileResult,
                      default: str) -> tuple[list[SourceError], list[SourceError]]:
         errors: list[SourceError] = []
         warnings: list[SourceError] = []
@@ -640,7 +640,7 @@ class ClrEngine(Engine):
             st.assemblies[key] = asm
         if st.types is not None:
             st.types.changed()
-        clr_resolve.changed()
+        resolve.changed()
         reloads = count - 1
         if self.warn_reloads > 0 and reloads > 0 and reloads % self.warn_reloads == 0:
             log.warning("%s: %s reloaded %d times in this process; each reload keeps its old assembly in memory "
@@ -649,7 +649,7 @@ class ClrEngine(Engine):
 
     # -- Base -------------------------------------------------------------------------------------
     def load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
-        with objects.loading(workflow.id):  # static initialisers may resolve names (objects.resolve)
+        with object_core.loading(workflow.id):  # static initialisers may resolve names (objects.resolve)
             return self._load_base(workflow, sources)
 
     def _load_base(self, workflow: WorkflowContext, sources: list[SourceFile]) -> list[SourceError]:
@@ -690,7 +690,7 @@ class ClrEngine(Engine):
 
     # -- queries and agents -------------------------------------------------------------------------
     def load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
-        with objects.loading(workflow.id):  # an agent's factory runs user code (objects.resolve)
+        with object_core.loading(workflow.id):  # an agent's factory runs user code (objects.resolve)
             return self._load(workflow, source)
 
     def _load(self, workflow: WorkflowContext, source: SourceFile) -> LoadedSource:
@@ -723,7 +723,7 @@ class ClrEngine(Engine):
         log.info("%s: %s compiled in %.2fs", workflow.name, rel, result.seconds)
         factory = None
         if source.kind == "agent":
-            from coflows.engines.clr_agents import definition_from_assembly
+            from coflows.engines.clr.agents import definition_from_assembly
 
             factory = definition_from_assembly(asm, source.exe, workflow_id=workflow.id, source=rel,
                                                file_name=source.name or source.path.name, root=workflow.root)
@@ -918,7 +918,7 @@ class ClrEngine(Engine):
         """Stop the C# call on `thread_ident` (`Thread.Abort` on Mono), only while it is inside a user call.
 
         The call's wrapper catches the abort, calls `Thread.ResetAbort()` and raises
-        `Coflows.CallStoppedException` (→ `CallTimeout`); see clr_host/Calls.cs.
+        `Coflows.CallStoppedException` (→ `CallTimeout`); see host/Calls.cs.
         """
         calls = self._calls
         if calls is None:
@@ -935,10 +935,10 @@ class ClrEngine(Engine):
 
     def unload_workflow(self, workflow: WorkflowContext) -> None:
         workflow.state.pop(self.language, None)
-        objects.unregister(workflow.id, "clr")
+        object_core.unregister(workflow.id, "clr")
 
     def describe(self) -> dict[str, Any]:
-        info: dict[str, Any] = {"language": self.language, **clr_mono.describe_runtime()}
+        info: dict[str, Any] = {"language": self.language, **mono.describe_runtime()}
         info["assemblies_loaded"] = self.assemblies_loaded
         info["max_reloads"] = self.max_reloads
         return info

@@ -1,14 +1,14 @@
-"""C# agents and the C# M binding (`Coflows.FPKG`, `Coflows.M`, from `clr_host/Agents.cs`).
+"""C# agents and the C# M binding (`Coflows.FPKG`, `Coflows.M`, from `host/Agents.cs`).
 
 * `definition_from_assembly`: after an agent file compiles, its factory (package.json `Exe`,
   default `pkg`: a public static method without parameters of a public class) is called and the
   `FPKG` it returns becomes an `AgentDefinition` whose hooks are Python callables invoking the
   .NET delegates. Arguments go to C# as the engine's JSON-like .NET values (`long`, `double`,
   `string`, `bool`, `DateTime`, `List<object>`, `Dictionary<string, object>`); `Body` gets the
-  message as JSON text, as in CoFlows; results come back through `clr_convert.to_py`. A .NET
+  message as JSON text, as in CoFlows; results come back through `convert.to_py`. A .NET
   exception in a hook is a `UserCodeError`.
 * `runtime_call`: the Python side of `Coflows.RuntimeBridge` (M operations, JSON helpers,
-  `Coflows.User`, who is calling, and `JVM.JVMObject`'s `obj.*` operations, in `clr_objects`).
+  `Coflows.User`, who is calling, and `JVM.JVMObject`'s `obj.*` operations, in `clr.objects`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ _TEXT = ("ID", "WorkflowID", "Name", "Description", "MID", "ScheduleCommand")
 
 
 def _cv() -> Any:
-    from coflows.engines import clr_convert
+    from coflows.engines.clr import convert
 
-    return clr_convert
+    return convert
 
 
 def _find_factory(asm: Any, exe: str) -> Any:
@@ -57,7 +57,7 @@ def _hook(name: str, delegate: Any, root: Path) -> Any:
     def call(*args: Any) -> Any:
         HookOutput.Begin()  # Console output of this thread goes to the run record (through sys.stdout)
         try:
-            return Calls.Hook(delegate, *args)  # a stoppable call (clr_host/Calls.cs)
+            return Calls.Hook(delegate, *args)  # a stoppable call (host/Calls.cs)
         except net_error as e:
             raise net_user_error(e, root) from None
         finally:
@@ -156,8 +156,8 @@ def runtime_call(op: str, topic: str | None, args: Any) -> Any:
     """`Coflows.RuntimeBridge.Invoke` from C#: a .NET result, or a HostError (thrown in C# as CallException)."""
     cv = _cv()
     try:
-        if op.startswith("obj."):  # JVM.JVMObject (clr_host/Jvm.cs): foreign objects as C# dynamic
-            from coflows.engines.clr_objects import invoke
+        if op.startswith("obj."):  # JVM.JVMObject (host/Jvm.cs): foreign objects as C# dynamic
+            from coflows.engines.clr.objects import invoke
 
             return invoke(op, topic, args)
         py_args = [cv.to_py(a) for a in args] if args is not None else []

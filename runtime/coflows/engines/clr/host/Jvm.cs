@@ -6,7 +6,7 @@
 //
 // The object lives in Python (a JPype object) behind an integer handle of coflows.objects; a
 // JVMObject holds the handle and asks Python, through Coflows.RuntimeBridge, to act on it
-// (coflows/engines/clr_objects.py). Names resolve in the calling workflow (its Java Base, jars and
+// (coflows/engines/clr/objects.py). Names resolve in the calling workflow (its Java Base, jars and
 // queries; any "jvm", "python" or "clr" name coflows.objects knows). Results that are values
 // (null, bool, numbers, strings) come back as .NET values; anything else as another JVMObject.
 // A JVMObject releases its handle when it is collected (or disposed).

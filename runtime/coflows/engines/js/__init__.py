@@ -16,7 +16,7 @@
   `fn.toString()`, types from JSDoc `@param {number} x` or CoFlows XML
   (`/// <param name="x" type="integer">`); undeclared ones get strings, as in
   CoFlows (where a string starting with `{"` arrives as a parsed object).
-- **Calls** exchange JSON: one V8 task per call (≈30 µs, see js_v8.py); a
+- **Calls** exchange JSON: one V8 task per call (≈30 µs, see v8.py); a
   returned Promise is awaited. Every call has a time limit (`<api
   timeout="2">`, JSDoc `@timeout 2`, else `Engines.JsTimeoutSeconds`): V8
   terminates the script and the context stays usable. A context that goes
@@ -29,7 +29,7 @@
   Count, Exchange, Remove, …) is Python's `coflows.m` on the same host path.
   CoFlows' synchronous interop (`importNamespace('Cs.Base')`, `System`,
   `qkernel.User.ContextUser`) is live proxies over `coflows.objects`, each
-  access a synchronous host call (js_objects, js_sync; docs/compat-js.md).
+  access a synchronous host call (objects.py, sync.py; docs/compat-js.md).
 - **Agents**: an agent file's factory (`pkg()`, package.json `Exe`) returns
   CoFlows' `{ID, Name, MID, Load, Add, …, Job}` (or `Exe` names that package,
   `let pkg = new qengine.FPKG(...)`); its hooks become Python callables on the
@@ -57,11 +57,11 @@ from coflows.calls.deadline import remaining
 from coflows.agents.definition import AgentDefinition, AgentError, definition_from
 from coflows.context import CallContext, call_context, current, user_log
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
-from coflows.engines.js_objects import ObjectBridge
-from coflows.engines.js_prelude import prelude
-from coflows.engines.js_sync import SyncChannel
-from coflows.engines.js_source import JsDoc, JsParam, parse_jsdoc, params_of, scan
-from coflows.engines.js_v8 import (
+from coflows.engines.js.objects import ObjectBridge
+from coflows.engines.js.prelude import prelude as context_prelude
+from coflows.engines.js.sync import SyncChannel
+from coflows.engines.js.source import JsDoc, JsParam, parse_jsdoc, params_of, scan
+from coflows.engines.js.v8 import (
     V8Closed,
     V8Context,
     V8Error,
@@ -83,9 +83,9 @@ from coflows.xmldocs import parse_module_docs
 log = logging.getLogger("coflows.engines.js")
 
 _HOST = "__coflows_host"
-_SAB = "__coflows_sab"  # the synchronous channel's buffer and function (js_sync), until the prelude takes them
+_SAB = "__coflows_sab"  # the synchronous channel's buffer and function (sync.py), until the prelude takes them
 _SYNC = "__coflows_sync"
-_HOOK_PREFIX = "\x00agent:"  # an agent's hooks in its file's scope (js_prelude.registerAgent)
+_HOOK_PREFIX = "\x00agent:"  # an agent's hooks in its file's scope (prelude.registerAgent)
 # M.Base(topic).<op> in JavaScript → the method of coflows.m.api.MSet
 _M_OPS = {"Add": "add", "AddMany": "add_many", "Exchange": "exchange", "ExchangeID": "exchange_id",
           "Remove": "remove", "RemoveID": "remove_id", "Get": "get", "Find": "find", "Entries": "entries",
@@ -198,7 +198,7 @@ class _JsWorkflow:
     # A call ends this much before its thread's call deadline, so that V8 stops it (and the thread
     # is free) before the watchdog answers 504 and would have to stop it from outside.
     DEADLINE_MARGIN = 0.05
-    # A synchronous host call (js_sync) gives up this much before its JavaScript call's deadline.
+    # A synchronous host call (sync.py) gives up this much before its JavaScript call's deadline.
     SYNC_MARGIN = 0.25
 
     def __init__(self, engine: JsEngine, workflow: WorkflowContext,
@@ -239,7 +239,7 @@ class _JsWorkflow:
         bridge = ObjectBridge(self.id, self.inflight.get, lambda c=ctx: self.engine.pool.submit(self._collect, c, True))
         channel = SyncChannel(ctx, _SAB, _SYNC, bridge.serve, self._sync_deadline)
         ctx.objects = (channel, bridge)  # type: ignore[attr-defined]
-        ctx.eval(prelude(json.dumps(self.id), _HOST, _SAB, _SYNC))
+        ctx.eval(context_prelude(json.dumps(self.id), _HOST, _SAB, _SYNC))
         errors = [e for rel, text in self.base if (e := self._eval_base(ctx, rel, text))]
         for script in list(self.scripts.values()):
             try:
@@ -566,7 +566,7 @@ class _JsWorkflow:
     # -- calls --------------------------------------------------------------------------------
     def pick(self) -> _JsWorkflow:
         """The isolate with the fewest calls queued or running (the first one on a tie), never the one
-        whose host call this thread is serving (js_sync) if there is another."""
+        whose host call this thread is serving (sync.py) if there is another."""
         isolates = self.isolates
         if len(isolates) == 1:
             return self

@@ -31,7 +31,7 @@ _py_class: Callable[[Any], Any] | None = None
 def _class(t: Any) -> Any:
     global _py_class
     if _py_class is None:
-        from coflows.engines.clr_convert import py_class
+        from coflows.engines.clr.convert import py_class
 
         _py_class = py_class
     return _py_class(t)

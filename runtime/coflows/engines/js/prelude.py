@@ -20,13 +20,13 @@ Python and V8 exchange only strings:
   its hooks are kept in the file's scope as `"\\0agent:<Hook>"` (called like any
   function) and it answers `o{"fields": {ID, Name, …}, "hooks": [names]}`; `exe` may also name
   the package itself (`let pkg = new qengine.FPKG(...)`, as CoFlows' JavaScript agents do);
-- host objects (`importNamespace`, `System`, `jsWrapper`, `log`): js_objects.OBJECTS_JS, on the
-  synchronous channel of js_sync.
+- host objects (`importNamespace`, `System`, `jsWrapper`, `log`): objects.OBJECTS_JS, on the
+  synchronous channel of sync.py.
 """
 
 from __future__ import annotations
 
-from coflows.engines.js_objects import OBJECTS_JS
+from coflows.engines.js.objects import OBJECTS_JS
 
 # Formatted with WID (a JSON string literal) and HOST (the host function's global name).
 PRELUDE = r"""
@@ -329,7 +329,7 @@ for (const [k, v] of [["setTimeout", setTimeout], ["clearTimeout", clearTimeout]
 
 def prelude(workflow_id_literal: str, host_name: str, buffer_name: str, sync_name: str) -> str:
     """The prelude for one context: `host_name` is the asynchronous host function's global,
-    `buffer_name` / `sync_name` the shared buffer's and the synchronous host function's (js_sync)."""
+    `buffer_name` / `sync_name` the shared buffer's and the synchronous host function's (sync.py)."""
     objects = OBJECTS_JS.replace("SABNAME", f'"{buffer_name}"').replace("SYNCNAME", f'"{sync_name}"')
     return (PRELUDE.replace("WIDLIT", workflow_id_literal).replace("HOST", f'"{host_name}"')
             .replace("OBJECTS_JS", objects))

@@ -223,14 +223,14 @@ class MonoRuntime:
 
     # -- helper assemblies ------------------------------------------------------------------------
     def build_helper(self, name: str, source_name: str | list[str], references: list[Path] = ()) -> Path:
-        """Compile `clr_host/<source_name>` (one file or several) once per (sources, references, Mono)
+        """Compile `host/<source_name>` (one file or several) once per (sources, references, Mono)
         into a shared cache.
 
         Returns the path of `<name>.dll`. The cache is `$XDG_CACHE_HOME/coflows/clr` (or a
         per-user temp folder); builds go to a private folder and are renamed into place, so
         processes starting together never see half a file.
         """
-        host_dir = Path(__file__).resolve().parent.parent / "clr_host"
+        host_dir = Path(__file__).resolve().parent / "host"
         sources = [host_dir / n for n in ([source_name] if isinstance(source_name, str) else source_name)]
         h = hashlib.sha256(b"".join(s.name.encode() + b"\0" + s.read_bytes() for s in sources)
                            + self.version.encode())

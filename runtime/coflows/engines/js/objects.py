@@ -3,7 +3,7 @@
 `importNamespace('Cs.Base')` gives a JavaScript Proxy over a Python-visible object kept in
 `coflows.objects.HANDLES` (a .NET type through pythonnet, a Java class through JPype, a Python
 module or class, or a `Namespace` whose members resolve lazily). Every access is a synchronous
-host call (js_sync): `cbase.csBase()` makes an instance, `csbase.getAge` reads a property,
+host call (sync.py): `cbase.csBase()` makes an instance, `csbase.getAge` reads a property,
 `csbase.Add(csbase.getAge, 5)` calls a method, `interests.Count` / `.length`, `interests[i]`,
 `for (const x of list)`, `String(obj)`, `JSON.stringify(obj)` (the object's JSON),
 `new javabase.javaBase()`.
@@ -100,10 +100,10 @@ def _plain(obj: Any) -> Any:
     """What `JSON.stringify(proxy)` shows: a .NET object's public members (as C# results are
     written, through the C# engine's converter, if that engine is loaded); else the object, for
     `coflows.serialize.to_jsonable`."""
-    clr_convert = sys.modules.get("coflows.engines.clr_convert")
-    net_object = getattr(clr_convert, "Object", None)
+    net_convert = sys.modules.get("coflows.engines.clr.convert")
+    net_object = getattr(net_convert, "Object", None)
     if net_object is not None and isinstance(obj, net_object):
-        return clr_convert.to_py(obj)  # type: ignore[union-attr]
+        return net_convert.to_py(obj)  # type: ignore[union-attr]
     return obj
 
 
@@ -316,7 +316,7 @@ class ObjectBridge:
 # `stringify`, `parse`, `Object`, `Error`). SABNAME / SYNCNAME are replaced by the globals that
 # hold the shared buffer and the synchronous host function until the prelude takes them.
 OBJECTS_JS = r"""
-// -- host objects (js_objects.py): importNamespace, System, jsWrapper, log; synchronous calls (js_sync.py)
+// -- host objects (objects.py): importNamespace, System, jsWrapper, log; synchronous calls (sync.py)
 const hostObjects = (function () {
   const sab = g[SABNAME], syncCall = g[SYNCNAME];
   delete g[SABNAME];

@@ -1,6 +1,6 @@
 """.NET types as ParamTypes, and values between Python and .NET, with cached converters.
 
-Import only after Mono is loaded (`clr_mono.mono()`): this module imports `System`.
+Import only after Mono is loaded (`mono.mono()`): this module imports `System`.
 
 Python → .NET (arguments): `to_net_converter(type)` gives a function, or None
 when pythonnet's own conversion is right (ints, floats, strings, bools). It
@@ -11,7 +11,7 @@ object's keys set the public properties and fields of a new instance).
 
 .NET → Python (results): `to_py(value)`. Primitives and strings come back from
 pythonnet as Python values already and cost one set lookup; anything else is
-converted by one call to `Coflows.Bridge.Values.ToPython` (clr_host/Bridge.cs),
+converted by one call to `Coflows.Bridge.Values.ToPython` (host/Bridge.cs),
 which walks the object graph in C# with member getters compiled once per type.
 The function chosen per Python class is cached.
 """
@@ -495,7 +495,7 @@ def _make_to_py(cls: type) -> Callable[[Any], Any]:
         return _identity
     if TaskType.IsAssignableFrom(t):
         return _task_to_py
-    if str(t.FullName) == "JVM.JVMObject":  # a foreign object C# holds (clr_host/Jvm.cs): the object itself
+    if str(t.FullName) == "JVM.JVMObject":  # a foreign object C# holds (host/Jvm.cs): the object itself
         return _foreign_object
     return _values_to_python
 

@@ -1,4 +1,4 @@
-"""Synchronous calls from JavaScript to Python, for live host-object proxies (js_objects).
+"""Synchronous calls from JavaScript to Python, for live host-object proxies (objects.py).
 
 CoFlows' JavaScript (Jint) used .NET objects synchronously: `csbase.getInterests.Count`,
 `qkernel.User.ContextUser.FirstName`. Our ordinary JS → Python path is asynchronous (a message
@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from coflows.engines.js_v8 import JSObjectRef, V8Context, serving
+from coflows.engines.js.v8 import JSObjectRef, V8Context, serving
 
 log = logging.getLogger("coflows.engines.js")
 

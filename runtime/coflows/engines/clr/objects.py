@@ -1,12 +1,12 @@
-"""The Python side of C#'s `JVM.JVMObject` (clr_host/Jvm.cs): foreign objects as C# `dynamic`.
+"""The Python side of C#'s `JVM.JVMObject` (host/Jvm.cs): foreign objects as C# `dynamic`.
 
-C# asks through `Coflows.RuntimeBridge` (`clr_agents.runtime_call` hands every `obj.*` operation
+C# asks through `Coflows.RuntimeBridge` (`agents.runtime_call` hands every `obj.*` operation
 here) with the object's `coflows.objects` handle first: get or set a member, call a method or the
 object, index, iterate, convert to a number or text. Results that are values (None, bool, int,
 float, str and their subclasses, as `objects.members.is_value` says) cross as .NET values; .NET objects cross as themselves;
 a Java `String` crosses as a .NET string (as in CoFlows); anything else is put in the handle
 table and crosses as a new `JVMObject`. Arguments from C# are
-.NET values (converted with `clr_convert.to_py`) or `JVMObject`s (their object, by handle).
+.NET values (converted with `convert.to_py`) or `JVMObject`s (their object, by handle).
 
 This is the path of every member access from C#, so it avoids pythonnet's slow spots: a .NET
 array is read by index (iterating one costs ~5 µs an element), .NET types are told apart by
@@ -38,7 +38,7 @@ def _init() -> None:
     import System
     from Coflows import Host, IterationEnd
 
-    from coflows.engines.clr_convert import py_class, to_net_any, to_py
+    from coflows.engines.clr.convert import py_class, to_net_any, to_py
 
     host_assembly = clr.GetClrType(Host).Assembly
     _clr_meta = type(System.Object)
