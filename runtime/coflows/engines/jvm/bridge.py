@@ -233,7 +233,7 @@ def _resolve(name: str) -> Any:
 def _plain(obj: Any) -> Any:
     """What a proxy's JSON shows: a .NET object's public members (through the C# engine's
     converter, when that engine is loaded), else the object for `coflows.serialize`."""
-    clr_convert = sys.modules.get("coflows.engines.clr.convert") or sys.modules.get("coflows.engines.clr_convert")
+    clr_convert = sys.modules.get("coflows.engines.clr.convert")
     net_object = getattr(clr_convert, "Object", None)
     if net_object is not None and isinstance(obj, net_object):
         return clr_convert.to_py(obj)  # type: ignore[union-attr]
