@@ -97,3 +97,19 @@ def test_names_resolve_in_the_calling_workflow() -> None:
         objects.unregister("wf-a")
         objects.unregister("wf-b")
         objects.unregister(None, "test-global")
+
+
+def test_json_view_of_an_engine_object_else_the_object() -> None:
+    from coflows.objects import members
+
+    class NetThing:
+        pass
+
+    view = lambda o: {"shown": True} if isinstance(o, NetThing) else None  # noqa: E731
+    members.json_views.append(view)
+    try:
+        assert members.plain(NetThing()) == {"shown": True}
+        p = Person()
+        assert members.plain(p) is p
+    finally:
+        members.json_views.remove(view)

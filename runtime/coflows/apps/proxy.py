@@ -41,7 +41,7 @@ from coflows.jupyter.identity import mint
 from coflows.permissions import LEVEL_NAMES, READ, require, workflow_level
 from coflows.server.auth import SESSION, SESSION_COOKIE, principal_of
 from coflows.server.responses import error_response
-from coflows.server.upstream import upstream_client
+from coflows.server.upstream import send_upstream, upstream_client
 
 log = logging.getLogger("coflows.apps")
 
@@ -167,11 +167,8 @@ class AppProxy:
                     (IDENTITY_HEADER, mint(self.manager.secret, principal.id))]  # for with_viewer (wsgi.py)
         query_string = _without_key(request.url.query)
         url = app.base + self._upstream_path(request, app, query, tail) + (f"?{query_string}" if query_string else "")
-        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-        upstream = self.client.build_request(request.method, url, headers=headers,
-                                             content=request.stream() if has_body else None)
         try:
-            answer = await self.client.send(upstream, stream=True)
+            answer = await send_upstream(self.client, request, url, headers)
         except httpx.TimeoutException:
             return _error(504, "Timeout", f"{app.label}: the app did not answer in time")
         except httpx.TransportError as e:

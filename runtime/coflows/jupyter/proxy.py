@@ -36,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from coflows.jupyter.identity import STAMP_FIELD, mint
 from coflows.jupyter.process import JupyterProcess
-from coflows.server.upstream import upstream_client
+from coflows.server.upstream import send_upstream, upstream_client
 from coflows.server.auth import SESSION, SESSION_COOKIE, principal_of
 
 log = logging.getLogger("coflows.jupyter")
@@ -111,11 +111,8 @@ class LabProxy:
         headers.append(("authorization", f"token {self.jupyter.token}"))
         query = _query_without_key(request.url.query)
         url = f"{self.jupyter.base}{_raw_path(request.scope)}" + (f"?{query}" if query else "")
-        has_body = "content-length" in request.headers or "transfer-encoding" in request.headers
-        upstream = self.client.build_request(request.method, url, headers=headers,
-                                             content=request.stream() if has_body else None)
         try:
-            answer = await self.client.send(upstream, stream=True)
+            answer = await send_upstream(self.client, request, url, headers)
         except httpx.TimeoutException:
             return _error(504, "Timeout", "JupyterLab did not answer in time")
         except httpx.TransportError:

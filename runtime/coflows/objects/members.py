@@ -72,6 +72,22 @@ def _call(fn: Callable[..., Any], args: list[Any], where: str) -> Any:
             raise ForeignError(f"{where}: {exc}") from None
 
 
+# Engines whose objects have a JSON view of their own (the C# engine: a .NET object's public
+# members, as C# results are written) add it here: `json_views.append(fn)`, `fn(obj)` → the view,
+# or None when `obj` is not theirs.
+json_views: list[Callable[[Any], Any]] = []
+
+
+def plain(obj: Any) -> Any:
+    """What a proxy's JSON shows: the owning engine's view of `obj`, else `obj` itself (for
+    `coflows.serialize`)."""
+    for view in json_views:
+        shown = view(obj)
+        if shown is not None:
+            return shown
+    return obj
+
+
 def get_member(obj: Any, name: str) -> Any:
     try:
         return getattr(obj, name)

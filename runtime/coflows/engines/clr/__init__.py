@@ -138,34 +138,31 @@ def _clean_stale(out_dir: Path) -> None:
             pass
 
 
-def _manifest_base(workflow: WorkflowContext) -> list[Path]:
-    """The workflow's Base files as package.json lists them (every language)."""
+def _manifest_entries(workflow: WorkflowContext, field: str) -> list[Any]:
+    """package.json's `field` entries (Base, Bins, …); none when it is missing or broken (the
+    workflow loader reports manifest problems)."""
     manifest = workflow.root / "package.json"
     if not manifest.is_file():
         return []
     try:
         from coflows.workspace.manifest import load_manifest
 
-        base = load_manifest(manifest).Base
-    except Exception:  # noqa: BLE001 - the workflow loader reports manifest problems
+        return list(getattr(load_manifest(manifest), field))
+    except Exception:  # noqa: BLE001
         return []
-    return [(workflow.root / b.Content).resolve() for b in base]
+
+
+def _manifest_base(workflow: WorkflowContext) -> list[Path]:
+    """The workflow's Base files as package.json lists them (every language)."""
+    return [(workflow.root / b.Content).resolve() for b in _manifest_entries(workflow, "Base")]
 
 
 def _bin_paths(workflow: WorkflowContext) -> list[Path]:
     """`workflow.bin_paths`, or the manifest's `Bins` .dll entries when the runtime did not fill them."""
     if workflow.bin_paths:
         return [p for p in workflow.bin_paths if p.suffix.lower() == ".dll"]
-    manifest = workflow.root / "package.json"
-    if not manifest.is_file():
-        return []
-    try:
-        from coflows.workspace.manifest import load_manifest
-
-        bins = load_manifest(manifest).Bins
-    except Exception:  # noqa: BLE001 - the workflow loader reports manifest problems
-        return []
-    return [(workflow.root / b.Content).resolve() for b in bins if b.Content.lower().endswith(".dll")]
+    return [(workflow.root / b.Content).resolve() for b in _manifest_entries(workflow, "Bins")
+            if b.Content.lower().endswith(".dll")]
 
 
 # -- errors -----------------------------------------------------------------------------------------
@@ -359,6 +356,7 @@ class ClrEngine(Engine):
         self._runtime_callback = Func[String, String, Array[Object], Object](agents.runtime_call)
         RuntimeBridge.Connect(self._runtime_callback)
         object_core.register(None, "clr-framework", resolve.framework_type)
+        object_core.members.json_views.append(lambda o: convert.to_py(o) if isinstance(o, convert.Object) else None)
         log.info("C# engine: Mono %s (%s=%s)", self.mono.version, mono.SUSPEND_VAR, self.mono.suspend_mode)
 
     def _host_call(self, query: str, function: str, args: Any) -> Any:

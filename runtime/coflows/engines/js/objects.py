@@ -30,7 +30,6 @@ import json
 import math
 import os
 import platform
-import sys
 import threading
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -51,7 +50,7 @@ from coflows.objects import (
     resolve,
     set_member,
 )
-from coflows.objects.members import type_name
+from coflows.objects.members import plain, type_name
 from coflows.serialize import to_jsonable
 
 # The type names of bound methods and functions in Python, pythonnet and JPype: a member with one
@@ -94,17 +93,6 @@ def _message(e: BaseException) -> str:
     text = str(e)
     cut = text.find("\n  at ")  # a .NET stack trace appended to the message
     return text[:cut] if cut > 0 else text
-
-
-def _plain(obj: Any) -> Any:
-    """What `JSON.stringify(proxy)` shows: a .NET object's public members (as C# results are
-    written, through the C# engine's converter, if that engine is loaded); else the object, for
-    `coflows.serialize.to_jsonable`."""
-    net_convert = sys.modules.get("coflows.engines.clr.convert")
-    net_object = getattr(net_convert, "Object", None)
-    if net_object is not None and isinstance(obj, net_object):
-        return net_convert.to_py(obj)  # type: ignore[union-attr]
-    return obj
 
 
 class ObjectBridge:
@@ -182,11 +170,11 @@ class ObjectBridge:
                     pass
             return "o" + json.dumps(obj.name if isinstance(obj, Namespace) else str(obj))
         if op == "json":
-            plain = _plain(obj)
+            shown = plain(obj)
             try:
-                return "j" + json.dumps(plain, default=to_jsonable, allow_nan=False)
+                return "j" + json.dumps(shown, default=to_jsonable, allow_nan=False)
             except ValueError:  # NaN or Infinity somewhere: null, as the server writes them
-                text = json.dumps(plain, default=to_jsonable)
+                text = json.dumps(shown, default=to_jsonable)
                 return "j" + json.dumps(json.loads(text, parse_constant=lambda _: None))
         if op == "iter":
             ih = HANDLES.put(iterate(obj))

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -230,16 +229,6 @@ def _resolve(name: str) -> Any:
         raise LookupError(f"{e} (CLRRuntime)") from None
 
 
-def _plain(obj: Any) -> Any:
-    """What a proxy's JSON shows: a .NET object's public members (through the C# engine's
-    converter, when that engine is loaded), else the object for `coflows.serialize`."""
-    clr_convert = sys.modules.get("coflows.engines.clr.convert")
-    net_object = getattr(clr_convert, "Object", None)
-    if net_object is not None and isinstance(obj, net_object):
-        return clr_convert.to_py(obj)  # type: ignore[union-attr]
-    return obj
-
-
 class _Items:
     """An iterator Java walks, and whether its items come from .NET or Java (their floats are doubles)."""
 
@@ -405,7 +394,7 @@ def make_bridge(loader: Any) -> Any:
         @jpype.JOverride
         def json(self, target: Any) -> Any:
             try:
-                return jpype.JString(to_json_bytes(_plain(held(int(target)))).decode())
+                return jpype.JString(to_json_bytes(objects.members.plain(held(int(target)))).decode())
             except Exception as e:  # noqa: BLE001
                 raise fail(e) from None
 
