@@ -279,8 +279,9 @@ class AgentManager:
         while runner.running_runs() and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    def _forget(self, agent_id: str) -> None:
-        self.runners.pop(agent_id, None)
+    def _forget(self, agent_id: str, keep_runner: bool = False) -> None:
+        if not keep_runner:
+            self.runners.pop(agent_id, None)
         wf, _ = self._sources.pop(agent_id, (None, None))
         self._stamps.pop(agent_id, None)
         self._failed.pop(agent_id, None)
@@ -321,9 +322,11 @@ class AgentManager:
             return old, error
         keep_stopped = old.state == "stopped" if run is None else not run
         old.stop()
-        self._forget(agent_id)
         self._settle(old)
         runner = self._runner(wf, definition, schedule, None)
+        # the old (stopped) runner stays listed until the new one takes its place: an agent is never
+        # missing from /flow/agents or from POST /flow/agent/{id} while it reloads
+        self._forget(agent_id, keep_runner=runner.id == agent_id)
         self.runners[runner.id] = runner
         self._sources[runner.id] = (wf, src)
         self._stamps[runner.id] = stamp
