@@ -1,10 +1,10 @@
 // What every page shares: htm bound to Preact, hooks, and a few small pieces (title, errors,
 // loading state, data loading, times).
 import { h, render } from "preact";
-import { useEffect, useState, useCallback, useRef, useMemo } from "preact/hooks";
+import { useEffect, useLayoutEffect, useState, useCallback, useRef, useMemo } from "preact/hooks";
 import { html } from "htm/preact";
 
-export { h, render, html, useEffect, useState, useCallback, useRef, useMemo };
+export { h, render, html, useEffect, useLayoutEffect, useState, useCallback, useRef, useMemo };
 
 /** Set the document title ("coflows · …") while the page is shown. */
 export function useTitle(title) {

@@ -1,7 +1,7 @@
 // The M browser: the topics the caller may read (/ui/m), and one topic's entries (/ui/m/<topic>):
 // paginated and searched by the server (GET /m/entries), updated live from the /live websocket,
 // with add / edit (exchange) / remove for callers with Write (the API refuses anyway).
-import { html, Page, useData, useEffect, useRef, useState, ErrorBox, Loading, Link } from "../lib/ui.js";
+import { html, Page, useData, useEffect, useLayoutEffect, useRef, useState, ErrorBox, Loading, Link } from "../lib/ui.js";
 import * as api from "../lib/api.js";
 
 const CSS = "/ui/static/pages/m.css";
@@ -194,7 +194,8 @@ function EntryRow({ topic, entry, write, flash, editing, confirming, setEditing,
     }
   };
   const yes = useRef(null);
-  useEffect(() => { if (confirming && yes.current) yes.current.focus(); }, [confirming]);
+  // before paint: Preact reuses the focused Remove button as Cancel, so focus must move at once
+  useLayoutEffect(() => { if (confirming && yes.current) yes.current.focus(); }, [confirming]);
   return html`<tr class=${flash ? "flash" : ""} data-id=${entry.id}>
     <td class="m-id" data-label="ID"><code title=${entry.id}>${entry.id}</code></td>
     <td class="m-value" data-label="Value"><code>${compact(entry.value)}</code></td>
