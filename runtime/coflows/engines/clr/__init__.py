@@ -62,6 +62,7 @@ from coflows.functions import Function, FunctionDocs, Param
 from coflows.types import convert_argument
 from coflows.xmldocs import parse_api, parse_module_docs
 
+_COFLOWS_DIR = str(Path(__file__).resolve().parents[2])  # runtime/coflows: our frames, not user code
 log = logging.getLogger("coflows.engines.clr")
 
 _cv: Any = None  # coflows.engines.convert, imported once Mono is loaded
@@ -920,6 +921,12 @@ class ClrEngine(Engine):
         """
         calls = self._calls
         if calls is None:
+            return False
+        frame = sys._current_frames().get(thread_ident)
+        if frame is not None and not frame.f_code.co_filename.startswith(_COFLOWS_DIR):
+            # The thread runs Python right now (called from C#, e.g. under Py.GIL()): the Python stop
+            # (an asynchronous exception) ends it and C# sees a PythonException. A Mono abort landing
+            # while the thread is inside Python could leave the GIL held and wedge the server.
             return False
         return bool(calls.Abort(thread_ident))
 
