@@ -211,3 +211,13 @@ def edit_source(path: Path, text: str) -> None:
     if path.stat().st_mtime_ns == before:
         os.utime(path, ns=(before + 1_000_000, before + 1_000_000))
     time.sleep(CODE_CALL_REFRESH_SECONDS + 0.05)
+
+
+def run_script_scenario(script: str, name: str, tmp_path: Path, timeout: float) -> dict[str, Any]:
+    """Run `python script name tmp_path` (a test module's in-process scenario, in a fresh process so
+    engines start clean) and return the JSON its last line prints."""
+    here = Path(script).resolve().parent
+    proc = subprocess.run([sys.executable, script, name, str(tmp_path)], cwd=here, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(here)})
+    assert proc.returncode == 0, f"scenario {name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -9,9 +9,7 @@ HTTP.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -20,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ADMIN_KEY, Server, Workspace, new_workspace
+from conftest import ADMIN_KEY, Server, Workspace, new_workspace, run_script_scenario
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures" / "compat_csharp"
@@ -32,10 +30,7 @@ pytestmark = pytest.mark.skipif(shutil.which("javac") is None or shutil.which("m
 
 
 def run_scenario(name: str, tmp_path: Path, timeout: float = 240) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, name, str(tmp_path)], cwd=HERE, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(HERE)})
-    assert proc.returncode == 0, f"scenario {name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_script_scenario(__file__, name, tmp_path, timeout)
 
 
 def _runtime(config_path: Path) -> tuple[Any, Any]:

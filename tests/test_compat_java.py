@@ -7,16 +7,14 @@ a script) and print their findings as JSON; the CoFlows-shaped queries and agent
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import ADMIN_KEY
+from conftest import ADMIN_KEY, run_script_scenario
 
 HERE = Path(__file__).resolve().parent
 
@@ -24,10 +22,7 @@ pytestmark = pytest.mark.skipif(shutil.which("javac") is None, reason="needs a J
 
 
 def run_scenario(name: str, tmp_path: Path, timeout: float = 150) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, __file__, name, str(tmp_path)], cwd=HERE, capture_output=True,
-                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(HERE)})
-    assert proc.returncode == 0, f"scenario {name} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-4000:]}"
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_script_scenario(__file__, name, tmp_path, timeout)
 
 
 def _runtime(config_path: Path) -> tuple[Any, Any]:
