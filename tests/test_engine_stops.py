@@ -31,6 +31,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from coflows.config import usable_cores  # noqa: E402
 from conftest import Server, Workspace, new_workspace  # noqa: E402
 
 WID = "11111111-2222-3333-4444-555555555555"
@@ -353,7 +354,7 @@ def test_a_runaway_js_call_does_not_hold_up_its_workflow(inprocess: dict[str, An
     assert r["answers"] == [i + 1 for i in range(20)], r
     assert r["seconds"] < 5, r  # the old single context made them wait for the spin's 30 s limit
     assert "stopped" in r["spin"], r
-    assert inprocess["js_isolates"] == 2
+    assert inprocess["js_isolates"] == min(16, max(2, usable_cores()))  # Engines.JsIsolates' default
 
 
 def test_a_js_call_ends_at_the_thread_deadline(inprocess: dict[str, Any]) -> None:

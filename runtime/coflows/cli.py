@@ -120,6 +120,9 @@ def _serve(config: Config, host: str, port: int, access_log: bool, log_level: st
             raise _fail(_busy(host, port, e), 2) from None
         _acme(config, host, sock)
     runtime = _preflight(config)
+    from coflows.workspace.changes import DiskChanges
+
+    runtime.changes = DiskChanges()  # read on the server's loop: calls skip stat calls (workspace/changes.py)
     try:
         problems = runtime.load()
     except (ConfigError, ManifestError) as e:

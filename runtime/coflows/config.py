@@ -164,11 +164,21 @@ class ExecutorConfig(_Model):
         return self
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's cpuset), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 class EnginesConfig(_Model):
     js_timeout_seconds: float = Field(30.0, gt=0)
     js_memory_limit_mb: int = Field(256, ge=16)
-    js_isolates: int = Field(2, ge=1, le=16, description="V8 isolates per workflow (each with the workflow's "
-                             "code and its own globals): a runaway call holds up only its own")
+    js_isolates: int = Field(default_factory=lambda: min(16, max(2, usable_cores())), ge=1, le=16,
+                             description="V8 isolates per workflow (each with the workflow's code and its own "
+                             "globals), so JavaScript calls run in parallel and a runaway call holds up only its "
+                             "own; default: the usable cores, at least 2")
 
 
 class PackagesConfig(_Model):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from coflows.engines import EngineManager, SourceFile, language_of
 from coflows.errors import CoflowsError, ManifestError
-from coflows.workflow import Query, Workflow, _mtime
+from coflows.workflow import Query, Workflow
 from coflows.workspace.manifest import load_manifest
 
 
@@ -51,11 +51,13 @@ class OnDemandWorkflow(Workflow):
         bins = language in ("csharp", "java") and any(language_of(b) == language for b in self.ctx.bin_paths)
         if not sources and not bins:
             return True
+        stamps = {s.path: self._stamp(s.path) for s in sources}  # before loading: no edit is missed
         try:
             errors = self.engines.get(language).load_base(self.ctx, sources)
         except CoflowsError:
             return False
-        self._base_mtimes.update({s.path: _mtime(s.path) for s in sources})
+        self._base_mtimes.update({path: stamp for path, (stamp, _) in stamps.items()})
+        self._base_watched = self._base_watched and all(watched for _, watched in stamps.values())
         return not errors
 
     def _load_whole_base(self) -> None:

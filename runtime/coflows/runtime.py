@@ -57,6 +57,9 @@ class Runtime:
         self.flows: Any = None  # the FlowEngine, when the server runs one (components.py)
         self.agents: Any = None  # the AgentManager, when the server runs agents (agents/component.py)
         self.watcher: Any = None  # the WorkspaceWatcher, when the server runs one (components.py)
+        # Set by the server before it loads: inotify says which sources may have changed, so calls need
+        # not stat them (workspace/changes.py); without it every call checks its sources' stamps.
+        self.changes: Any = None
         # Set when the server must stop taking calls (memory limit, shutdown): new calls get 503.
         self.draining: bool = False
 
@@ -80,6 +83,7 @@ class Runtime:
 
     def load_workflow(self, wf: Workflow) -> list[str]:
         problems = self.install_packages(wf)
+        wf.changes = self.changes
         self.registry.add(wf)  # before loading: a query's top-level code may call its own workflow
         problems += wf.load()
         for p in problems:
@@ -113,6 +117,8 @@ class Runtime:
             except Exception:  # noqa: BLE001
                 log.exception("error while closing")
         self.calls.close()
+        if self.changes is not None:
+            self.changes.close()
         if self.database is not None:
             self.database.dispose()
         if _current is self:

@@ -14,12 +14,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from coflows.engines import (EngineManager, EngineUnavailable, LoadedSource, SourceFile, WorkflowContext,
                              language_of, no_compiler, no_engine_reason)
 from coflows.errors import CompileError, CoflowsError, ManifestError, SourceError
 from coflows.functions import Function
 from coflows.workspace.manifest import Manifest, load_manifest
+
+if TYPE_CHECKING:
+    from coflows.workspace.changes import DiskChanges
 
 log = logging.getLogger("coflows.workflow")
 
@@ -43,6 +47,8 @@ class Query:
     loaded: LoadedSource | None = None
     error: CompileError | None = None
     mtime_ns: int = -1
+    watched: bool = False  # the change feed watches its file (workspace/changes.py)
+    checked_gen: int = -1  # the feed's generation its last freshness check saw
     checked_at: float = 0.0  # monotonic time of the last freshness check (in-process calls)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -74,6 +80,9 @@ class Workflow:
         self.base_sources: list[SourceFile] = []
         self.base_errors: list[SourceError] = []
         self._base_mtimes: dict[Path, int] = {}
+        self._base_watched = False
+        # Set by the Runtime: inotify tells which sources may have changed, so calls skip their stat calls
+        self.changes: DiskChanges | None = None
         self.queries: dict[str, Query] = {}
         self.agent_sources: list[SourceFile] = []
         self._base_lock = threading.Lock()
@@ -175,6 +184,7 @@ class Workflow:
         if self.ctx.nuget_assemblies and self.engines.running("csharp") is not None:
             by_language.setdefault("csharp", [])
         # Python last: its Base may import C# or Java namespaces at import time
+        stamps = {s.path: self._stamp(s.path) for s in self.base_sources}  # before loading: no edit is missed
         for lang, sources in sorted(by_language.items(), key=lambda kv: kv[0] == "python"):
             try:
                 engine = self.engines.get(lang)
@@ -182,7 +192,8 @@ class Workflow:
                 errors += [SourceError(self.ctx.relpath(s.path), None, str(e)) for s in sources]
                 continue
             errors += engine.load_base(self.ctx, sources)
-        self._base_mtimes = {s.path: _mtime(s.path) for s in self.base_sources}
+        self._base_mtimes = {path: stamp for path, (stamp, _) in stamps.items()}
+        self._base_watched = all(watched for _, watched in stamps.values())
         self.base_errors = errors
         for e in errors:
             log.error("%s: %s", self.name, e)
@@ -190,7 +201,7 @@ class Workflow:
 
     def load_query(self, q: Query) -> None:
         """(Re)load one query; on failure keep the previous version and record the error."""
-        q.mtime_ns = _mtime(q.source.path)
+        q.mtime_ns, q.watched = self._stamp(q.source.path)
         try:
             if q.language is None:
                 raise EngineUnavailable(no_engine_reason(q.source.path))
@@ -223,6 +234,11 @@ class Workflow:
         return " (serving its last good version, its calls carry X-Coflows-Stale)" if q.loaded is not None else ""
 
     # -- hot reload ---------------------------------------------------------------------------
+    def _stamp(self, path: Path) -> tuple[int, bool]:
+        """(change stamp, watched): the file is watched first, so an edit after the stamp is an event."""
+        watched = self.changes is not None and self.changes.watch(path)
+        return _mtime(path), watched
+
     def is_fresh(self, q: Query) -> bool:
         """True when nothing the query depends on changed on disk (a few stat calls, no loading)."""
         if _mtime(q.source.path) != q.mtime_ns:
@@ -240,7 +256,14 @@ class Workflow:
             self.refresh(q)
 
     def refresh(self, q: Query) -> None:
-        """Reload what changed on disk since it was loaded (cheap: a few stat calls)."""
+        """Reload what changed on disk since it was loaded: a few stat calls, none while the change feed
+        has seen no event since this query's last check (workspace/changes.py)."""
+        changes = self.changes
+        generation = -1
+        if changes is not None and changes.live:
+            generation = changes.generation
+            if q.checked_gen == generation:
+                return
         base_changed = any(_mtime(p) != m for p, m in self._base_mtimes.items())
         if base_changed:
             with self._base_lock:
@@ -256,6 +279,8 @@ class Workflow:
                 if _mtime(q.source.path) != q.mtime_ns:
                     log.info("%s: %s changed, reloading", self.name, q.id)
                     self.load_query(q)
+        if generation >= 0 and q.watched and self._base_watched:
+            q.checked_gen = generation
 
     # -- live changes (the workspace watcher) ---------------------------------------------------
     def sync(self, manifest: Manifest, *, reload_all: bool = False) -> SyncResult:

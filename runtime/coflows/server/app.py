@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import html
@@ -12,6 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from coflows import __version__
 from coflows.permissions import VIEW, can_view, require
@@ -29,7 +32,9 @@ from coflows.server.legacy_routes import legacy_routes
 from coflows.server.cloud_routes import BodyLimits
 from coflows.server.openapi import build_openapi
 from coflows.server.openapi_routes import server_paths
+from coflows.server.limits import BodyLimitMiddleware
 from coflows.server.queries import QueryEndpoint
+from coflows.server.query_front import QueryFront
 from coflows.server.responses import error_response, json_response
 from coflows.server.workflow_routes import workflow_routes
 
@@ -116,11 +121,11 @@ class Api:
         return HTMLResponse(_DOCS_PAGE.format(title="coflows API", url=json.dumps(html.escape(url))))
 
 
-def build_routes(runtime: Runtime) -> list[BaseRoute]:
+def build_routes(runtime: Runtime, query: QueryEndpoint) -> list[BaseRoute]:
     api = Api(runtime)
-    query = QueryEndpoint(runtime)
     routes: list[BaseRoute] = [
-        # first: the hot path, so a call matches one route pattern, not several
+        # GET and POST are answered by QueryFront before the router; the route stays for the rest (405, HEAD)
+        # and for the OpenAPI document's list of paths
         Route("/flow/query/{wid}/{qid:path}/{fn}", query, methods=["GET", "POST"]),
         Route("/health", api.health),
         Route("/flow/workflows", api.workflows),
@@ -136,6 +141,17 @@ def build_routes(runtime: Runtime) -> list[BaseRoute]:
     return routes
 
 
+class CoflowsApp(Starlette):
+    """Starlette with `QueryFront` outermost: query calls skip the router and Starlette's own wrappers."""
+
+    def __init__(self, query: ASGIApp, **kwargs: Any) -> None:
+        self.query = query
+        super().__init__(**kwargs)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return QueryFront(super().build_middleware_stack(), self.query)
+
+
 def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) -> Starlette:
     """The ASGI app for a loaded runtime. Components (agents, M, flows) add their routes."""
 
@@ -147,6 +163,8 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if runtime.changes is not None:
+            runtime.changes.attach(asyncio.get_running_loop())
         for start in runtime.startups:
             start()
         # Everything loaded so far (libraries, engines, user modules) lives as long as the
@@ -156,18 +174,24 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
         try:
             yield
         finally:
+            if runtime.changes is not None:
+                runtime.changes.detach()
             runtime.close()
 
     from coflows.components import install_all
 
-    routes = build_routes(runtime) + install_all(runtime) + list(extra_routes or [])
+    query = QueryEndpoint(runtime)
+    routes = build_routes(runtime, query) + install_all(runtime) + list(extra_routes or [])
     authenticator = Authenticator(runtime.config.admin_key(), runtime.identities)
     in_flight = InFlight()
+    max_body = runtime.config.server.max_body_bytes
     # the body limit first: an oversized body is refused before anything else looks at the request
     # (the cloud deploy route bounds its own body by Server.MaxDeployBytes: server/cloud_routes.py)
-    middleware = [Middleware(BodyLimits, max_bytes=runtime.config.server.max_body_bytes),
+    middleware = [Middleware(BodyLimits, max_bytes=max_body),
                   Middleware(DrainingMiddleware, runtime=runtime, in_flight=in_flight),
                   Middleware(AuthMiddleware, authenticator=authenticator)]
-    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    # the same middlewares, in the same order, around the query endpoint alone (server/query_front.py)
+    hot = BodyLimitMiddleware(DrainingMiddleware(AuthMiddleware(query, authenticator), runtime, in_flight), max_body)
+    app = CoflowsApp(hot, routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.in_flight = in_flight  # read by the memory monitor (server/memory.py) while it drains
     return app

@@ -31,6 +31,7 @@ version is checked when the engine starts).
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import logging
@@ -112,8 +113,16 @@ _ids = itertools.count(1)
 _init_lock = threading.Lock()
 
 
+_v8_thread = threading.local()
+
+
 def _on_callback(callback_id: int, raw: Any) -> None:
     # Runs on a V8 thread, with the isolate blocked until we return: hand off, never call V8.
+    if not getattr(_v8_thread, "kept", False):
+        # ctypes makes a Python thread state for each callback on a foreign thread and deletes it after;
+        # one more PyGILState_Ensure keeps this thread's for good (the GIL is still released on return)
+        ctypes.pythonapi.PyGILState_Ensure()
+        _v8_thread.kept = True
     handler = _handlers.get(callback_id)
     if handler is None:
         return  # a context that was closed; its values went with it
