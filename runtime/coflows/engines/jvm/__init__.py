@@ -49,6 +49,7 @@ from coflows import objects
 from coflows.context import current
 from coflows.engines import EngineUnavailable
 from coflows.engines.jvm import agents, bridge, build
+from coflows.engines.jvm.cache import CompileCache, compile_key
 from coflows.engines.base import Engine, LoadedSource, SourceFile, WorkflowContext
 from coflows.engines.jvm.docs import function_docs, module_docs
 from coflows.errors import ArgumentError, CallTimeout, CoflowsError, CompileError, NotFoundError, SourceError, UserCodeError
@@ -134,6 +135,7 @@ class _WorkflowState:
     loader: Any  # coflows.jvm.WorkflowLoader: jars + Base classes
     classpath: list[str]  # for javac: host classes, jars
     jars: list[Path]
+    base_key: str = ""  # the compile-cache key of its Base classes ("" without Base)
     queries: dict[str, JavaQuery] = field(default_factory=dict)  # rel path → current version
     names: dict[str, Any] = field(default_factory=dict)  # the bridge's resolver cache; cleared when queries change
 
@@ -322,6 +324,7 @@ class JvmEngine(Engine):
         self._host: _Host | None = None
         self._callback: Any = None
         self._compile_lock = threading.Lock()
+        self.compiled = CompileCache(None)  # set at start (engines/jvm/cache.py)
         self._state_lock = threading.Lock()
         self._workflows: dict[str, WorkflowContext] = {}
         self.objects: bridge.Converter | None = None
@@ -339,6 +342,7 @@ class JvmEngine(Engine):
             build.start_jvm()
             self._host = _Host(build.build_host())
             self.java_version = str(jpype.JClass("java.lang.System").getProperty("java.version"))
+            self.compiled = CompileCache(build.compiled_dir())
             self._callback = self._make_callback()
             self._host.Host.install(self._callback)
             self.objects = bridge.install(self._host.loader)  # app.quant.clr → Python
@@ -438,12 +442,12 @@ class JvmEngine(Engine):
                 out.append(p)
         return out
 
-    def _new_state(self, workflow: WorkflowContext, jars: list[Path], classes: Any) -> _WorkflowState:
+    def _new_state(self, workflow: WorkflowContext, jars: list[Path], classes: Any, base_key: str = "") -> _WorkflowState:
         host = self.host
         existing = [p for p in jars if p.is_file()]
         loader = host.WorkflowLoader(f"{workflow.name}", host.Strings([str(p) for p in existing]),
                                      host.loader, classes)
-        state = _WorkflowState(loader, [str(host.classes), *map(str, existing)], existing)
+        state = _WorkflowState(loader, [str(host.classes), *map(str, existing)], existing, base_key)
         workflow.state[self.language] = state
         self._workflows[workflow.id] = workflow
         bridge.register_workflow(workflow.id, lambda: workflow.state.get(self.language))
@@ -458,15 +462,32 @@ class JvmEngine(Engine):
                     state = self._new_state(workflow, self._jars(workflow, []), None)
         return state
 
-    def _compile(self, names: list[str], texts: list[str], classpath: list[str], visible: Any) -> tuple[Any, list[dict]]:
+    def _compile(self, names: list[str], texts: list[str], classpath: list[str], visible: Any,
+                 base_key: str = "") -> tuple[Any, list[dict], str]:
+        """Compile (or read back a cached compilation of the same inputs: engines/jvm/cache.py);
+        returns the host's Result, its diagnostics and the compilation's key."""
+        import jpype
+
         host = self.host
+        key = compile_key((self.java_version, *JAVAC_OPTIONS, base_key), classpath, zip(names, texts))
+        cached = self.compiled.get(key)
+        if cached is not None:
+            try:
+                result = host.Compiler.Result.fromBytes(jpype.JArray(jpype.JByte)(cached))
+                return result, json.loads(str(result.diagnostics())), key
+            except (host.JException, ValueError) as e:  # damaged or from another version: compile again
+                log.info("ignoring a cached Java compilation (%s)", e)
+                self.compiled.reject(key)
         try:
             with self._compile_lock:
                 result = host.Compiler.compile(host.Strings(names), host.Strings(texts), host.Strings(classpath),
                                                visible, host.Strings(list(JAVAC_OPTIONS)))
-            return result, json.loads(str(result.diagnostics()))
+            diagnostics = json.loads(str(result.diagnostics()))
         except host.JException as e:  # the compiler itself failed (not the code): say so against the file(s)
             raise CompileError([SourceError(n, None, f"compiler failure: {_java_error(e)}") for n in names]) from None
+        if result.ok():
+            self.compiled.put(key, bytes(result.toBytes()))
+        return result, diagnostics, key
 
     @staticmethod
     def _diagnostic(d: dict[str, Any], fallback: str) -> SourceError:
@@ -498,23 +519,24 @@ class JvmEngine(Engine):
             except OSError as e:
                 errors.append(SourceError(rel, None, f"cannot read: {e.strerror}"))
         classes = None
+        base_key = ""
         classpath = [str(self.host.classes), *(str(p) for p in jars if p.is_file())]
         while pending:
             try:
-                result, diags = self._compile([n for n, _ in pending], [t for _, t in pending], classpath, None)
+                result, diags, key = self._compile([n for n, _ in pending], [t for _, t in pending], classpath, None)
             except CompileError as e:
                 errors += e.errors
                 break
             broken = {d.get("source") for d in diags if d.get("kind") == "ERROR"}
             if result.ok():
-                classes = result.classes()
+                classes, base_key = result.classes(), key
                 break
             names = {n for n, _ in pending}
             errors += [self._diagnostic(d, pending[0][0]) for d in diags if d.get("kind") == "ERROR"]
             if not broken & names:  # errors not tied to a file: nothing can be compiled
                 break
             pending = [(n, t) for n, t in pending if n not in broken]
-        self._new_state(workflow, jars, classes)
+        self._new_state(workflow, jars, classes, base_key)
         for e in errors:
             log.error("%s: %s", workflow.name, e)
         return errors
@@ -534,7 +556,7 @@ class JvmEngine(Engine):
             text = source.read().replace("$WID$", workflow.id)
         except OSError as e:
             raise CompileError(SourceError(rel, None, f"cannot read: {e.strerror}")) from None
-        result, diags = self._compile([rel], [text], state.classpath, state.loader)
+        result, diags, _ = self._compile([rel], [text], state.classpath, state.loader, state.base_key)
         errors = [self._diagnostic(d, rel) for d in diags if d.get("kind") == "ERROR"]
         warnings = [self._diagnostic(d, rel) for d in diags if d.get("kind") != "ERROR"]
         if not result.ok():

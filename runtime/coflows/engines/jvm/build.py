@@ -105,6 +105,17 @@ def _writable_dir(candidates: list[Path]) -> Path:
     raise OSError("no writable directory for the JVM engine's class cache")
 
 
+def compiled_dir() -> Path | None:
+    """The folder of cached user compilations (engines/jvm/cache.py), private to this user; None if none."""
+    try:
+        root = _writable_dir([_cache_root(), Path(tempfile.gettempdir()) / f"coflows-jvm-{os.getuid()}"])
+        path = root / "compiled"
+        path.mkdir(mode=0o700, exist_ok=True)
+        return path
+    except OSError:
+        return None
+
+
 INITIAL_HEAP = "-Xms16m"  # see start_jvm
 
 

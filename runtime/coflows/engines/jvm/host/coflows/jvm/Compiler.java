@@ -2,6 +2,8 @@ package coflows.jvm;
 
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
 import java.io.File;
 import java.io.IOException;
 import java.io.InputStream;
@@ -54,6 +56,66 @@ public final class Compiler {
         final List<Map<String, Object>> diagnostics = new ArrayList<>();
         final Map<String, List<String>> declared = new HashMap<>(); // top-level class → methods in source order
         boolean ok;
+        String savedDiagnostics; // set when read back from bytes
+
+        /** Everything a load uses (classes, their sources, declared methods, diagnostics) as bytes: the
+         *  engine keeps a successful compilation between starts (engines/jvm/cache.py). */
+        public byte[] toBytes() throws IOException {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+            DataOutputStream out = new DataOutputStream(bytes);
+            out.writeInt(FORMAT);
+            out.writeBoolean(ok);
+            out.writeInt(classes.size());
+            for (Map.Entry<String, byte[]> e : classes.entrySet()) {
+                out.writeUTF(e.getKey());
+                out.writeInt(e.getValue().length);
+                out.write(e.getValue());
+            }
+            out.writeInt(origin.size());
+            for (Map.Entry<String, String> e : origin.entrySet()) {
+                out.writeUTF(e.getKey());
+                out.writeUTF(e.getValue());
+            }
+            out.writeInt(declared.size());
+            for (Map.Entry<String, List<String>> e : declared.entrySet()) {
+                out.writeUTF(e.getKey());
+                out.writeInt(e.getValue().size());
+                for (String m : e.getValue()) out.writeUTF(m);
+            }
+            byte[] diags = diagnostics().getBytes(StandardCharsets.UTF_8);
+            out.writeInt(diags.length);
+            out.write(diags);
+            out.flush();
+            return bytes.toByteArray();
+        }
+
+        /** A result written by {@link #toBytes}; IOException if the bytes are not one. */
+        public static Result fromBytes(byte[] data) throws IOException {
+            DataInputStream in = new DataInputStream(new ByteArrayInputStream(data));
+            if (in.readInt() != FORMAT) throw new IOException("not a cached compilation of this version");
+            Result r = new Result();
+            r.ok = in.readBoolean();
+            for (int i = in.readInt(); i > 0; i--) {
+                String name = in.readUTF();
+                byte[] code = new byte[in.readInt()];
+                in.readFully(code);
+                r.classes.put(name, code);
+            }
+            for (int i = in.readInt(); i > 0; i--) r.origin.put(in.readUTF(), in.readUTF());
+            for (int i = in.readInt(); i > 0; i--) {
+                String cls = in.readUTF();
+                List<String> methods = new ArrayList<>();
+                for (int j = in.readInt(); j > 0; j--) methods.add(in.readUTF());
+                r.declared.put(cls, methods);
+            }
+            byte[] diags = new byte[in.readInt()];
+            in.readFully(diags);
+            r.savedDiagnostics = new String(diags, StandardCharsets.UTF_8);
+            if (in.read() != -1) throw new IOException("trailing bytes in a cached compilation");
+            return r;
+        }
+
+        private static final int FORMAT = 0x43464a31; // "CFJ1"
 
         /** The methods of a top-level class as declared, in source order: {@code name(Type, Type)}. */
         public String[] declaredMethods(String className) {
@@ -66,7 +128,7 @@ public final class Compiler {
         public Map<String, byte[]> classes() { return classes; }
 
         /** JSON list of {source, line, column, kind, message}. */
-        public String diagnostics() { return Json.write(diagnostics); }
+        public String diagnostics() { return savedDiagnostics != null ? savedDiagnostics : Json.write(diagnostics); }
 
         /** Top-level classes compiled from {@code source}. */
         public String[] topLevelClasses(String source) {
