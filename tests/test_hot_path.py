@@ -117,20 +117,36 @@ def test_no_stat_while_nothing_changed_and_an_edit_is_seen(tmp_path: Path, monke
         loop.close()
 
 
-def test_a_moved_folder_turns_the_feed_off(tmp_path: Path) -> None:
+def test_a_folder_replaced_by_a_rename_is_watched_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cloud deploy swaps Queries/ by a rename: the watch followed the old folder, so the next check
+    watches the path again; edits in the new folder reach the next call and the stat-free path resumes."""
     ws = new_workspace(tmp_path / "a")
     ws.add_query("Q.py", "def F():\n    return 1\n")
     rt, changes, loop = _runtime_with_changes(ws)
+    stats: list[Path] = []
+    real = workflow_module._mtime
+    monkeypatch.setattr(workflow_module, "_mtime", lambda p: stats.append(p) or real(p))
+    wid = ws.manifest["ID"]
     try:
-        rt.registry.function(ws.manifest["ID"], "Q.py", "F")
+        rt.registry.function(wid, "Q.py", "F")
         queries = ws.mnt / "Queries"
-        shutil.move(queries, ws.mnt / "Old")  # the watch follows the moved folder, not the path
-        queries.mkdir()
-        (queries / "Q.py").write_text("def F():\n    return 2\n")
+        fresh = ws.mnt / "Queries.new"
+        fresh.mkdir()
+        (fresh / "Q.py").write_text("def F():\n    return 2\n")
+        shutil.move(queries, ws.mnt / "Queries.old")
+        os.rename(fresh, queries)
         _events(loop)
-        assert not changes.live  # from now on every call checks stamps
-        _, fn = rt.registry.function(ws.manifest["ID"], "Q.py", "F")
+        assert changes.live
+        _, fn = rt.registry.function(wid, "Q.py", "F")
         assert fn.invoke([], {}) == 2
+        stats.clear()
+        rt.registry.function(wid, "Q.py", "F")
+        assert stats == []  # watched again: no stat while nothing changes
+        (queries / "Q.py").write_text("def F():\n    return 3\n")
+        (ws.mnt / "Queries.old" / "Q.py").write_text("def F():\n    return 99\n")  # the old folder: not ours
+        _events(loop)
+        _, fn = rt.registry.function(wid, "Q.py", "F")
+        assert fn.invoke([], {}) == 3
     finally:
         rt.close()
         loop.close()

@@ -48,6 +48,7 @@ class Query:
     error: CompileError | None = None
     mtime_ns: int = -1
     watched: bool = False  # the change feed watches its file (workspace/changes.py)
+    watch_epoch: int = 0  # the feed's epoch when it was watched (a directory lost since: watch again)
     checked_gen: int = -1  # the feed's generation its last freshness check saw
     checked_at: float = 0.0  # monotonic time of the last freshness check (in-process calls)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -81,6 +82,7 @@ class Workflow:
         self.base_errors: list[SourceError] = []
         self._base_mtimes: dict[Path, int] = {}
         self._base_watched = False
+        self._base_epoch = 0
         # Set by the Runtime: inotify tells which sources may have changed, so calls skip their stat calls
         self.changes: DiskChanges | None = None
         self.queries: dict[str, Query] = {}
@@ -184,6 +186,8 @@ class Workflow:
         if self.ctx.nuget_assemblies and self.engines.running("csharp") is not None:
             by_language.setdefault("csharp", [])
         # Python last: its Base may import C# or Java namespaces at import time
+        if self.changes is not None:
+            self._base_epoch = self.changes.epoch
         stamps = {s.path: self._stamp(s.path) for s in self.base_sources}  # before loading: no edit is missed
         for lang, sources in sorted(by_language.items(), key=lambda kv: kv[0] == "python"):
             try:
@@ -201,6 +205,8 @@ class Workflow:
 
     def load_query(self, q: Query) -> None:
         """(Re)load one query; on failure keep the previous version and record the error."""
+        if self.changes is not None:
+            q.watch_epoch = self.changes.epoch
         q.mtime_ns, q.watched = self._stamp(q.source.path)
         try:
             if q.language is None:
@@ -239,6 +245,16 @@ class Workflow:
         watched = self.changes is not None and self.changes.watch(path)
         return _mtime(path), watched
 
+    def _watch_again(self, q: Query, changes: DiskChanges) -> None:
+        """A watched directory was moved or deleted since `q` (or Base) was watched: watch the paths
+        again (what is there now), before the stamps are compared."""
+        epoch = changes.epoch
+        if q.watch_epoch != epoch:
+            q.watched, q.watch_epoch = changes.watch(q.source.path), epoch
+        if self._base_epoch != epoch:
+            self._base_watched = all([changes.watch(p) for p in self._base_mtimes])
+            self._base_epoch = epoch
+
     def is_fresh(self, q: Query) -> bool:
         """True when nothing the query depends on changed on disk (a few stat calls, no loading)."""
         if _mtime(q.source.path) != q.mtime_ns:
@@ -264,6 +280,7 @@ class Workflow:
             generation = changes.generation
             if q.checked_gen == generation:
                 return
+            self._watch_again(q, changes)
         base_changed = any(_mtime(p) != m for p, m in self._base_mtimes.items())
         if base_changed:
             with self._base_lock:

@@ -14,10 +14,13 @@ last check saw (`Workflow.refresh`) and skips the stat calls while it is unchang
 Why this keeps "the next call": an edit queues its event in the kernel when the
 write returns, before the client can send the request that follows it; the loop
 reads every ready descriptor of an epoll round before it starts the request's task,
-so the bump is seen first. Anything doubtful (a full event queue, a watched
-directory moved or deleted, a directory that could not be watched, no inotify on
-this system, no loop attached) leaves `live` false or the query unwatched, and the
-calls stat as before.
+so the bump is seen first. Anything doubtful bumps the generation, so every query
+checks its stamps once more: lost events (a full queue), or a watched directory
+moved or deleted (a cloud deploy swaps Queries/ by a rename). In that last case the
+directory's watch is dropped and `epoch` moves on, and a query's next check watches
+its path again (the new directory) before it stats. A directory that cannot be
+watched, no inotify on this system or no loop attached leave the query unwatched
+or `live` false, and the calls stat as before.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ except ImportError:  # pragma: no cover - inotify_simple installs everywhere, in
 if INotify is not None:
     _MASK = (_flags.MODIFY | _flags.ATTRIB | _flags.CLOSE_WRITE | _flags.CREATE | _flags.DELETE | _flags.MOVED_FROM
              | _flags.MOVED_TO | _flags.DELETE_SELF | _flags.MOVE_SELF)
-    _LOST = _flags.Q_OVERFLOW | _flags.IGNORED | _flags.DELETE_SELF | _flags.MOVE_SELF | _flags.UNMOUNT
+    _GONE = _flags.IGNORED | _flags.DELETE_SELF | _flags.MOVE_SELF | _flags.UNMOUNT
 
 
 class DiskChanges:
@@ -46,7 +49,8 @@ class DiskChanges:
 
     def __init__(self) -> None:
         self.generation = 0
-        self.broken = False  # events may have been lost: stat on every call from now on
+        self.epoch = 0  # moves on when a watched directory is gone: queries watch their paths again
+        self.broken = False  # the descriptor failed: stat on every call from now on
         self._loop: asyncio.AbstractEventLoop | None = None
         self._names: dict[int, set[str]] = {}  # watch descriptor → file names that matter in that directory
         self._dirs: dict[str, int] = {}  # directory → its watch descriptor
@@ -112,14 +116,28 @@ class DiskChanges:
             return
         bump = False
         for event in events:
-            if event.mask & _LOST:
-                # lost events, or a watched directory gone: its files may change unseen from now on
-                if not self.broken:
-                    log.info("a watched source directory moved or events were lost: calls check stamps")
-                self.broken = True
+            if event.mask & _flags.Q_OVERFLOW:
+                bump = True  # events were lost: every query checks its stamps once
+            elif event.mask & _GONE:
+                self._gone(event.wd)
                 bump = True
             elif not event.name or event.name in self._names.get(event.wd, ()):
                 bump = True
         if bump:
             self.generation += 1
+
+    def _gone(self, wd: int) -> None:
+        """A watched directory was moved or deleted: drop its watch, so `watch` makes one on what is at the
+        path now."""
+        with self._lock:
+            if self._names.pop(wd, None) is None:
+                return
+            for directory in [d for d, w in self._dirs.items() if w == wd]:
+                del self._dirs[directory]
+            self.epoch += 1
+        try:
+            if self._inotify is not None:
+                self._inotify.rm_watch(wd)  # a moved directory keeps its watch: stop it
+        except OSError:
+            pass  # already gone (deleted, unmounted)
 
