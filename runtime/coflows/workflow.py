@@ -185,10 +185,10 @@ class Workflow:
             by_language.setdefault("java", [])
         if self.ctx.nuget_assemblies and self.engines.running("csharp") is not None:
             by_language.setdefault("csharp", [])
-        # Python last: its Base may import C# or Java namespaces at import time
         if self.changes is not None:
             self._base_epoch = self.changes.epoch
         stamps = {s.path: self._stamp(s.path) for s in self.base_sources}  # before loading: no edit is missed
+        # Python last: its Base may import C# or Java namespaces at import time
         for lang, sources in sorted(by_language.items(), key=lambda kv: kv[0] == "python"):
             try:
                 engine = self.engines.get(lang)

@@ -486,7 +486,10 @@ class JvmEngine(Engine):
         except host.JException as e:  # the compiler itself failed (not the code): say so against the file(s)
             raise CompileError([SourceError(n, None, f"compiler failure: {_java_error(e)}") for n in names]) from None
         if result.ok():
-            self.compiled.put(key, bytes(result.toBytes()))
+            try:
+                self.compiled.put(key, bytes(result.toBytes()))
+            except host.JException as e:  # e.g. a name longer than the format holds: not cached
+                log.info("not caching a Java compilation (%s)", e)
         return result, diagnostics, key
 
     @staticmethod

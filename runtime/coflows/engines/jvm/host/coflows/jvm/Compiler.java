@@ -97,7 +97,7 @@ public final class Compiler {
             r.ok = in.readBoolean();
             for (int i = in.readInt(); i > 0; i--) {
                 String name = in.readUTF();
-                byte[] code = new byte[in.readInt()];
+                byte[] code = new byte[length(in)];
                 in.readFully(code);
                 r.classes.put(name, code);
             }
@@ -108,7 +108,7 @@ public final class Compiler {
                 for (int j = in.readInt(); j > 0; j--) methods.add(in.readUTF());
                 r.declared.put(cls, methods);
             }
-            byte[] diags = new byte[in.readInt()];
+            byte[] diags = new byte[length(in)];
             in.readFully(diags);
             r.savedDiagnostics = new String(diags, StandardCharsets.UTF_8);
             if (in.read() != -1) throw new IOException("trailing bytes in a cached compilation");
@@ -116,6 +116,13 @@ public final class Compiler {
         }
 
         private static final int FORMAT = 0x43464a31; // "CFJ1"
+
+        /** A length read from damaged bytes must not allocate more than the bytes that are left. */
+        private static int length(DataInputStream in) throws IOException {
+            int n = in.readInt();
+            if (n < 0 || n > in.available()) throw new IOException("a damaged cached compilation");
+            return n;
+        }
 
         /** The methods of a top-level class as declared, in source order: {@code name(Type, Type)}. */
         public String[] declaredMethods(String className) {
