@@ -111,7 +111,8 @@ def body(tmp: Path, seconds: float) -> dict[str, Any]:
     counts = {k: 0 for k in kinds}
     errors: list[str] = []
     lock = threading.Lock()
-    deadline = time.monotonic() + seconds
+    started = time.monotonic()  # before the deadline: the run lasts at least `seconds` from here
+    deadline = started + seconds
 
     def worker(t: int) -> None:
         local = {k: 0 for k in kinds}
@@ -131,7 +132,6 @@ def body(tmp: Path, seconds: float) -> dict[str, Any]:
                 counts[k] += v
 
     threads = [threading.Thread(target=worker, args=(t,), name=f"stress-{t}") for t in range(THREADS)]
-    started = time.monotonic()
     for th in threads:
         th.start()
     for th in threads:
