@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlparse
 
 import httpx
 
+from coflows.atomic import atomic_write_bytes, atomic_write_text  # noqa: F401 - the installers import them from here
 from coflows.errors import CoflowsError
 from coflows.packages.progress import NULL_PROGRESS, Progress, or_null
 
@@ -132,23 +133,6 @@ def _read_note(dest: Path) -> list[Digest]:
         return [Digest.parse(line) for line in lines if ":" in line]
     except ValueError:
         return []
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write a whole file or nothing (temp file + rename in the same directory)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_lock(path: Path, lock_format: int) -> dict[str, Any] | None:

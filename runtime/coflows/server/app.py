@@ -32,7 +32,6 @@ from coflows.server.legacy_routes import legacy_routes
 from coflows.server.cloud_routes import BodyLimits
 from coflows.server.openapi import build_openapi
 from coflows.server.openapi_routes import server_paths
-from coflows.server.limits import BodyLimitMiddleware
 from coflows.server.queries import QueryEndpoint
 from coflows.server.query_front import QueryFront
 from coflows.server.responses import error_response, json_response
@@ -184,14 +183,15 @@ def create_app(runtime: Runtime, extra_routes: list[BaseRoute] | None = None) ->
     routes = build_routes(runtime, query) + install_all(runtime) + list(extra_routes or [])
     authenticator = Authenticator(runtime.config.admin_key(), runtime.identities)
     in_flight = InFlight()
-    max_body = runtime.config.server.max_body_bytes
     # the body limit first: an oversized body is refused before anything else looks at the request
     # (the cloud deploy route bounds its own body by Server.MaxDeployBytes: server/cloud_routes.py)
-    middleware = [Middleware(BodyLimits, max_bytes=max_body),
+    middleware = [Middleware(BodyLimits, max_bytes=runtime.config.server.max_body_bytes),
                   Middleware(DrainingMiddleware, runtime=runtime, in_flight=in_flight),
                   Middleware(AuthMiddleware, authenticator=authenticator)]
     # the same middlewares, in the same order, around the query endpoint alone (server/query_front.py)
-    hot = BodyLimitMiddleware(DrainingMiddleware(AuthMiddleware(query, authenticator), runtime, in_flight), max_body)
+    hot: ASGIApp = query
+    for cls, args, kwargs in reversed(middleware):
+        hot = cls(hot, *args, **kwargs)
     app = CoflowsApp(hot, routes=routes, middleware=middleware, lifespan=lifespan)
     app.state.in_flight = in_flight  # read by the memory monitor (server/memory.py) while it drains
     return app

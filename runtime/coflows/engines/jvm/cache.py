@@ -18,13 +18,15 @@ import hashlib
 import logging
 import os
 import stat
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+
+from coflows.atomic import atomic_write_bytes
 
 log = logging.getLogger("coflows.engines.jvm")
 
 MAX_ENTRIES = 500
+PRUNE_EVERY = 50  # puts between two prunings (and the first put prunes)
 SUFFIX = ".cfj"
 
 
@@ -60,6 +62,7 @@ class CompileCache:
     def __init__(self, root: Path | None) -> None:
         self.root = root if root is not None and private_dir(root) else None
         self.hits = self.misses = 0
+        self._puts = 0
         if root is not None and self.root is None:
             log.info("%s is not a private folder of this user: Java compilations are not cached", root)
 
@@ -80,11 +83,10 @@ class CompileCache:
         if self.root is None:
             return
         try:
-            fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".tmp-", suffix=SUFFIX)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, self.root / (key + SUFFIX))
-            self._prune()
+            atomic_write_bytes(self.root / (key + SUFFIX), data)
+            self._puts += 1
+            if self._puts % PRUNE_EVERY == 1:  # not a listing of the folder per compilation
+                self._prune()
         except OSError as e:  # a full disk: the next start compiles again
             log.info("cannot cache a Java compilation in %s: %s", self.root, e)
 
